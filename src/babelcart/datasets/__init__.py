@@ -1,0 +1,1 @@
+"""Reading and writing records (JSONL / CSV) and loaders for the real data sets."""

@@ -1,0 +1,168 @@
+"""JSONL / CSV records in and out, one dict per line, with per-line errors instead of crashes.
+
+A line that cannot be read comes back as ``{"_line": n, "error": "..."}`` (plus ``"raw"``, the first
+200 characters of what was there), so a batch never dies on one bad line and nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+Record = dict[str, Any]
+
+RAW_PREVIEW = 200
+
+
+class FieldError(ValueError):
+    """A record lacks a required field or has it with the wrong type."""
+
+
+def _decode(raw: bytes, lineno: int) -> tuple[str | None, Record | None]:
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        text = raw.decode("utf-8", errors="replace")
+        return None, {
+            "_line": lineno,
+            "error": f"line {lineno} is not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})",
+            "raw": text[:RAW_PREVIEW],
+        }
+
+
+def iter_jsonl(stream: IO[bytes]) -> Iterator[Record]:
+    """Yield one dict per non-blank line of a binary JSONL stream; bad lines become error records."""
+    for lineno, raw in enumerate(stream, start=1):
+        text, err = _decode(raw.rstrip(b"\r\n"), lineno)
+        if err is not None:
+            yield err
+            continue
+        assert text is not None
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield {"_line": lineno, "error": f"line {lineno} is not valid JSON: {exc.msg} (column {exc.colno})",
+                   "raw": text[:RAW_PREVIEW]}
+            continue
+        if not isinstance(obj, dict):
+            yield {"_line": lineno, "error": f"line {lineno} is JSON but not an object ({type(obj).__name__})",
+                   "raw": text[:RAW_PREVIEW]}
+            continue
+        yield obj
+
+
+def iter_csv(stream: IO[bytes]) -> Iterator[Record]:
+    """Yield one dict per CSV row (header required); undecodable bytes mark the row with an error."""
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
+    reader = csv.DictReader(text)
+    for row in reader:
+        lineno = reader.line_num
+        rec: Record = {k: v for k, v in row.items() if k is not None}
+        bad = [k for k, v in rec.items() if isinstance(v, str) and _has_surrogates(v)]
+        if bad:
+            clean = {k: (_replace_surrogates(v) if isinstance(v, str) else v) for k, v in rec.items()}
+            yield {"_line": lineno, "error": f"row {lineno} is not valid UTF-8 in field(s) {', '.join(bad)}",
+                   "raw": json.dumps(clean, ensure_ascii=False)[:RAW_PREVIEW]}
+            continue
+        if None in row:
+            rec["_extra_columns"] = row[None]  # type: ignore[index]
+        yield rec
+
+
+def _has_surrogates(s: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in s)
+
+
+def _replace_surrogates(s: str) -> str:
+    return s.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+
+
+def read_records(source: str | Path | IO[bytes] | None = None, *, fmt: str | None = None) -> Iterator[Record]:
+    """Read records from a path, a binary stream, or stdin (``None`` or ``"-"``).
+
+    ``fmt`` is ``"jsonl"`` or ``"csv"``; by default it follows the file extension (JSONL otherwise).
+    """
+    if source is None or str(source) == "-":
+        yield from (iter_csv if fmt == "csv" else iter_jsonl)(sys.stdin.buffer)
+        return
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"input file not found: {path}")
+        if fmt is None:
+            fmt = "csv" if path.suffix.lower() in {".csv", ".tsv"} else "jsonl"
+        with path.open("rb") as fh:
+            yield from (iter_csv if fmt == "csv" else iter_jsonl)(fh)
+        return
+    yield from (iter_csv if fmt == "csv" else iter_jsonl)(source)
+
+
+def dumps(record: Record) -> str:
+    """One JSONL line (no newline), UTF-8 kept readable."""
+    return json.dumps(record, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def write_records(records: Iterable[Record], dest: str | Path | IO[str] | None = None) -> int:
+    """Write records as JSONL to a path or text stream (stdout when ``None``/``"-"``); return the count."""
+    if dest is None or str(dest) == "-":
+        return _write(records, sys.stdout)
+    if isinstance(dest, (str, Path)):
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "w", encoding="utf-8") as fh:
+            return _write(records, fh)
+    return _write(records, dest)
+
+
+def _write(records: Iterable[Record], fh: IO[str]) -> int:
+    n = 0
+    for rec in records:
+        fh.write(dumps(rec) + "\n")
+        n += 1
+    fh.flush()
+    return n
+
+
+def get_text(record: Record, field: str = "text") -> str:
+    """Return ``record[field]`` as a string or raise :class:`FieldError` with a clear message."""
+    if field not in record:
+        raise FieldError(f"missing field {field!r}")
+    value = record[field]
+    if value is None:
+        raise FieldError(f"field {field!r} is null")
+    if not isinstance(value, str):
+        if isinstance(value, (int, float)):
+            return str(value)
+        raise FieldError(f"field {field!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def map_records(
+    records: Iterable[Record], fn: Callable[[Record], Record]
+) -> Iterator[Record]:
+    """Apply ``fn`` to each good record; an exception marks that record with ``"error"`` and the batch goes on.
+
+    Records that already carry an ``"error"`` pass through untouched.
+    """
+    for rec in records:
+        if "error" in rec:
+            yield rec
+            continue
+        try:
+            yield fn(rec)
+        except (FieldError, ValueError, TypeError) as exc:
+            yield {**rec, "error": str(exc)}

@@ -1,0 +1,19 @@
+"""Progress bars that switch themselves off when nobody is watching."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+
+def progress(
+    iterable: Iterable[T], *, total: int | None = None, desc: str = "", enabled: bool | None = None
+) -> Iterator[T]:
+    """Wrap ``iterable`` in a tqdm bar on stderr; off when stderr is not a TTY unless ``enabled``."""
+    show = sys.stderr.isatty() if enabled is None else enabled
+    yield from tqdm(iterable, total=total, desc=desc, disable=not show, leave=False, file=sys.stderr)
