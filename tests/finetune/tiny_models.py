@@ -1,0 +1,167 @@
+"""Tiny transformer models and tokenizers built IN CODE (no network), saved to a local folder.
+
+Colleagues may import this module, e.g. from ``tests/export``::
+
+    from tests.finetune.tiny_models import build_tiny_bert   # with the repo root on sys.path
+    path = build_tiny_bert(tmp_path / "bert")                 # a folder AutoModel/AutoTokenizer load offline
+    enc = get_encoder(f"hf:{path}")
+
+Every builder is deterministic for a given ``seed`` and takes well under a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+#: A small multilingual corpus the tokenizers are trained on (shopping-flavoured, several scripts).
+CORPUS: tuple[str, ...] = (
+    "great product, fast shipping, would buy again",
+    "terrible quality, broke after one day, very bad",
+    "the dress fits well and the colour is lovely",
+    "the shoes are too small and the seller did not answer",
+    "where is my order? I want a refund",
+    "bluetooth headphones with good battery life",
+    "produk bagus, pengiriman cepat, sangat puas",
+    "kualitas buruk, barang rusak, kecewa sekali",
+    "das Kleid ist schön und passt gut",
+    "schlechte Qualität, nach einem Tag kaputt",
+    "el producto es excelente y llegó rápido",
+    "la calidad es mala y no funciona",
+    "le produit est très bien, livraison rapide",
+    "质量很好，物流很快，非常满意",
+    "质量太差了，用了一天就坏了",
+    "とても良い商品です、また買います",
+    "品質が悪い、すぐに壊れた",
+    "good good good great excellent love",
+    "bad bad awful poor worst hate",
+    "query: passage: red blue green black white",
+)
+
+SPECIAL_BERT = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+SPECIAL_XLMR = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def _corpus(sentences: Sequence[str] | None) -> list[str]:
+    return list(CORPUS) + list(sentences or [])
+
+
+def tiny_bert_tokenizer(sentences: Sequence[str] | None = None, *, vocab_size: int = 400):
+    """A WordPiece tokenizer (BERT style: [CLS] ... [SEP], lowercase, CJK split) trained on ``sentences``."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_BERT, min_frequency=1)
+    tok.train_from_iterator(_corpus(sentences), trainer=trainer)
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]", model_max_length=512,
+    )
+
+
+def tiny_xlmr_tokenizer(sentences: Sequence[str] | None = None, *, vocab_size: int = 400):
+    """A Unigram tokenizer (XLM-R style: <s> ... </s>, metaspace) trained on ``sentences``."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_XLMR, unk_token="<unk>")
+    tok.train_from_iterator(_corpus(sentences), trainer=trainer)
+    bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+        cls_token="<s>", sep_token="</s>", mask_token="<mask>", model_max_length=512,
+    )
+
+
+def build_tiny_bert(
+    path: str | Path, *, sentences: Sequence[str] | None = None, hidden_size: int = 32, num_layers: int = 2,
+    num_heads: int = 2, intermediate_size: int = 64, max_position: int = 128, seed: int = 0,
+) -> Path:
+    """Save a randomly initialised tiny BERT + WordPiece tokenizer to ``path``; returns ``path``.
+
+    The folder loads with ``AutoModel.from_pretrained(path)`` / ``AutoTokenizer.from_pretrained(path)``.
+    ``max_position`` is small on purpose so tests exercise truncation (texts beyond it must not crash).
+    """
+    import torch
+    from transformers import BertConfig, BertModel
+
+    path = Path(path)
+    tokenizer = tiny_bert_tokenizer(sentences)
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers,
+        num_attention_heads=num_heads, intermediate_size=intermediate_size,
+        max_position_embeddings=max_position, pad_token_id=tokenizer.pad_token_id,
+    )
+    tokenizer.model_max_length = max_position
+    torch.manual_seed(seed)
+    model = BertModel(config)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def build_tiny_xlmr(
+    path: str | Path, *, sentences: Sequence[str] | None = None, hidden_size: int = 32, num_layers: int = 2,
+    num_heads: int = 2, intermediate_size: int = 64, max_position: int = 130, seed: int = 0,
+) -> Path:
+    """Save a randomly initialised tiny XLM-RoBERTa + Unigram tokenizer to ``path``; returns ``path``.
+
+    XLM-R positions start at ``pad_token_id + 1``, so ``max_position`` = usable length + 2.
+    """
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    path = Path(path)
+    tokenizer = tiny_xlmr_tokenizer(sentences)
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers,
+        num_attention_heads=num_heads, intermediate_size=intermediate_size,
+        max_position_embeddings=max_position, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    tokenizer.model_max_length = max_position - 2
+    torch.manual_seed(seed)
+    model = XLMRobertaModel(config)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def build_tiny_sentence_transformer(path: str | Path, *, base: str | Path | None = None, seed: int = 0,
+                                    prompts: dict[str, str] | None = None) -> Path:
+    """Save a tiny sentence-transformers model (Transformer + mean Pooling + Normalize) to ``path``.
+
+    ``base`` is an existing tiny HF folder (built with :func:`build_tiny_bert` beside ``path`` when omitted).
+    ``prompts`` (e.g. ``{"query": "query: ", "passage": "passage: "}``) are stored in the model's config.
+    """
+    from sentence_transformers import SentenceTransformer
+    try:
+        from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    except ImportError:  # sentence-transformers < 6
+        from sentence_transformers.models import Normalize, Pooling, Transformer  # type: ignore[no-redef]
+
+    path = Path(path)
+    if base is None:
+        base = build_tiny_bert(path.with_name(path.name + "-base"), seed=seed)
+    word = Transformer(str(base))
+    dim_fn = getattr(word, "get_embedding_dimension", None) or word.get_word_embedding_dimension
+    pool = Pooling(dim_fn(), pooling_mode="mean")
+    model = SentenceTransformer(modules=[word, pool, Normalize()], prompts=prompts, device="cpu")
+    model.save(str(path))
+    return path
