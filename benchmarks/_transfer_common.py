@@ -1,0 +1,65 @@
+"""Shared pieces of the transfer benchmarks: run a variant through train_model, tables, plots, JSON."""
+
+from __future__ import annotations
+
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def train_and_load(encoder: Any, **kwargs: Any) -> Any:
+    """Train a model folder in a temp dir with the real trainer and load it back."""
+    from babelcart.apps.classify import load_classifier
+    from babelcart.learn import train_model
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-model-"))
+    path = train_model(out=tmp / "model", encoder=encoder, **kwargs)
+    return load_classifier(path, encoder=encoder)
+
+
+def gap_summary(gaps: dict[str, dict[str, float]], baseline: str = "raw") -> dict[str, dict[str, Any]]:
+    """Per variant: mean gap over target languages, reduction vs baseline, languages that got worse."""
+    out: dict[str, dict[str, Any]] = {}
+    base = gaps[baseline]
+    for v, g in gaps.items():
+        mean = float(np.mean(list(g.values())))
+        worse = [lang for lang in g if g[lang] > base[lang] + 1e-9]
+        out[v] = {"mean_gap": mean, "reduction_vs_raw": 1 - mean / float(np.mean(list(base.values())))
+                  if np.mean(list(base.values())) else float("nan"), "worse_than_raw": worse}
+    return out
+
+
+def write_results(name: str, payload: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    payload = {"benchmark": name, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "machine": f"{platform.machine()}, 2 CPU cores shared with other jobs", **payload}
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False))
+    return path
+
+
+def bar_plot(name: str, langs: list[str], values: dict[str, list[float]], ylabel: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(min(16, max(8, 0.8 * len(langs))), 5))
+    width = 0.8 / len(values)
+    for i, (v, vals) in enumerate(values.items()):
+        ax.bar(np.arange(len(langs)) + i * width, vals, width, label=v)
+    ax.set_xticks(np.arange(len(langs)) + 0.4 - width / 2, langs, rotation=45)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    ax.set_title(title)
+    fig.tight_layout()
+    RESULTS.mkdir(exist_ok=True)
+    fig.savefig(RESULTS / f"{name}.png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,203 @@
+"""Load a trained model folder and predict labels, ratings and scores for texts in any language.
+
+>>> clf = load_classifier("models/sentiment")          # doctest: +SKIP
+>>> clf.predict(["很好用", "Sehr schlecht"])              # doctest: +SKIP
+[{'pred': 'pos', 'scores': {'neg': 0.08, 'pos': 0.92}, 'lang': 'zh'}, ...]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from babelcart.datasets.records import Record, get_text
+from babelcart.learn.persist import ModelLoadError, load_head_arrays, read_config
+
+logger = logging.getLogger(__name__)
+
+
+class Predictor(Protocol):
+    """What every loaded model offers (heads on frozen vectors, or a fine-tuned model)."""
+
+    labels: list[Any]
+    task: str
+    encoder_spec: str
+
+    def predict(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> list[dict[str, Any]]: ...
+
+
+class Classifier:
+    """A frozen encoder + alignment + heads. ``predict`` returns one dict per text (see DESIGN.md §4)."""
+
+    def __init__(self, path: Path, config: dict[str, Any], model: Any, encoder: Any) -> None:
+        self.path = path
+        self.config = config
+        self.model = model
+        self.encoder = encoder
+        self.task: str = config["task"]
+        self.tasks: list[str] = list(config["tasks"])
+        self.labels: list[Any] = list(config["labels"])
+        self.encoder_spec: str = config["encoder"]["spec"]
+        self.role: str = config["encoder"].get("role", "query")
+        self.text_field: str = config.get("text_field", "text")
+        self.source_lang: str | None = config.get("source_lang")
+
+    @property
+    def heads(self) -> list[str]:
+        return [h.name for h in self.model.heads]
+
+    def predict(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
+        """Predict for ``texts``; ``langs[i]`` (or None to detect) gives each text's language."""
+        from babelcart.learn.langs import resolve_languages
+
+        if isinstance(texts, str):
+            raise TypeError("predict() takes a list of texts, not one string")
+        texts = list(texts)
+        if not texts:
+            return []
+        resolved = resolve_languages(texts, langs)
+        X = self.encoder.encode(texts, role=self.role)
+        rows = self.model.outputs(self.model.features(X, resolved))
+        for row, lang in zip(rows, resolved, strict=True):
+            row["lang"] = lang
+        return rows
+
+    def predict_records(self, records: list[Record], *, text_field: str | None = None) -> list[Record]:
+        """Records in, records out with ``pred``/``scores``/``lang`` added; a bad record gets ``error``."""
+        field = text_field or self.text_field
+        out: list[Record] = list(records)
+        good: list[int] = []
+        texts: list[str] = []
+        for i, rec in enumerate(records):
+            if "error" in rec:
+                continue
+            try:
+                text = get_text(rec, field)
+                if not text.strip():
+                    raise ValueError(f"field {field!r} is empty")
+            except ValueError as exc:
+                out[i] = {**rec, "error": str(exc)}
+                continue
+            good.append(i)
+            texts.append(text)
+        preds = self.predict(texts, [records[i].get("lang") for i in good]) if good else []
+        for i, p in zip(good, preds, strict=True):
+            out[i] = {**records[i], **p}
+        return out
+
+
+def load_classifier(path: str | Path, *, encoder: Any = None, cache_dir: str | None = None) -> Predictor:
+    """Load a model folder (checks format, files, checksum and encoder); dispatches on ``config["method"]``.
+
+    ``encoder`` may be an already built encoder object; its spec and dimension must match the model's.
+    """
+    folder = Path(path)
+    cfg = read_config(folder)
+    method = cfg.get("method", "head")
+    if method == "finetune":
+        try:
+            from babelcart.learn.finetune import load_finetuned
+        except ImportError as exc:
+            raise ModelLoadError(f"{folder} is a fine-tuned model: loading it needs babelcart.learn.finetune and "
+                                 "the [train] extra (pip install 'babelcart[train]')") from exc
+        return load_finetuned(folder)  # type: ignore[no-any-return]
+    if method != "head":
+        raise ModelLoadError(f"{folder}: unknown model method {method!r}")
+    for key in ("task", "tasks", "labels", "encoder", "model"):
+        if key not in cfg:
+            raise ModelLoadError(f"{folder}/config.json is incomplete: {key!r} is missing")
+    arrays = load_head_arrays(folder, cfg)
+    from babelcart.learn.multitask import TransferModel
+
+    try:
+        model = TransferModel.from_arrays(arrays, cfg["model"])
+    except (KeyError, ValueError) as exc:
+        raise ModelLoadError(f"{folder} is corrupted or incomplete: {exc}") from exc
+    spec, dim = cfg["encoder"]["spec"], int(cfg["encoder"]["dim"])
+    _check_dims(folder, model, dim)
+    if encoder is None:
+        from babelcart.encoders import get_encoder
+
+        encoder = get_encoder(spec, cache_dir=cache_dir) if cache_dir else get_encoder(spec)
+    if encoder.spec != spec or int(encoder.dim) != dim:
+        raise ModelLoadError(f"{folder} was trained with encoder {spec!r} ({dim}-d) but the given encoder is "
+                             f"{encoder.spec!r} ({encoder.dim}-d); use the same encoder")
+    return Classifier(folder, cfg, model, encoder)
+
+
+def _check_dims(folder: Path, model: Any, dim: int) -> None:
+    for hs in model.heads:
+        probe = np.zeros((1, dim), dtype=np.float32)
+        try:
+            hs.head.logits(probe)
+        except ValueError as exc:
+            raise ModelLoadError(f"{folder}: head {hs.name!r} does not fit the {dim}-d encoder in config.json "
+                                 f"({exc})") from exc
+    for name, mu in getattr(model.aligner.centering_, "means_", {}).items():
+        if mu.shape != (dim,):
+            raise ModelLoadError(f"{folder}: centering statistics for {name} have shape {mu.shape}, not ({dim},)")
+
+
+def evaluate_classifier(clf: Classifier, records: list[Record], *, head: str | None = None,
+                        label_field: str | None = None, text_field: str | None = None) -> dict[str, Any]:
+    """Per-language report (n, accuracy, macro-F1, MAE for ratings, gap to the source language) of one head.
+
+    Lines without a label or with an unreadable text are counted in ``skipped``; a label the model does not
+    know raises ``ValueError`` naming it (an evaluation on unknown classes would be meaningless).
+    """
+    from babelcart.learn.metrics import per_language_report
+    from babelcart.learn.train import parse_label
+
+    if not isinstance(clf, Classifier):
+        raise TypeError("evaluate_classifier needs a heads model (method 'head')")
+    heads = {h.name: h for h in clf.model.heads}
+    hs = heads[head] if head is not None and head in heads else clf.model.heads[0]
+    if head is not None and head not in heads:
+        raise ValueError(f"unknown head {head!r}; this model has {', '.join(heads)}")
+    field = label_field or hs.label_field
+    known = {str(v) for v in hs.labels}
+    keep: list[Record] = []
+    truth: list[Any] = []
+    skipped: list[str] = []
+    unknown: dict[str, int] = {}
+    for n, rec in enumerate(records, start=1):
+        if "error" in rec:
+            skipped.append(f"line {rec.get('_line', n)}: {rec['error']}")
+            continue
+        raw = rec.get(field)
+        if raw is None or raw == "":
+            skipped.append(f"line {n}: no label in field {field!r}")
+            continue
+        try:
+            lab = parse_label(raw, hs.task)
+        except ValueError as exc:
+            skipped.append(f"line {n}: {exc}")
+            continue
+        if str(lab) not in known:
+            unknown[str(lab)] = unknown.get(str(lab), 0) + 1
+            continue
+        keep.append(rec)
+        truth.append(lab)
+    if unknown:
+        raise ValueError(f"labels not known to the model in field {field!r}: "
+                         f"{', '.join(f'{k!r} ({v}x)' for k, v in sorted(unknown.items()))}; model labels: "
+                         f"{', '.join(sorted(known))}")
+    if not keep:
+        raise ValueError(f"no line has a usable label in field {field!r}")
+    out = clf.predict_records(keep, text_field=text_field)
+    prefix = "" if hs is clf.model.heads[0] else f"{hs.name}_"
+    ok = [i for i, r in enumerate(out) if "error" not in r]
+    for r in out:
+        if "error" in r:
+            skipped.append(f"text error: {r['error']}")
+    report = per_language_report([str(truth[i]) if hs.task != "rating" else truth[i] for i in ok],
+                                 [str(out[i][f"{prefix}pred"]) if hs.task != "rating" else out[i][f"{prefix}pred"]
+                                  for i in ok],
+                                 [out[i]["lang"] for i in ok], task=hs.task, source_lang=clf.source_lang)
+    report.update({"head": hs.name, "task": hs.task, "label_field": field, "skipped": len(skipped),
+                   "skipped_examples": skipped[:5]})
+    return report

@@ -1,0 +1,92 @@
+"""The model folder: ``config.json`` + ``head.safetensors`` + ``metrics.json`` + ``README.md``. No pickle.
+
+Written atomically (:func:`babelcart.fsutil.atomic_dir`); loading checks the format version, the files,
+and the checksum of the weights, and fails with :class:`ModelLoadError` and a clear message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from babelcart.fsutil import atomic_dir
+
+FORMAT = "babelcart-model"
+FORMAT_VERSION = 1
+HEAD_FILE = "head.safetensors"
+REQUIRED = ("config.json", HEAD_FILE)
+
+
+class ModelLoadError(ValueError):
+    """A model folder is missing, incomplete, corrupted, from another version, or mismatched."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_model_folder(out_dir: str | Path, *, config: dict[str, Any], arrays: dict[str, np.ndarray],
+                      metrics: dict[str, Any], card: str) -> Path:
+    """Write the folder in one atomic step; returns its path."""
+    from safetensors.numpy import save_file
+
+    out = Path(out_dir)
+    with atomic_dir(out) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / HEAD_FILE),
+                  metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
+        full = {"format": FORMAT, "format_version": FORMAT_VERSION, **config,
+                "files": {HEAD_FILE: {"sha256": _sha256(tmp / HEAD_FILE)}}, "metrics": metrics}
+        (tmp / "config.json").write_text(json.dumps(full, indent=2, ensure_ascii=False, default=_jsonable),
+                                         encoding="utf-8")
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False, default=_jsonable),
+                                          encoding="utf-8")
+        (tmp / "README.md").write_text(card, encoding="utf-8")
+    return out
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """Read and check ``config.json`` of a model folder (format and version)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ModelLoadError(f"model folder not found: {folder}")
+    cfg_path = folder / "config.json"
+    if not cfg_path.exists():
+        raise ModelLoadError(f"{folder} is not a babelcart model folder: config.json is missing")
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{cfg_path} is corrupted (not valid JSON: {exc})") from exc
+    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
+        raise ModelLoadError(f"{cfg_path} is not a babelcart model config (format {cfg.get('format')!r})"
+                             if isinstance(cfg, dict) else f"{cfg_path} is not a JSON object")
+    version = cfg.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelLoadError(f"{folder} has model format version {version!r}; this babelcart reads up to "
+                             f"{FORMAT_VERSION} (upgrade babelcart)")
+    return cfg
+
+
+def load_head_arrays(path: str | Path, cfg: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Load ``head.safetensors`` after checking it exists and matches the checksum in the config."""
+    from safetensors.numpy import load_file
+
+    file = Path(path) / HEAD_FILE
+    if not file.exists():
+        raise ModelLoadError(f"{path} is incomplete: {HEAD_FILE} is missing")
+    expected = cfg.get("files", {}).get(HEAD_FILE, {}).get("sha256")
+    if expected and _sha256(file) != expected:
+        raise ModelLoadError(f"{file} is corrupted: its checksum does not match config.json")
+    try:
+        return load_file(str(file))
+    except Exception as exc:  # noqa: BLE001 - safetensors raises several types on bad files
+        raise ModelLoadError(f"{file} is corrupted: {exc}") from exc

