@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from _common import markdown_table, write_result
-
 from babelcart.datasets import shared
 from babelcart.encoders import get_encoder
 
