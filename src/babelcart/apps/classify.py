@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -96,6 +97,10 @@ def load_classifier(path: str | Path, *, encoder: Any = None, cache_dir: str | N
     ``encoder`` may be an already built encoder object; its spec and dimension must match the model's.
     """
     folder = Path(path)
+    if _is_onnx_export(folder):
+        from babelcart.encoders.onnx import load_onnx_classifier
+
+        return load_onnx_classifier(folder)  # type: ignore[no-any-return]
     cfg = read_config(folder)
     method = cfg.get("method", "head")
     if method == "finetune":
@@ -127,6 +132,17 @@ def load_classifier(path: str | Path, *, encoder: Any = None, cache_dir: str | N
         raise ModelLoadError(f"{folder} was trained with encoder {spec!r} ({dim}-d) but the given encoder is "
                              f"{encoder.spec!r} ({encoder.dim}-d); use the same encoder")
     return Classifier(folder, cfg, model, encoder)
+
+
+def _is_onnx_export(folder: Path) -> bool:
+    """True for a classifier folder written by ``babelcart export --onnx`` (its own config format)."""
+    from babelcart.encoders.onnx import FORMAT as ONNX_FORMAT
+
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # read_config reports what is wrong
+    return isinstance(cfg, dict) and cfg.get("format") == ONNX_FORMAT
 
 
 def _check_dims(folder: Path, model: Any, dim: int) -> None:

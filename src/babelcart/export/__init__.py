@@ -1,0 +1,20 @@
+"""Fast models: ONNX export, int8 quantization and attention-head pruning (needs ``babelcart[onnx]``).
+
+>>> from babelcart.export import export_model                       # doctest: +SKIP
+>>> export_model("models/my-e5", "models/my-e5-onnx", int8=True)     # doctest: +SKIP
+>>> get_encoder("onnx:models/my-e5-onnx").encode(["蓝牙耳机"]).shape  # doctest: +SKIP
+(1, 384)
+
+Importing this package needs neither torch nor onnxruntime; the functions import them when called.
+"""
+
+from __future__ import annotations
+
+from babelcart.export.onnx_export import ExportError, export_model
+from babelcart.export.prune import prune_heads
+from babelcart.export.quantize import quantize_int8
+
+#: Alias of :func:`export_model` (``export_onnx(folder, out, int8=True)``).
+export_onnx = export_model
+
+__all__ = ["ExportError", "export_model", "export_onnx", "prune_heads", "quantize_int8"]
