@@ -121,6 +121,21 @@ def test_embed_cli_engine_ray(local_ray: None, tmp_path: Path) -> None:
     assert bad.exit_code != 0
 
 
+def test_index_build_cli_engine_ray(local_ray: None, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from babelcart.cli import app
+
+    src = _write(tmp_path / "catalog.jsonl", [json.dumps(p) for p in (
+        {"id": "p1", "title": "Running shoes"}, {"id": "p2", "title": "Rotes Kleid"}, {"title": "no id"})])
+    res = CliRunner().invoke(app, ["index", "build", "--catalog", str(src), "--out", str(tmp_path / "idx"),
+                                   "--encoder", "hash:32", "--engine", "ray", "--shards", "2"])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((tmp_path / "idx" / "shards.json").read_text(encoding="utf-8"))
+    assert manifest["num_shards"] == 2 and manifest["products"] == 2 and len(manifest["skipped"]) == 1
+    assert "indexed 2 products into 2 shard(s)" in res.stderr
+
+
 def test_predict_cli_engine_ray(local_ray: None, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

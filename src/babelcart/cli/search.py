@@ -42,10 +42,19 @@ def index_build(
     hnsw_threshold: Annotated[int, typer.Option("--hnsw-threshold", help="Use HNSW above this many products.")] = 50_000,
     cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="Embedding cache folder.")] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="'jsonl' or 'csv' (default: from the extension).")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="'local', or 'ray': embed on Ray Data actors and build "
+                                                         "--shards index folders as Ray tasks.")] = "local",
+    shards: Annotated[int, typer.Option("--shards", min=1, help="Index shards with --engine ray.")] = 1,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster (ray://host:10001).")] = None,
+    num_actors: Annotated[int, typer.Option("--num-actors", min=1, help="Parallel encoders with --engine ray.")] = 1,
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Index a product catalog (id, title, description, category, price, lang) for hybrid search."""
+    """Index a product catalog (id, title, description, category, price, lang) for hybrid search.
+
+    With ``--engine ray`` the folder holds ``shard-00000``... (each an ordinary index folder: search
+    each with ``babelcart search OUT/shard-0000N``) and ``shards.json``.
+    """
     from babelcart.apps.search import SearchIndex
     from babelcart.datasets.records import read_records
 
@@ -54,6 +63,20 @@ def index_build(
     fields = tuple(f.strip() for f in text_fields.split(",") if f.strip())
     if not fields:
         raise typer.BadParameter("--text-fields names no field")
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("--engine must be 'local' or 'ray'")
+    if engine == "ray":
+        from babelcart.scale.ray_jobs import index_catalog
+
+        manifest = index_catalog(list(read_records(catalog, fmt=fmt)), out, encoder=encoder, text_fields=fields,
+                                 num_shards=shards, num_actors=num_actors, cache_dir=cache_dir, address=ray_address,
+                                 index_params={"hnsw_threshold": hnsw_threshold})
+        if not quiet:
+            print(f"indexed {manifest['products']} products into {shards} shard(s) under {out}; "
+                  f"{len(manifest['skipped'])} lines skipped", file=sys.stderr)
+        if not manifest["products"] or (strict and manifest["skipped"]):
+            raise typer.Exit(1)
+        return
     products = list(read_records(catalog, fmt=fmt))
     index = SearchIndex.build(products, encoder_spec=None if encoder.lower() == "none" else encoder,
                               text_fields=fields, hnsw_threshold=hnsw_threshold, cache_dir=cache_dir,
