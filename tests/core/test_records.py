@@ -9,6 +9,7 @@ import pytest
 
 from babelcart.datasets.records import (
     FieldError,
+    collect_texts,
     get_text,
     iter_csv,
     iter_jsonl,
@@ -73,3 +74,13 @@ def test_map_records_marks_failures_per_line() -> None:
     out = list(map_records([{"text": "a"}, {"nope": 1}, {"_line": 3, "error": "bad"}, {"text": "b"}], upper))
     assert [r.get("text") for r in out] == ["A", None, None, "B"]
     assert "missing field" in out[1]["error"] and out[2]["error"] == "bad"
+
+
+def test_collect_texts_marks_unusable_records_and_keeps_order() -> None:
+    recs = [{"text": "a"}, {"text": "  "}, {"_line": 3, "error": "bad json"}, {"body": "x"}, {"text": "b"}]
+    out, good, texts = collect_texts(recs)
+    assert good == [0, 4] and texts == ["a", "b"]
+    assert "is empty" in out[1]["error"] and out[2]["error"] == "bad json"
+    assert "missing field 'text'" in out[3]["error"] and out[0] == {"text": "a"}
+    _, good, texts = collect_texts(recs, allow_empty=True)
+    assert good == [0, 1, 4] and texts[1] == "  "

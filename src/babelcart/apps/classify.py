@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from babelcart.datasets.records import Record, get_text
+from babelcart.datasets.records import Record, collect_texts
 from babelcart.learn.persist import ModelLoadError, load_head_arrays, read_config
 
 logger = logging.getLogger(__name__)
@@ -69,22 +69,7 @@ class Classifier:
 
     def predict_records(self, records: list[Record], *, text_field: str | None = None) -> list[Record]:
         """Records in, records out with ``pred``/``scores``/``lang`` added; a bad record gets ``error``."""
-        field = text_field or self.text_field
-        out: list[Record] = list(records)
-        good: list[int] = []
-        texts: list[str] = []
-        for i, rec in enumerate(records):
-            if "error" in rec:
-                continue
-            try:
-                text = get_text(rec, field)
-                if not text.strip():
-                    raise ValueError(f"field {field!r} is empty")
-            except ValueError as exc:
-                out[i] = {**rec, "error": str(exc)}
-                continue
-            good.append(i)
-            texts.append(text)
+        out, good, texts = collect_texts(records, text_field or self.text_field)
         preds = self.predict(texts, [records[i].get("lang") for i in good]) if good else []
         for i, p in zip(good, preds, strict=True):
             out[i] = {**records[i], **p}

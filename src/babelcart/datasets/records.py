@@ -151,6 +151,33 @@ def get_text(record: Record, field: str = "text") -> str:
     return value
 
 
+def collect_texts(
+    records: list[Record], field: str = "text", *, allow_empty: bool = False
+) -> tuple[list[Record], list[int], list[str]]:
+    """Split a batch into the records with a usable text and the rest.
+
+    Returns ``(out, good, texts)``: ``out`` is a copy of ``records`` in which every record without a usable
+    text is marked with ``"error"``; ``good`` are the indexes of the others and ``texts`` their texts. Callers
+    fill ``out[i]`` for ``i`` in ``good`` and return ``out``: every line comes back, in order.
+    """
+    out: list[Record] = list(records)
+    good: list[int] = []
+    texts: list[str] = []
+    for i, rec in enumerate(records):
+        if "error" in rec:
+            continue
+        try:
+            text = get_text(rec, field)
+            if not allow_empty and not text.strip():
+                raise FieldError(f"field {field!r} is empty")
+        except FieldError as exc:
+            out[i] = {**rec, "error": str(exc)}
+            continue
+        good.append(i)
+        texts.append(text)
+    return out, good, texts
+
+
 def map_records(
     records: Iterable[Record], fn: Callable[[Record], Record]
 ) -> Iterator[Record]:

@@ -14,7 +14,4 @@ from babelcart.export.onnx_export import ExportError, export_model
 from babelcart.export.prune import prune_heads
 from babelcart.export.quantize import quantize_int8
 
-#: Alias of :func:`export_model` (``export_onnx(folder, out, int8=True)``).
-export_onnx = export_model
-
-__all__ = ["ExportError", "export_model", "export_onnx", "prune_heads", "quantize_int8"]
+__all__ = ["ExportError", "export_model", "prune_heads", "quantize_int8"]

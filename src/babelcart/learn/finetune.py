@@ -777,24 +777,9 @@ class FinetunedClassifier:
     def predict_records(self, records: list[dict[str, Any]], *, text_field: str | None = None,
                         batch_size: int = 32) -> list[dict[str, Any]]:
         """Records in, records out (same order) with ``pred``/``scores``/``lang`` added; a bad one gets ``error``."""
-        from babelcart.datasets.records import get_text
+        from babelcart.datasets.records import collect_texts
 
-        field = text_field or self.text_field
-        out: list[dict[str, Any]] = list(records)
-        good: list[int] = []
-        texts: list[str] = []
-        for i, rec in enumerate(records):
-            if "error" in rec:
-                continue
-            try:
-                text = get_text(rec, field)
-                if not text.strip():
-                    raise ValueError(f"field {field!r} is empty")
-            except ValueError as exc:
-                out[i] = {**rec, "error": str(exc)}
-                continue
-            good.append(i)
-            texts.append(text)
+        out, good, texts = collect_texts(records, text_field or self.text_field)
         preds = self.predict(texts, [records[i].get("lang") for i in good], batch_size=batch_size)
         for i, p in zip(good, preds, strict=True):
             out[i] = {**records[i], **p}

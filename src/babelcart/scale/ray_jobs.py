@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from babelcart.datasets.records import Record, get_text, read_records, write_records
+from babelcart.datasets.records import Record, collect_texts, read_records, write_records
 
 logger = logging.getLogger(__name__)
 
@@ -117,17 +117,7 @@ class EmbedBatch:
         return _pack(self.embed(_rows(batch)))
 
     def embed(self, records: list[Record]) -> list[Record]:
-        out: list[Record] = list(records)
-        good: list[int] = []
-        texts: list[str] = []
-        for i, rec in enumerate(records):
-            if "error" in rec:
-                continue
-            try:
-                texts.append(get_text(rec, self.text_field))
-                good.append(i)
-            except ValueError as exc:
-                out[i] = {**rec, "error": f"{type(exc).__name__}: {exc}"}
+        out, good, texts = collect_texts(records, self.text_field, allow_empty=True)
         if good:
             vecs = self.enc.encode(texts, role=self.role, batch_size=self.batch_size,  # type: ignore[arg-type]
                                    show_progress=False)
