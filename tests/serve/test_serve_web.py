@@ -8,6 +8,7 @@ docs/img/web.png when BABELCART_UPDATE_DOCS_IMG is set).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -63,7 +64,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_page_search_dashboard_support(live_server):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     base, keys, root = live_server
     requests: list[str] = []
@@ -74,7 +75,8 @@ def test_page_search_dashboard_support(live_server):
             page = browser.new_page(viewport={"width": 1100, "height": 1000})
             page.on("request", lambda req: requests.append(req.url))
             page.goto(f"{base}/#key={keys['read']}")
-            page.wait_for_function("document.getElementById('key-status').textContent.startsWith('key set')")
+            # the page's CSP forbids eval, so waits go through locators, never string expressions
+            expect(page.locator("#key-status")).to_have_text(re.compile(r"^key set"))
             assert "#key=" not in page.url  # the key left the address bar
             # dashboard: one bar group per language, alerts listed
             page.wait_for_selector("#sentiment-chart svg rect.bar-pos", timeout=60_000)
@@ -100,9 +102,11 @@ def test_page_search_dashboard_support(live_server):
             shot = root / "web.png"
             page.screenshot(path=str(shot), full_page=True)
             # a bad key shows the API's message instead of failing silently
-            page.evaluate("sessionStorage.setItem('babelcart.apiKey', 'bc_00000000_wrong')")
+            page.fill("#api-key", "bc_00000000_wrong")
+            page.click("#key-form button[type=submit]")
+            expect(page.locator("#key-status")).to_have_text(re.compile(r"^key set \(id 00000000\)"))
             page.click("#search-form button[type=submit]")
-            page.wait_for_function("document.getElementById('search-msg').textContent.startsWith('401')")
+            expect(page.locator("#search-msg")).to_have_text(re.compile(r"^401"), timeout=30_000)
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000
