@@ -1,13 +1,15 @@
-"""Atomic writes: a file or a whole folder appears complete or not at all."""
+"""Atomic writes (a file or a whole folder appears complete or not at all), and reading a folder's JSON config."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -58,3 +60,17 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_json_config(path: Path, error: type[Exception], *, missing: str) -> dict[str, Any]:
+    """The JSON object in the file ``path``; else ``error``: ``missing`` when there is no such file, or why
+    the file cannot be read (not UTF-8, not JSON, not an object)."""
+    if not path.is_file():
+        raise error(missing)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path} is corrupted (not valid JSON: {exc})") from exc
+    if not isinstance(data, dict):
+        raise error(f"{path} is not a JSON object")
+    return data

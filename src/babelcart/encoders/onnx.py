@@ -14,7 +14,6 @@ An export folder is written by ``babelcart export DIR --onnx [--int8]`` (see :mo
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from urllib.parse import parse_qs
 import numpy as np
 
 from babelcart.encoders.base import BatchedEncoder, Role
+from babelcart.fsutil import read_json_config
 
 logger = logging.getLogger(__name__)
 
@@ -59,15 +59,10 @@ def read_export_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not folder.is_dir():
         raise OnnxModelError(f"ONNX export folder not found: {folder}")
     cfg_path = folder / "config.json"
-    if not cfg_path.is_file():
-        raise OnnxModelError(f"{folder} has no config.json: not a babelcart ONNX export (run `babelcart export`)")
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OnnxModelError(f"{cfg_path} is not valid JSON: {exc}") from exc
-    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-        raise OnnxModelError(f"{cfg_path} is not a babelcart ONNX export (format {cfg.get('format')!r})"
-                             if isinstance(cfg, dict) else f"{cfg_path} is not a JSON object")
+    cfg = read_json_config(cfg_path, OnnxModelError, missing=f"{folder} has no config.json: not a babelcart ONNX "
+                                                             "export (run `babelcart export`)")
+    if cfg.get("format") != FORMAT:
+        raise OnnxModelError(f"{cfg_path} is not a babelcart ONNX export (format {cfg.get('format')!r})")
     if int(cfg.get("format_version", 0)) > FORMAT_VERSION:
         raise OnnxModelError(f"{folder} was written by a newer babelcart (format_version "
                              f"{cfg['format_version']} > {FORMAT_VERSION}); upgrade babelcart")

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from babelcart.encoders.onnx import FORMAT, FORMAT_VERSION, MODEL_FILES, TextBatcher, make_session, softmax
-from babelcart.fsutil import atomic_dir
+from babelcart.fsutil import atomic_dir, read_json_config
 
 logger = logging.getLogger(__name__)
 
@@ -79,16 +79,6 @@ class Source:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExportError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ExportError(f"{path} is not a JSON object")
-    return data
-
-
 def _modules() -> tuple[Any, Any]:
     """The torch wrapper classes, defined lazily so importing this module needs no torch."""
     import torch
@@ -125,10 +115,8 @@ def load_source(path: str | os.PathLike[str], *, query_prefix: str | None = None
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"model folder not found: {folder}")
-    cfg_path = folder / "config.json"
-    if not cfg_path.is_file():
-        raise ExportError(f"{folder} has no config.json: neither an HF model folder nor a fine-tuned babelcart model")
-    cfg = _read_json(cfg_path)
+    cfg = read_json_config(folder / "config.json", ExportError, missing=f"{folder} has no config.json: neither an "
+                           "HF model folder nor a fine-tuned babelcart model")
     if cfg.get("method") == "finetune":
         return _load_finetuned(folder, cfg, max_length=max_length)
     if cfg.get("method"):

@@ -53,8 +53,8 @@ from babelcart.encoders.hf import (
     resolve_prefixes,
     token_limit,
 )
-from babelcart.fsutil import atomic_dir
-from babelcart.learn.persist import ModelLoadError
+from babelcart.fsutil import atomic_dir, read_json_config
+from babelcart.learn.persist import FORMAT, FORMAT_VERSION, ModelLoadError, check_format_version
 from babelcart.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -64,9 +64,8 @@ __all__ = [
     "load_finetuned", "train_finetune",
 ]
 
-#: Same folder format id as :mod:`babelcart.learn.persist` (``config["method"]`` tells the loaders apart).
-FORMAT = "babelcart-model"
-FORMAT_VERSION = 1
+# FORMAT and FORMAT_VERSION are those of babelcart.learn.persist: one folder format for both kinds of
+# model, and ``config["method"]`` tells the loaders apart.
 TASKS = ("classify", "rating")
 
 
@@ -800,20 +799,11 @@ def load_finetuned(path: str | Path, *, device: str | None = None) -> FinetunedC
     """
     require_train()
     path = Path(path)
-    cfg_path = path / "config.json"
-    if not cfg_path.is_file():
-        raise ModelLoadError(f"{path} is not a model folder: config.json is missing")
-    try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"{cfg_path} is not valid JSON: {exc}") from exc
-    if not isinstance(config, dict) or config.get("method") != "finetune" or config.get("format") != FORMAT:
-        method = config.get("method") if isinstance(config, dict) else None
-        raise ModelLoadError(f"{path} is not a fine-tuned model folder (method={method!r})")
-    version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelLoadError(f"{path} has format_version {version!r}; this babelcart reads up to {FORMAT_VERSION}: "
-                         "upgrade babelcart")
+    config = read_json_config(path / "config.json", ModelLoadError,
+                              missing=f"{path} is not a model folder: config.json is missing")
+    if config.get("method") != "finetune" or config.get("format") != FORMAT:
+        raise ModelLoadError(f"{path} is not a fine-tuned model folder (method={config.get('method')!r})")
+    check_format_version(config, path)
     for need in ("model.safetensors", "encoder/config.json"):
         if not (path / need).is_file():
             raise ModelLoadError(f"{path} is incomplete: {need} is missing")

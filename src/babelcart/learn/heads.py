@@ -12,9 +12,13 @@ and predict in numpy. ``predict_proba`` applies the calibration temperature ``te
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import minimize_scalar
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+; annotations are not evaluated at run time
+    from typing import Self
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +39,28 @@ def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 class Head:
-    """Common interface: ``fit(X, y, sample_weight=, n_classes=)``, ``logits``, ``predict_proba``."""
+    """Common interface: ``fit(X, y, sample_weight=, n_classes=)``, ``logits``, ``predict_proba``.
+
+    A subclass implements ``_fit`` and ``logits`` and names its fitted weights in ``arrays``: weight ``w`` is
+    the attribute ``w_`` and is saved as ``<prefix>.w``.
+    """
 
     kind = "base"
+    arrays: tuple[str, ...] = ()
     temperature_: float = 1.0
     n_classes_: int = 0
 
     def fit(self, X: np.ndarray, y: np.ndarray, *, n_classes: int,
-            sample_weight: np.ndarray | None = None) -> Head:
+            sample_weight: np.ndarray | None = None) -> Self:
+        """Fit on features ``X`` and class indices ``y`` (at least two distinct ones) over ``n_classes``."""
+        y = np.asarray(y)
+        if len(np.unique(y)) < 2:
+            raise ValueError("need at least two classes to train a head")
+        self._fit(X, y, n_classes, sample_weight)
+        self.n_classes_ = n_classes
+        return self
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, n_classes: int, sample_weight: np.ndarray | None) -> None:
         raise NotImplementedError
 
     def logits(self, X: np.ndarray) -> np.ndarray:
@@ -58,70 +76,65 @@ class Head:
         return self.predict_proba(X).argmax(axis=1)
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+        return {f"{prefix}.{name}": getattr(self, f"{name}_") for name in self.arrays}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str, meta: dict) -> Self:
+        """The head saved by ``to_arrays(prefix)`` with ``meta()``."""
+        obj = cls()
+        for name in cls.arrays:
+            setattr(obj, f"{name}_", arrays[f"{prefix}.{name}"])
+        obj.n_classes_ = int(meta["n_classes"])
+        obj.temperature_ = float(meta.get("temperature", 1.0))
+        return obj
 
     def meta(self) -> dict[str, object]:
         return {"kind": self.kind, "temperature": self.temperature_, "n_classes": self.n_classes_}
 
 
-def _full_logits(z: np.ndarray, present: np.ndarray, n_classes: int) -> np.ndarray:
-    """Spread the logits of the classes seen in training into ``n_classes`` columns (others: -inf-ish)."""
-    out = np.full((len(z), n_classes), -30.0, dtype=np.float32)
-    out[:, present] = z
-    return out
+def _spread_over_classes(coef: np.ndarray, intercept: np.ndarray, classes: np.ndarray,
+                         n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """An output layer (``coef`` ``[k, d]``, ``intercept`` ``[k]``) for the ``classes`` seen in training,
+    widened to all ``n_classes`` rows; unseen classes get logit -30.
+
+    scikit-learn's one binary row becomes two symmetric rows first.
+    """
+    if coef.shape[0] == 1:
+        coef = np.vstack([-coef / 2, coef / 2])
+        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+    W = np.zeros((n_classes, coef.shape[1]), dtype=np.float32)
+    b = np.full(n_classes, -30.0, dtype=np.float32)
+    W[classes] = coef
+    b[classes] = intercept
+    return W, b
 
 
 class LogisticHead(Head):
     """Multinomial logistic regression (L2, ``C`` = inverse strength) with sample weights."""
 
     kind = "logreg"
+    arrays = ("coef", "intercept")
 
     def __init__(self, *, C: float = 10.0, max_iter: int = 1000) -> None:
         self.C = C
         self.max_iter = max_iter
 
-    def fit(self, X: np.ndarray, y: np.ndarray, *, n_classes: int,
-            sample_weight: np.ndarray | None = None) -> LogisticHead:
+    def _fit(self, X: np.ndarray, y: np.ndarray, n_classes: int, sample_weight: np.ndarray | None) -> None:
         from sklearn.linear_model import LogisticRegression
 
-        y = np.asarray(y)
-        classes = np.unique(y)
-        if len(classes) < 2:
-            raise ValueError("need at least two classes to train a head")
         clf = LogisticRegression(C=self.C, max_iter=self.max_iter)
         clf.fit(X, y, sample_weight=sample_weight)
-        coef, intercept = clf.coef_, clf.intercept_
-        if coef.shape[0] == 1:  # binary: sklearn keeps one row; make it two symmetric rows
-            coef = np.vstack([-coef / 2, coef / 2])
-            intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-        W = np.zeros((n_classes, X.shape[1]), dtype=np.float32)
-        b = np.full(n_classes, -30.0, dtype=np.float32)
-        W[clf.classes_] = coef
-        b[clf.classes_] = intercept
-        self.coef_, self.intercept_ = W, b
-        self.n_classes_ = n_classes
-        return self
+        self.coef_, self.intercept_ = _spread_over_classes(clf.coef_, clf.intercept_, clf.classes_, n_classes)
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(X, dtype=np.float32) @ self.coef_.T + self.intercept_
-
-    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}.coef": self.coef_, f"{prefix}.intercept": self.intercept_}
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str, meta: dict) -> LogisticHead:
-        obj = cls()
-        obj.coef_ = arrays[f"{prefix}.coef"]
-        obj.intercept_ = arrays[f"{prefix}.intercept"]
-        obj.n_classes_ = int(meta["n_classes"])
-        obj.temperature_ = float(meta.get("temperature", 1.0))
-        return obj
 
 
 class MLPHead(Head):
     """One hidden ReLU layer (scikit-learn's Adam trainer, early stopping off), weights kept as arrays."""
 
     kind = "mlp"
+    arrays = ("W1", "b1", "W2", "b2")
 
     def __init__(self, *, hidden: int = 256, alpha: float = 1e-3, max_iter: int = 200, seed: int = 0) -> None:
         self.hidden = hidden
@@ -129,15 +142,12 @@ class MLPHead(Head):
         self.max_iter = max_iter
         self.seed = seed
 
-    def fit(self, X: np.ndarray, y: np.ndarray, *, n_classes: int,
-            sample_weight: np.ndarray | None = None) -> MLPHead:
+    def _fit(self, X: np.ndarray, y: np.ndarray, n_classes: int, sample_weight: np.ndarray | None) -> None:
         import warnings
 
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.neural_network import MLPClassifier
 
-        if len(np.unique(y)) < 2:
-            raise ValueError("need at least two classes to train a head")
         clf = MLPClassifier(hidden_layer_sizes=(self.hidden,), alpha=self.alpha, max_iter=self.max_iter,
                             random_state=self.seed)
         with warnings.catch_warnings():
@@ -145,34 +155,13 @@ class MLPHead(Head):
             clf.fit(X, y, sample_weight=sample_weight)
         W1, W2 = clf.coefs_
         b1, b2 = clf.intercepts_
-        if W2.shape[1] == 1:  # binary output: one logit
-            W2 = np.hstack([-W2 / 2, W2 / 2])
-            b2 = np.array([-b2[0] / 2, b2[0] / 2])
-        W2full = np.zeros((W2.shape[0], n_classes), dtype=np.float32)
-        b2full = np.full(n_classes, -30.0, dtype=np.float32)
-        W2full[:, clf.classes_] = W2
-        b2full[clf.classes_] = b2
+        W2t, b2 = _spread_over_classes(W2.T, b2, clf.classes_, n_classes)
         self.W1_, self.b1_ = W1.astype(np.float32), b1.astype(np.float32)
-        self.W2_, self.b2_ = W2full, b2full
-        self.n_classes_ = n_classes
-        return self
+        self.W2_, self.b2_ = np.ascontiguousarray(W2t.T), b2
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         h = np.maximum(np.asarray(X, dtype=np.float32) @ self.W1_ + self.b1_, 0)
         return h @ self.W2_ + self.b2_
-
-    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}.W1": self.W1_, f"{prefix}.b1": self.b1_, f"{prefix}.W2": self.W2_,
-                f"{prefix}.b2": self.b2_}
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str, meta: dict) -> MLPHead:
-        obj = cls()
-        obj.W1_, obj.b1_ = arrays[f"{prefix}.W1"], arrays[f"{prefix}.b1"]
-        obj.W2_, obj.b2_ = arrays[f"{prefix}.W2"], arrays[f"{prefix}.b2"]
-        obj.n_classes_ = int(meta["n_classes"])
-        obj.temperature_ = float(meta.get("temperature", 1.0))
-        return obj
 
 
 def fit_temperature(head: Head, X: np.ndarray, y: np.ndarray) -> float:

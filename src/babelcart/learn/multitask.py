@@ -84,7 +84,7 @@ class TransferModel:
             kind = hm["kind"]
             if kind not in HEAD_KINDS:
                 raise ValueError(f"unknown head kind {kind!r} (known: {', '.join(HEAD_KINDS)})")
-            head = HEAD_KINDS[kind].from_arrays(arrays, f"head.{hm['name']}", hm)  # type: ignore[attr-defined]
+            head = HEAD_KINDS[kind].from_arrays(arrays, f"head.{hm['name']}", hm)
             heads.append(HeadState(name=hm["name"], task=hm["task"], label_field=hm["label_field"],
                                    labels=list(hm["labels"]), head=head, info=dict(hm.get("info", {}))))
         return cls(aligner=aligner, heads=heads)

@@ -40,17 +40,15 @@ class OrdinalHead(Head):
     """All-threshold ordinal logistic regression over class indices ``0..K-1`` (L2 strength ``1/C``)."""
 
     kind = "ordinal"
+    arrays = ("coef", "thresholds")
 
     def __init__(self, *, C: float = 10.0, max_iter: int = 500) -> None:
         self.C = C
         self.max_iter = max_iter
 
-    def fit(self, X: np.ndarray, y: np.ndarray, *, n_classes: int,
-            sample_weight: np.ndarray | None = None) -> OrdinalHead:
+    def _fit(self, X: np.ndarray, y: np.ndarray, n_classes: int, sample_weight: np.ndarray | None) -> None:
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.int64)
-        if len(np.unique(y)) < 2:
-            raise ValueError("need at least two classes to train a head")
         n, d = X.shape
         K = n_classes
         sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -77,8 +75,6 @@ class OrdinalHead(Head):
                        options={"maxiter": self.max_iter})
         self.coef_ = res.x[:d].astype(np.float32)
         self.thresholds_ = np.sort(res.x[d:]).astype(np.float32)
-        self.n_classes_ = K
-        return self
 
     def cumulative_logits(self, X: np.ndarray) -> np.ndarray:
         """``w.x - theta_k`` for each threshold, ``[n, K-1]``."""
@@ -97,15 +93,3 @@ class OrdinalHead(Head):
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Median class (minimum expected absolute error), not the most probable one."""
         return median_decode(self.predict_proba(X))
-
-    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}.coef": self.coef_, f"{prefix}.thresholds": self.thresholds_}
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str, meta: dict) -> OrdinalHead:
-        obj = cls()
-        obj.coef_ = arrays[f"{prefix}.coef"]
-        obj.thresholds_ = arrays[f"{prefix}.thresholds"]
-        obj.n_classes_ = int(meta["n_classes"])
-        obj.temperature_ = float(meta.get("temperature", 1.0))
-        return obj

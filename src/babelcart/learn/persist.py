@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from babelcart.fsutil import atomic_dir
+from babelcart.fsutil import atomic_dir, read_json_config
 
 FORMAT = "babelcart-model"
 FORMAT_VERSION = 1
@@ -60,20 +60,20 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if not folder.is_dir():
         raise ModelLoadError(f"model folder not found: {folder}")
     cfg_path = folder / "config.json"
-    if not cfg_path.exists():
-        raise ModelLoadError(f"{folder} is not a babelcart model folder: config.json is missing")
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"{cfg_path} is corrupted (not valid JSON: {exc})") from exc
-    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-        raise ModelLoadError(f"{cfg_path} is not a babelcart model config (format {cfg.get('format')!r})"
-                             if isinstance(cfg, dict) else f"{cfg_path} is not a JSON object")
+    cfg = read_json_config(cfg_path, ModelLoadError,
+                           missing=f"{folder} is not a babelcart model folder: config.json is missing")
+    if cfg.get("format") != FORMAT:
+        raise ModelLoadError(f"{cfg_path} is not a babelcart model config (format {cfg.get('format')!r})")
+    check_format_version(cfg, folder)
+    return cfg
+
+
+def check_format_version(cfg: dict[str, Any], folder: Path) -> None:
+    """Refuse the config of a model folder in an unknown or newer format version."""
     version = cfg.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelLoadError(f"{folder} has model format version {version!r}; this babelcart reads up to "
                              f"{FORMAT_VERSION} (upgrade babelcart)")
-    return cfg
 
 
 def load_head_arrays(path: str | Path, cfg: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -28,6 +28,8 @@ from typing import Any, cast
 from sqlalchemy import (
     Connection,
     Engine,
+    Executable,
+    Select,
     Table,
     create_engine,
     delete,
@@ -116,6 +118,15 @@ def parse_ts(value: Any) -> datetime | None:
 def _chunks(seq: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i:i + size]
+
+
+def _in_window(query: Select, ts: Any, since: datetime | str | None, until: datetime | str | None) -> Select:
+    """``query`` restricted to rows with ``since <= ts < until``; a bound left ``None`` is open."""
+    if since is not None:
+        query = query.where(ts >= parse_ts(since))
+    if until is not None:
+        query = query.where(ts < parse_ts(until))
+    return query
 
 
 def _last_wins(records: Iterable[dict[str, Any]], key: str = "id") -> list[dict[str, Any]]:
@@ -237,6 +248,18 @@ class Store:
             return {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
                     for t in (PRODUCTS, REVIEWS, EVENTS, MODELS, ALERTS)}
 
+    # ---- generic reads
+    def _rows(self, query: Executable) -> list[dict[str, Any]]:
+        """Every row of ``query`` as a dict."""
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def _first(self, query: Executable) -> dict[str, Any] | None:
+        """The first row of ``query`` as a dict, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return dict(row._mapping) if row else None
+
     # ---- generic upsert
     def _insert(self, table: Table) -> Any:
         """The dialect's INSERT construct (with ``on_conflict_do_update``/``_do_nothing``)."""
@@ -319,9 +342,7 @@ class Store:
 
     def get_product(self, product_id: str) -> dict[str, Any] | None:
         """One product as a dict, or ``None``."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(PRODUCTS).where(PRODUCTS.c.id == product_id)).first()
-        return dict(row._mapping) if row else None
+        return self._first(select(PRODUCTS).where(PRODUCTS.c.id == product_id))
 
     def get_products(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         """The products among ``ids`` that exist, in the order asked."""
@@ -340,8 +361,7 @@ class Store:
             q = q.where(PRODUCTS.c.category == category)
         if limit is not None:
             q = q.limit(limit)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        return self._rows(q)
 
     def product_ids(self) -> set[str]:
         """All product ids."""
@@ -359,8 +379,7 @@ class Store:
         """Products never indexed or changed since they were last indexed."""
         q = select(PRODUCTS).where(or_(PRODUCTS.c.indexed_at.is_(None),
                                        PRODUCTS.c.indexed_at < PRODUCTS.c.updated_at)).order_by(PRODUCTS.c.id)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        return self._rows(q)
 
     def mark_indexed(self, ids: Sequence[str], ts: datetime | None = None) -> None:
         """Record that ``ids`` are in the search index as of ``ts`` (now)."""
@@ -410,9 +429,7 @@ class Store:
 
     def get_review(self, review_id: str) -> dict[str, Any] | None:
         """One review, or ``None``."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(REVIEWS).where(REVIEWS.c.id == review_id)).first()
-        return dict(row._mapping) if row else None
+        return self._first(select(REVIEWS).where(REVIEWS.c.id == review_id))
 
     def review_hashes(self, ids: Sequence[str] | None = None) -> dict[str, str]:
         """``{id: content_hash}`` for ``ids`` (all reviews when ``None``)."""
@@ -430,16 +447,12 @@ class Store:
             q = q.where(REVIEWS.c.product_id == product_id)
         if lang is not None:
             q = q.where(REVIEWS.c.lang == lang)
-        if since is not None:
-            q = q.where(REVIEWS.c.ts >= parse_ts(since))
-        if until is not None:
-            q = q.where(REVIEWS.c.ts < parse_ts(until))
+        q = _in_window(q, REVIEWS.c.ts, since, until)
         if not include_duplicates:
             q = q.where(REVIEWS.c.dup_of.is_(None))
         if limit is not None:
             q = q.limit(limit)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        return self._rows(q)
 
     def delete_reviews(self, ids: Sequence[str]) -> int:
         """Delete reviews by id; returns how many went."""
@@ -499,16 +512,12 @@ class Store:
             q = q.where(EVENTS.c.user_id == user_id)
         if item_id is not None:
             q = q.where(EVENTS.c.item_id == item_id)
-        if since is not None:
-            q = q.where(EVENTS.c.ts >= parse_ts(since))
-        if until is not None:
-            q = q.where(EVENTS.c.ts < parse_ts(until))
+        q = _in_window(q, EVENTS.c.ts, since, until)
         if types is not None:
             q = q.where(EVENTS.c.type.in_(list(types)))
         if limit is not None:
             q = q.limit(limit)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        return self._rows(q)
 
     def user_ids(self) -> set[str]:
         """Every user with at least one event."""
@@ -542,17 +551,14 @@ class Store:
 
     def get_model(self, name: str) -> dict[str, Any] | None:
         """One registry entry, or ``None``."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(MODELS).where(MODELS.c.name == name)).first()
-        return dict(row._mapping) if row else None
+        return self._first(select(MODELS).where(MODELS.c.name == name))
 
     def list_models(self, task: str | None = None) -> list[dict[str, Any]]:
         """Registry entries, newest first, optionally for one task."""
         q = select(MODELS).order_by(MODELS.c.created_at.desc(), MODELS.c.name)
         if task is not None:
             q = q.where(MODELS.c.task == task)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        return self._rows(q)
 
     def delete_model(self, name: str) -> bool:
         """Remove a registry entry (not its files); True when it existed."""
@@ -574,9 +580,7 @@ class Store:
 
     def get_alert(self, alert_id: int) -> dict[str, Any] | None:
         """One alert, or ``None``."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(ALERTS).where(ALERTS.c.id == alert_id)).first()
-        return dict(row._mapping) if row else None
+        return self._first(select(ALERTS).where(ALERTS.c.id == alert_id))
 
     def list_alerts(self, *, delivered: bool | None = None, since: datetime | str | None = None,
                     limit: int | None = None) -> list[dict[str, Any]]:
@@ -588,8 +592,7 @@ class Store:
             q = q.where(ALERTS.c.ts >= parse_ts(since))
         if limit is not None:
             q = q.limit(limit)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        return self._rows(q)
 
     def mark_delivered(self, alert_id: int, *, delivered: bool = True) -> bool:
         """Record one delivery attempt (``attempts += 1``) and whether it succeeded; False if no such id."""
