@@ -28,7 +28,7 @@ def _cut(rec: dict[str, Any]) -> dict[str, Any]:
     return {**rec, "text": " ".join(rec["text"].split())[:MAX_CHARS]}
 
 
-def rating_data(n_train: int = 300, n_test: int = 200, n_unlabeled: int = 150) -> dict[str, Any]:
+def rating_data(n_train: int = 2000, n_test: int = 400, n_unlabeled: int = 400) -> dict[str, Any]:
     """English clothing reviews (train/test), Indonesian PRDECT ratings and Chinese pos/neg (test/unlabeled)."""
     en = [_cut(r) for r in _shuffled(S.womens_clothing()) if r["text"].strip()]
     idr = [_cut(r) for r in _shuffled(S.prdect_reviews()) if r["text"].strip()]

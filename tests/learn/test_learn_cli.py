@@ -72,6 +72,24 @@ def test_cli_multitask_rating(tmp_path: Path, toy_files) -> None:
     assert row["pred"] == 5 and "expected" in row and row["label_pred"] == "pos"
 
 
+def test_cli_regularization_reaches_the_head(tmp_path: Path, toy_files) -> None:
+    from safetensors.numpy import load_file
+
+    norms = {}
+    for C in ("100", "0.01"):
+        out = tmp_path / f"m{C}"
+        res = runner.invoke(app, ["train", "--task", "rating", "--label-field", "stars", "--train",
+                                  str(toy_files["train"]), "--encoder", "hash:256", "--C", C, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        assert json.loads((out / "config.json").read_text())["options"]["C"] == float(C)
+        coef = next(v for k, v in load_file(str(out / "head.safetensors")).items() if k.endswith(".coef"))
+        norms[C] = float((coef ** 2).sum())
+    assert norms["0.01"] < 0.1 * norms["100"]
+    res = runner.invoke(app, ["train", "--train", str(toy_files["train"]), "--encoder", "hash:256", "--C", "0",
+                              "--out", str(tmp_path / "bad")])
+    assert res.exit_code != 0 and not (tmp_path / "bad").exists()
+
+
 def test_cli_errors_are_clear(tmp_path: Path, toy_files) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")

