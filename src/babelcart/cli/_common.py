@@ -28,6 +28,10 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, 
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size")]
 EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec.")]
 CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help="On-disk embedding cache folder.")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="'local' (this process) or 'ray' (Ray Data actors).")]
+RayAddressOpt = Annotated[str | None, typer.Option(
+    "--ray-address", help="Ray cluster (ray://host:10001); default RAY_ADDRESS or a local Ray.")]
+NumActorsOpt = Annotated[int, typer.Option("--num-actors", min=1, help="Parallel workers with --engine ray.")]
 MetricsOutOpt = Annotated[str | None, typer.Option("--out", "-o", help="Write the metrics as JSON here.")]
 
 BatchFn = Callable[[list[Record]], list[Record]]

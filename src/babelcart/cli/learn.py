@@ -13,8 +13,11 @@ from babelcart.cli._common import (
     BatchSizeOpt,
     CacheDirOpt,
     EncoderOpt,
+    EngineOpt,
     FormatOpt,
+    NumActorsOpt,
     QuietOpt,
+    RayAddressOpt,
     StrictOpt,
     finish_job,
     require_engine,
@@ -112,9 +115,9 @@ def predict(
     fmt: FormatOpt = None,
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
-    engine: Annotated[str, typer.Option("--engine", help="'local' or 'ray' (Ray Data actors).")] = "local",
-    ray_address: Annotated[str | None, typer.Option("--ray-address", help="ray://host:10001; default RAY_ADDRESS or local.")] = None,
-    num_actors: Annotated[int, typer.Option("--num-actors", help="Parallel models with --engine ray.")] = 1,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    num_actors: NumActorsOpt = 1,
 ) -> None:
     """Add ``pred``, ``scores``, ``lang`` (and ``expected`` for ratings) to every line, in order."""
     require_engine(engine)

@@ -13,7 +13,9 @@ import typer
 from babelcart.cli._common import (
     CacheDirOpt,
     MetricsOutOpt,
+    NumActorsOpt,
     QuietOpt,
+    RayAddressOpt,
     StrictOpt,
     require_engine,
     run_jsonl_job,
@@ -53,8 +55,8 @@ def index_build(
     engine: Annotated[str, typer.Option("--engine", help="'local', or 'ray': embed on Ray Data actors and build "
                                                          "--shards index folders as Ray tasks.")] = "local",
     shards: Annotated[int, typer.Option("--shards", min=1, help="Index shards with --engine ray.")] = 1,
-    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster (ray://host:10001).")] = None,
-    num_actors: Annotated[int, typer.Option("--num-actors", min=1, help="Parallel encoders with --engine ray.")] = 1,
+    ray_address: RayAddressOpt = None,
+    num_actors: NumActorsOpt = 1,
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
