@@ -36,6 +36,17 @@ def gap_summary(gaps: dict[str, dict[str, float]], baseline: str = "raw") -> dic
     return out
 
 
+def target_verdict(summary: dict[str, dict[str, Any]], variant: str = "center+procrustes+selftrain") -> str:
+    """The issue's target (zero-shot gap cut by half vs raw, no language worse) checked for ``variant``, and the
+    best zero-shot variant (few-shot rows left out)."""
+    zs = summary[variant]
+    best = min((v for v in summary if "few-shot" not in v), key=lambda v: summary[v]["mean_gap"])
+    met = zs["reduction_vs_raw"] >= 0.5 and not zs["worse_than_raw"]
+    return (f"target (zero-shot gap cut by >= 50% vs raw, no language worse) with {variant}: gap reduction "
+            f"{zs['reduction_vs_raw']:.1%}, languages worse than raw: {zs['worse_than_raw'] or 'none'} -> "
+            f"{'MET' if met else 'NOT MET'}; best zero-shot variant: {best} ({summary[best]['reduction_vs_raw']:.1%})")
+
+
 def write_results(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     payload = {"benchmark": name, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

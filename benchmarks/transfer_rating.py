@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _transfer_common import bar_plot, gap_summary, train_and_load, write_results  # noqa: E402
+from _transfer_common import bar_plot, gap_summary, target_verdict, train_and_load, write_results  # noqa: E402
 from _transfer_data import CACHE_DIR, fewshot_pool, rating_data, xsid_split  # noqa: E402
 from babelcart.encoders import get_encoder  # noqa: E402
 
@@ -136,12 +136,7 @@ def main() -> None:
     lines += ["", f"in-language reference ({len(d['id_unlabeled'])} labelled target texts, no transfer): "
                   f"id MAE {ref['id']['mae']:.3f}, zh acc {ref['zh']['accuracy']:.3f}; gaps to English "
                   f"{ref['id']['mae'] - raw['en']['mae']:.3f} / {raw['en_binary']['accuracy'] - ref['zh']['accuracy']:.3f}"]
-    zs = summary["center+procrustes+selftrain"]
-    best_zs = min((v for v in variants if "few-shot" not in v), key=lambda v: summary[v]["mean_gap"])
-    verdict = (f"target (zero-shot gap cut by >= 50% vs raw, no language worse) with center+procrustes+selftrain: "
-               f"gap reduction {zs['reduction_vs_raw']:.1%}, languages worse than raw: {zs['worse_than_raw'] or 'none'}"
-               f" -> {'MET' if zs['reduction_vs_raw'] >= 0.5 and not zs['worse_than_raw'] else 'NOT MET'}; "
-               f"best zero-shot variant: {best_zs} ({summary[best_zs]['reduction_vs_raw']:.1%})")
+    verdict = target_verdict(summary)
     lines += ["", "gap id = MAE(id) - MAE(en); gap zh = binary accuracy(en) - accuracy(zh); gap ratio = mean gap / raw",
               verdict]
     print("\n".join(lines))
