@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from babelcart.cli import app
 from babelcart.datasets.records import write_records
+from babelcart.learn.train import DEFAULT_L2
 
 runner = CliRunner()
 
@@ -85,6 +86,12 @@ def test_cli_regularization_reaches_the_head(tmp_path: Path, toy_files) -> None:
         coef = next(v for k, v in load_file(str(out / "head.safetensors")).items() if k.endswith(".coef"))
         norms[C] = float((coef ** 2).sum())
     assert norms["0.01"] < 0.1 * norms["100"]
+    out = tmp_path / "default"  # default: the same penalty per example (DEFAULT_L2) at any training size
+    res = runner.invoke(app, ["train", "--task", "rating", "--label-field", "stars", "--train", str(toy_files["train"]),
+                              "--encoder", "hash:256", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    head = json.loads((out / "config.json").read_text())["model"]["heads"][0]
+    assert head["info"]["C"] == pytest.approx(1 / (DEFAULT_L2 * head["info"]["n_train"]))
     res = runner.invoke(app, ["train", "--train", str(toy_files["train"]), "--encoder", "hash:256", "--C", "0",
                               "--out", str(tmp_path / "bad")])
     assert res.exit_code != 0 and not (tmp_path / "bad").exists()

@@ -51,7 +51,7 @@ def train(
     whiten: Annotated[bool, typer.Option("--whiten", help="Also whiten per language.")] = False,
     balance_centering: Annotated[bool, typer.Option("--balanced-centering/--plain-centering", help="Class-balanced language means (default) or plain means.")] = True,
     class_weight: Annotated[str, typer.Option("--class-weight", help="balanced or none.")] = "balanced",
-    C: Annotated[float, typer.Option("--C", min=1e-6, help="Inverse L2 strength of the head (as scikit-learn's C); lower often transfers better across languages.")] = 10.0,
+    C: Annotated[float | None, typer.Option("--C", min=1e-6, help="Inverse L2 strength of the head (as scikit-learn's C). Default: 1 / (0.0005 x training rows), the same penalty per example at any size, which transfers across languages better than a fixed C.")] = None,
     source_lang: Annotated[str | None, typer.Option("--source-lang", help="Default: the commonest training language.")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs for --method finetune.")] = 3,
     cache_dir: CacheDirOpt = None,

@@ -78,7 +78,7 @@ class TrainConfig:
     whiten: bool = False
     balance_centering: bool = True
     class_weight: str = "balanced"
-    C: float = 10.0
+    C: float | None = None
     calibrate: bool = True
     source_lang: str | None = None
     cache_dir: str | None = None
@@ -285,6 +285,18 @@ def _make_head(kind: str, task: str, C: float, seed: int) -> Head:
     if kind == "mlp":
         return MLPHead(seed=seed)
     return LogisticHead(C=C)
+
+
+#: The default L2 penalty per training example (``C = 1 / (DEFAULT_L2 * n)``). It is held fixed as the
+#: training set grows instead of shrinking like 1/n: the shift between languages is a bias that more
+#: source-language data does not reduce, and a nearly unregularized head on a large source set leans on
+#: directions that do not carry over (docs/transfer.md, "Regularization").
+DEFAULT_L2 = 5e-4
+
+
+def head_C(C: float | None, n: int) -> float:
+    """The inverse L2 strength for a head fitted on ``n`` rows: ``C`` when given, else from :data:`DEFAULT_L2`."""
+    return float(C) if C is not None else 1.0 / (DEFAULT_L2 * max(n, 1))
 
 
 def _predict_idx(head: Head, F: np.ndarray, task: str) -> np.ndarray:
@@ -544,7 +556,8 @@ class _Trainer:
             F_h, g_h = F_train[rows], groups_arr[rows]
             totals = group_totals(g_h, joint_lambda=cfg.joint_lambda, pseudo_weight=cfg.pseudo_weight)
             w = sample_weights(y, len(labels), g_h, totals, class_weight=cfg.class_weight)
-            head, calib = _fit_calibrated(_make_head(cfg.head, hc.task, cfg.C, cfg.seed), F_h, y, w, len(labels),
+            C = head_C(cfg.C, len(y))
+            head, calib = _fit_calibrated(_make_head(cfg.head, hc.task, C, cfg.seed), F_h, y, w, len(labels),
                                           calibrate=cfg.calibrate, dev=dev_fit, seed=cfg.seed)
             rounds: list[dict[str, Any]] = [{"round": 0, "pseudo": {}, "dev": self._dev_metric(head, dev_xy, hc.task)}]
             for r in range(1, cfg.self_train_rounds + 1):
@@ -558,7 +571,8 @@ class _Trainer:
                 g_all = np.concatenate([g_h, np.full(len(idx), GROUP_PSEUDO)])
                 totals = group_totals(g_all, joint_lambda=cfg.joint_lambda, pseudo_weight=cfg.pseudo_weight)
                 w_all = sample_weights(y_all, len(labels), g_all, totals, class_weight=cfg.class_weight)
-                head, calib = _fit_calibrated(_make_head(cfg.head, hc.task, cfg.C, cfg.seed), F_all, y_all, w_all,
+                C = head_C(cfg.C, len(y_all))
+                head, calib = _fit_calibrated(_make_head(cfg.head, hc.task, C, cfg.seed), F_all, y_all, w_all,
                                               len(labels), calibrate=cfg.calibrate, dev=dev_fit, seed=cfg.seed)
                 named = {lang: {str(labels[int(c)]): n for c, n in cnt.items()} for lang, cnt in counts.items()}
                 rep = {"round": r, "fraction": frac, "pseudo": named, "n_pseudo": int(len(idx)),
@@ -567,6 +581,7 @@ class _Trainer:
                             rep["dev"])
                 rounds.append(rep)
             info = {"calibration": calib, "temperature": head.temperature_, "n_train": int(len(rows)),
+                    **({"C": C} if cfg.head != "mlp" else {}),
                     "class_counts": {str(labels[c]): int(n) for c, n in zip(*np.unique(y, return_counts=True), strict=True)}}
             if cfg.self_train_rounds:
                 info["self_training"] = rounds
@@ -618,7 +633,7 @@ class _Trainer:
         F = aligner.transform(X_train[rows], [source_lang] * len(rows))
         w = sample_weights(y, len(labels), np.zeros(len(y), dtype=np.int64), {0: float(len(y))},
                            class_weight=cfg.class_weight)
-        probe = _make_head(cfg.head if cfg.head != "mlp" else "auto", hc.task, cfg.C, cfg.seed)
+        probe = _make_head(cfg.head if cfg.head != "mlp" else "auto", hc.task, head_C(cfg.C, len(y)), cfg.seed)
         probe.fit(F, y, n_classes=len(labels), sample_weight=w)
         present = np.unique(y)
         K = len(present)
