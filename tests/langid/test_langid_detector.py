@@ -135,6 +135,26 @@ def test_restricted_languages_limit_the_answers() -> None:
     assert d.detect("หูฟังไร้สาย").lang == "th"
 
 
+@pytest.mark.slow
+def test_default_set_names_languages_beyond_the_core_markets() -> None:
+    """Review sentences in languages outside CORE_LANGUAGES: the core set forces them into a neighbour
+    (Catalan -> French, Macedonian -> Serbian, ...); the default set names them."""
+    reviews = {
+        "ca": "Aquest producte és molt bo i va arribar ràpidament",
+        "mk": "Овој производ е многу добар и брзо пристигна",
+        "az": "Bu məhsul çox yaxşıdır və tez çatdı",
+        "sl": "Ta izdelek je zelo dober in je hitro prispel",
+        "sq": "Ky produkt është shumë i mirë dhe arriti shpejt",
+        "is": "Þessi vara er mjög góð og kom fljótt",
+        "mr": "हे उत्पादन खूप चांगले आहे आणि लवकर पोहोचले",
+        "cy": "Mae'r cynnyrch hwn yn dda iawn ac fe gyrhaeddodd yn gyflym",
+    }
+    wide = [g.lang for g in LanguageDetector().detect_batch(list(reviews.values()))]
+    core = [g.lang for g in LanguageDetector(languages=langid.CORE_LANGUAGES).detect_batch(list(reviews.values()))]
+    assert wide == list(reviews)
+    assert not set(core) & set(reviews)
+
+
 def test_languages_validation() -> None:
     with pytest.raises(ValueError, match="at least one"):
         LanguageDetector(languages=[])
