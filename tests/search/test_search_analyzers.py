@@ -28,6 +28,21 @@ def test_latin_folding_and_stemming_per_language() -> None:
     assert analyze("Running shoes", lang=None) == ["running", "shoes"]
 
 
+def test_combining_marks_stay_inside_their_words() -> None:
+    # Devanagari / Tamil vowel signs and viramas are combining marks, not word breaks
+    assert analyze("नमस्ते दुनिया") == ["नमस्ते", "दुनिया"]
+    assert analyze("வயர்லெஸ் ஹெட்ஃபோன்") == ["வயர்லெஸ்", "ஹெட்ஃபோன்"]
+    assert analyze("שָׁלוֹם") == ["שָׁלוֹם"]
+
+
+def test_unspaced_scripts_are_bigram_runs() -> None:
+    # Thai is written without spaces between words: a query word matches inside a longer title
+    title = set(analyze("หูฟังไร้สายบลูทูธ"))
+    assert set(analyze("หูฟัง", for_query=True)) <= title
+    assert not set(analyze("รองเท้า", for_query=True)) & title  # "shoes" shares no bigram with it
+    assert analyze("ឧបករណ៍", for_query=True)[0] == "ឧប"  # Khmer likewise
+
+
 def test_mixed_script_split_into_runs() -> None:
     toks = analyze("iPhone15手机壳 Привет", lang="en", for_query=True)
     assert toks == ["iphone15", "手机", "机壳", "привет"]

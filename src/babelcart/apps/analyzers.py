@@ -1,10 +1,12 @@
 """Per-language lexical analyzers for BM25: CJK character bigrams, folded + stemmed Latin words, others lowercased.
 
-Text is cut into word runs (``\\w+``) and each run into script runs, so mixed-script text such as
-``"iPhone 15 手机壳"`` is handled piece by piece:
+Text is cut into word runs (letters, digits and the combining marks that belong to them, so that Hindi,
+Tamil or Thai words are not cut at every vowel sign) and each run into script runs, so mixed-script text
+such as ``"iPhone 15 手机壳"`` is handled piece by piece:
 
-- Han / Kana / Hangul runs become overlapping character bigrams (a one-character run becomes a unigram);
-  documents also index unigrams so that one-character queries can match.
+- Han / Kana / Hangul runs, and Thai / Lao / Khmer / Myanmar runs (written without spaces between words),
+  become overlapping character bigrams (a one-character run becomes a unigram); documents also index
+  unigrams so that one-character queries can match.
 - Latin runs are lowercased, accent-folded (NFKD, marks dropped) and Snowball-stemmed in the text's language
   when snowballstemmer has that language (else left unstemmed).
 - Any other script (Cyrillic, Arabic, Thai, Devanagari...) becomes lowercase word tokens (Cyrillic and Greek
@@ -14,6 +16,8 @@ Text is cut into word runs (``\\w+``) and each run into script runs, so mixed-sc
 ['le', 'chaussur', 'roug']
 >>> analyze("蓝牙耳机", for_query=True)
 ['蓝牙', '牙耳', '耳机']
+>>> analyze("नमस्ते दुनिया")   # vowel signs and viramas stay inside their words
+['नमस्ते', 'दुनिया']
 """
 
 from __future__ import annotations
@@ -23,7 +27,21 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+
+def _combining_marks() -> str:
+    """A regex class body of the combining marks (categories Mn, Mc, Me) of the Basic Multilingual Plane."""
+    ranges: list[tuple[int, int]] = []
+    for o in range(0x300, 0x10000):
+        if unicodedata.category(chr(o))[0] == "M":
+            if ranges and ranges[-1][1] == o - 1:
+                ranges[-1] = (ranges[-1][0], o)
+            else:
+                ranges.append((o, o))
+    return "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+
+
+#: A word: letters, digits and underscore (``\\w``) plus combining marks (vowel signs, viramas, harakat).
+_WORD = re.compile(f"[\\w{_combining_marks()}]+", re.UNICODE)
 
 #: ISO 639-1 code → snowballstemmer algorithm name.
 SNOWBALL_LANGS: dict[str, str] = {
@@ -37,8 +55,9 @@ SNOWBALL_LANGS: dict[str, str] = {
 
 CJK_LANGS = frozenset({"zh", "ja", "ko"})
 
-# script classes of a character
-_CJK, _LATIN, _DIGIT, _OTHER = 0, 1, 2, 3
+# script classes of a character: bigram scripts (CJK and the scripts written without spaces), Latin, digits,
+# any other script, and combining marks (which belong to the run of the character before them)
+_CJK, _LATIN, _DIGIT, _OTHER, _MARK = 0, 1, 2, 3, 4
 
 
 def _char_class(ch: str) -> int:
@@ -47,9 +66,12 @@ def _char_class(ch: str) -> int:
         return _DIGIT
     if o < 0x250 or 0x1E00 <= o <= 0x1EFF:  # Basic Latin .. Latin Extended-B, Latin Extended Additional
         return _LATIN
+    if unicodedata.category(ch)[0] == "M":
+        return _MARK
     if (0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x2FA1F or 0xF900 <= o <= 0xFAFF
             or 0x3040 <= o <= 0x30FF or 0x31F0 <= o <= 0x31FF or 0xFF66 <= o <= 0xFF9F  # kana
-            or 0xAC00 <= o <= 0xD7AF or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F):  # hangul
+            or 0xAC00 <= o <= 0xD7AF or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F  # hangul
+            or 0x0E00 <= o <= 0x0EFF or 0x1000 <= o <= 0x109F or 0x1780 <= o <= 0x17FF):  # Thai, Lao, Myanmar, Khmer
         return _CJK
     return _OTHER
 
@@ -62,7 +84,7 @@ def script_runs(word: str) -> Iterator[tuple[int, str]]:
     start = 0
     for i in range(1, len(word)):
         c = _char_class(word[i])
-        same = c == cur or (c == _DIGIT and cur == _LATIN) or (c == _LATIN and cur == _DIGIT)
+        same = c in (cur, _MARK) or (c == _DIGIT and cur == _LATIN) or (c == _LATIN and cur == _DIGIT)
         if not same:
             yield (_LATIN if cur == _DIGIT else cur), word[start:i]
             cur, start = c, i
