@@ -149,10 +149,13 @@ def test_default_set_names_languages_beyond_the_core_markets() -> None:
         "mr": "हे उत्पादन खूप चांगले आहे आणि लवकर पोहोचले",
         "cy": "Mae'r cynnyrch hwn yn dda iawn ac fe gyrhaeddodd yn gyflym",
     }
-    wide = [g.lang for g in LanguageDetector().detect_batch(list(reviews.values()))]
+    default = LanguageDetector()
+    wide = [g.lang for g in default.detect_batch(list(reviews.values()))]
     core = [g.lang for g in LanguageDetector(languages=langid.CORE_LANGUAGES).detect_batch(list(reviews.values()))]
     assert wide == list(reviews)
     assert not set(core) & set(reviews)
+    # a two-word Hindi query stays Hindi: near ties on short texts go to the core markets (not Marathi)
+    assert default.detect("नमस्ते दुनिया").lang == "hi"
 
 
 def test_languages_validation() -> None:

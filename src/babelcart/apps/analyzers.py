@@ -27,21 +27,13 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-
-def _combining_marks() -> str:
-    """A regex class body of the combining marks (categories Mn, Mc, Me) of the Basic Multilingual Plane."""
-    ranges: list[tuple[int, int]] = []
-    for o in range(0x300, 0x10000):
-        if unicodedata.category(chr(o))[0] == "M":
-            if ranges and ranges[-1][1] == o - 1:
-                ranges[-1] = (ranges[-1][0], o)
-            else:
-                ranges.append((o, o))
-    return "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+from babelcart.text.marks import combining_marks
 
 
-#: A word: letters, digits and underscore (``\\w``) plus combining marks (vowel signs, viramas, harakat).
-_WORD = re.compile(f"[\\w{_combining_marks()}]+", re.UNICODE)
+@functools.lru_cache(maxsize=1)
+def _word_re() -> re.Pattern[str]:
+    """A word: letters, digits and underscore (``\\w``) plus combining marks (vowel signs, viramas, harakat)."""
+    return re.compile(f"[\\w{combining_marks()}]+", re.UNICODE)
 
 #: ISO 639-1 code → snowballstemmer algorithm name.
 SNOWBALL_LANGS: dict[str, str] = {
@@ -77,7 +69,7 @@ def _char_class(ch: str) -> int:
 
 
 def script_runs(word: str) -> Iterator[tuple[int, str]]:
-    """Split one ``\\w+`` word into (script class, run) pieces; digits join a neighbouring Latin run."""
+    """Split one word into (script class, run) pieces; digits join a neighbouring Latin run, marks their run."""
     if not word:
         return
     cur = _char_class(word[0])
@@ -136,7 +128,7 @@ def cjk_tokens(run: str, *, unigrams: bool) -> list[str]:
 def iter_words(text: str) -> Iterator[tuple[int, str]]:
     """(script class, run) pieces of ``text`` after NFKC normalization."""
     text = unicodedata.normalize("NFKC", text)
-    for m in _WORD.finditer(text):
+    for m in _word_re().finditer(text):
         w = m.group().replace("_", "")
         if w:
             yield from script_runs(w)
