@@ -9,7 +9,7 @@ such as ``"iPhone 15 手机壳"`` is handled piece by piece:
   unigrams so that one-character queries can match.
 - Latin runs are lowercased, accent-folded (NFKD, marks dropped) and Snowball-stemmed in the text's language
   when snowballstemmer has that language (else left unstemmed).
-- Any other script (Cyrillic, Arabic, Thai, Devanagari...) becomes lowercase word tokens (Cyrillic and Greek
+- Any other script (Cyrillic, Arabic, Devanagari, Tamil...) becomes lowercase word tokens (Cyrillic and Greek
   are stemmed too when the language is known and has a stemmer).
 
 >>> analyze("Les chaussures rouges", lang="fr")

@@ -60,7 +60,7 @@ EXTENDED_LANGUAGES: tuple[str, ...] = (
 )
 #: Default language set: the core markets plus the extended languages, so that a text in, say, Catalan or
 #: Macedonian is not forced into Spanish or Serbian. On the core languages' own texts the wider set costs
-#: about one point (benchmarks/langid.py).
+#: under a point (benchmarks/langid.py).
 DEFAULT_LANGUAGES: tuple[str, ...] = CORE_LANGUAGES + EXTENDED_LANGUAGES
 
 #: Prior multipliers for short / unsure texts (see ``LanguageDetector(prior=...)``).
