@@ -53,6 +53,15 @@ def _scores(y_true: list[Any], y_pred: list[Any], *, mae: bool) -> dict[str, flo
     return row
 
 
+def _lang_scores(clf: Any, lang: str, recs: list[dict[str, Any]]) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Scores of ``clf`` on one test language (pos/neg accuracy for zh, ratings for the others) and its
+    predictions."""
+    preds = clf.predict([r["text"] for r in recs], [lang] * len(recs))
+    if lang == "zh":
+        return _scores([r["label"] for r in recs], _binary(preds), mae=False), preds
+    return _scores([r["rating"] for r in recs], [p["pred"] for p in preds], mae=True), preds
+
+
 def _in_language_reference(enc: Any, d: dict[str, Any]) -> dict[str, dict[str, float]]:
     """The same head trained on labelled text of each target language itself (no transfer)."""
     idr = [{"text": r["text"], "rating": r["rating"], "lang": "id"} for r in d["id_unlabeled"]]
@@ -60,10 +69,7 @@ def _in_language_reference(enc: Any, d: dict[str, Any]) -> dict[str, dict[str, f
     out = {}
     for lang, train in (("id", idr), ("zh", zhr)):
         clf = train_and_load(enc, train=train, task="rating", label_field="rating", align="none")
-        recs = d[f"{lang}_test"]
-        preds = clf.predict([r["text"] for r in recs], [lang] * len(recs))
-        out[lang] = (_scores([r["label"] for r in recs], _binary(preds), mae=False) if lang == "zh" else
-                     _scores([r["rating"] for r in recs], [p["pred"] for p in preds], mae=True))
+        out[lang] = _lang_scores(clf, lang, d[f"{lang}_test"])[0]
     return out
 
 
@@ -106,11 +112,8 @@ def main() -> None:
         clf = train_and_load(enc, **common, **kw)
         res: dict[str, Any] = {}
         for lang, recs in tests.items():
-            preds = clf.predict([r["text"] for r in recs], [lang] * len(recs))
-            if lang == "zh":
-                res["zh"] = _scores([r["label"] for r in recs], _binary(preds), mae=False)
-            else:
-                res[lang] = _scores([r["rating"] for r in recs], [p["pred"] for p in preds], mae=True)
+            res[lang], preds = _lang_scores(clf, lang, recs)
+            if lang != "zh":
                 res[lang]["expected_mae"] = float(np.mean([abs(p["expected"] - r["rating"])
                                                            for p, r in zip(preds, recs, strict=True)]))
             if lang == "en":
