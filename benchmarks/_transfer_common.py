@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import platform
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import write_result
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -48,12 +46,7 @@ def target_verdict(summary: dict[str, dict[str, Any]], variant: str = "center+pr
 
 
 def write_results(name: str, payload: dict[str, Any]) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    payload = {"benchmark": name, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "machine": f"{platform.machine()}, 2 CPU cores shared with other jobs", **payload}
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False))
-    return path
+    return write_result(name, payload)
 
 
 def bar_plot(name: str, langs: list[str], values: dict[str, list[float]], ylabel: str, title: str) -> None:

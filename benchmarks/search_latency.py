@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import shutil
 import sys
@@ -32,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import machine  # noqa: E402
 from babelcart.apps.analyzers import analyze, query_word_candidates  # noqa: E402
 from babelcart.apps.search import SearchIndex  # noqa: E402
 from babelcart.encoders import get_encoder  # noqa: E402
@@ -124,7 +124,7 @@ def main() -> None:
     lookup = LookupEncoder(enc.spec, dict(zip(qtexts, qvecs, strict=True)))
     res: dict[str, Any] = {
         "benchmark": "search_latency", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()} python {platform.python_version()}", "n_products": args.n,
+        "machine": machine(), "n_products": args.n,
         "n_queries": len(qtexts), "build": {}, "latency": {}, "memory": {}, "quality": {}, "updates": {},
     }
     tmp = Path(tempfile.mkdtemp(prefix="bc-lat-"))
