@@ -11,9 +11,17 @@ from tqdm.auto import tqdm
 T = TypeVar("T")
 
 
+def progress_bar(
+    iterable: Iterable[T], *, total: int | None = None, desc: str = "", enabled: bool | None = None
+) -> tqdm:
+    """A tqdm bar over ``iterable`` on stderr (so callers can ``set_postfix``); off when stderr is not a TTY
+    unless ``enabled``."""
+    show = sys.stderr.isatty() if enabled is None else enabled
+    return tqdm(iterable, total=total, desc=desc, disable=not show, leave=False, file=sys.stderr)
+
+
 def progress(
     iterable: Iterable[T], *, total: int | None = None, desc: str = "", enabled: bool | None = None
 ) -> Iterator[T]:
     """Wrap ``iterable`` in a tqdm bar on stderr; off when stderr is not a TTY unless ``enabled``."""
-    show = sys.stderr.isatty() if enabled is None else enabled
-    yield from tqdm(iterable, total=total, desc=desc, disable=not show, leave=False, file=sys.stderr)
+    yield from progress_bar(iterable, total=total, desc=desc, enabled=enabled)

@@ -115,7 +115,7 @@ def test_onnx_encoder_precision_and_spec(e5_onnx: Path) -> None:
 
 
 def test_classifier_round_trip_matches_torch(clf_src: Path, clf_onnx: Path) -> None:
-    from babelcart.learn.finetune import load_finetuned
+    from babelcart.learn.finetuned import load_finetuned
 
     ref = load_finetuned(clf_src, device="cpu")
     texts = SENTENCES + TEXTS
@@ -145,7 +145,7 @@ def test_load_classifier_serves_onnx_exports(clf_onnx: Path) -> None:
 
 @pytest.mark.slow
 def test_rating_classifier_round_trip(work: Path) -> None:
-    from babelcart.learn.finetune import load_finetuned
+    from babelcart.learn.finetuned import load_finetuned
 
     src = build_finetuned(work / "rating", task="rating", seed=3)
     out = export_model(src, work / "rating-onnx")

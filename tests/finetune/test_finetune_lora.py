@@ -13,7 +13,8 @@ pytest.importorskip("peft")
 
 from toy_data import toy_records  # noqa: E402
 
-from babelcart.learn.finetune import FinetuneRun, load_finetuned  # noqa: E402
+from babelcart.learn.finetune import FinetuneRun  # noqa: E402
+from babelcart.learn.finetuned import load_finetuned  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

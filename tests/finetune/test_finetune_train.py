@@ -14,12 +14,8 @@ pytest.importorskip("transformers")
 
 from toy_data import rating_records, toy_records  # noqa: E402
 
-from babelcart.learn.finetune import (  # noqa: E402
-    FinetuneRun,
-    joint_weights,
-    load_finetuned,
-    train_finetune,
-)
+from babelcart.learn.finetune import FinetuneRun, joint_weights, train_finetune  # noqa: E402
+from babelcart.learn.finetuned import load_finetuned  # noqa: E402
 from babelcart.learn.persist import ModelLoadError  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -31,8 +27,9 @@ FAST: dict[str, Any] = {"batch_size": 4, "lr": 5e-3, "head_lr": 5e-2}
 
 def _fit(tiny_bert: Path, *, seed: int = 0, epochs: int = 4, **kw) -> FinetuneRun:
     fit_kw = {**FAST, **{k: v for k, v in kw.items() if k not in ("task", "labels", "lora")}}
+    # the tiny model's token embeddings are random, not pretrained: they must train here
     run = FinetuneRun(task=kw.get("task", "classify"), labels=kw.get("labels"), encoder_spec=f"hf:{tiny_bert}",
-                      seed=seed, lora=kw.get("lora", False), max_length=32)
+                      seed=seed, lora=kw.get("lora", False), max_length=32, freeze_embeddings=False)
     return run.fit(fit_kw.pop("train", TRAIN), fit_kw.pop("dev", DEV), epochs=epochs, **fit_kw)
 
 
@@ -128,7 +125,7 @@ def test_rating_head(tiny_bert: Path, tmp_path: Path) -> None:
     train, dev = rating_records(60, seed=1), rating_records(30, seed=2)
     path = train_finetune(train, task="rating", labels=[1, 2, 3, 4, 5], dev_records=dev,
                           encoder_spec=f"hf:{tiny_bert}", out_dir=tmp_path / "rating", epochs=6,
-                          batch_size=10, lr=2e-3, head_lr=2e-2, max_length=32, patience=6)
+                          batch_size=10, lr=2e-3, head_lr=2e-2, max_length=32, patience=6, freeze_embeddings=False)
     clf = load_finetuned(path)
     assert clf.task == "rating" and clf.labels == [1, 2, 3, 4, 5]
     preds = clf.predict([r["text"] for r in dev], langs=["en"] * len(dev))

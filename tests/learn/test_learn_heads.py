@@ -1,4 +1,4 @@
-"""Heads, ordinal decoding, calibration, weighting and pseudo-label selection on synthetic data."""
+"""Heads, ordinal decoding, calibration, weighting and label checks on synthetic data."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import pytest
 
 from babelcart.learn.heads import LogisticHead, MLPHead, balanced_class_weights, fit_temperature
 from babelcart.learn.ordinal import OrdinalHead, expected_value, median_decode
-from babelcart.learn.selftrain import select_pseudo_labels
+from babelcart.learn.labels import parse_label
 from babelcart.learn.train import (
     GROUP_OTHER,
     GROUP_PSEUDO,
     GROUP_TARGET,
     group_totals,
-    parse_label,
     sample_weights,
 )
 
@@ -135,20 +134,6 @@ def test_joint_lambda_sets_group_weights() -> None:
     y2 = np.concatenate([y, [0, 1] * 10])
     w2 = sample_weights(y2, 2, g2, group_totals(g2, joint_lambda=None, pseudo_weight=0.5))
     assert w2[g2 == GROUP_PSEUDO].sum() / w2[g2 != GROUP_PSEUDO].sum() == pytest.approx(0.5)
-
-
-def test_pseudo_label_selection_per_language_and_class() -> None:
-    P = np.array([[.9, .1], [.8, .2], [.7, .3], [.6, .4], [.3, .7], [.1, .9],   # xx: 4 x class 0, 2 x class 1
-                  [.55, .45], [.45, .55]])                                       # yy
-    langs = ["xx"] * 6 + ["yy"] * 2
-    idx, labels, report = select_pseudo_labels(P, langs, fraction=0.5)
-    assert report["xx"] == {"0": 2, "1": 1}
-    assert sorted(idx.tolist()) == [0, 1, 5, 6, 7]
-    assert labels.tolist() == [0, 0, 1, 0, 1]
-    idx, _, report = select_pseudo_labels(P, langs, fraction=1.0, min_confidence=0.75)
-    assert sorted(idx.tolist()) == [0, 1, 5]
-    with pytest.raises(ValueError):
-        select_pseudo_labels(P, langs, fraction=0)
 
 
 @pytest.mark.parametrize("value,expected", [(4, 4), ("5", 5), (3.0, 3)])

@@ -191,14 +191,14 @@ def test_finetune_dispatch_is_wired(small_model: Path, monkeypatch) -> None:
     import types
 
     calls = {}
-    fake = types.ModuleType("babelcart.learn.finetune")
+    fake = types.ModuleType("babelcart.learn.finetuned")
 
     def load_finetuned(path):
         calls["path"] = path
         return "FINETUNED"
 
     fake.load_finetuned = load_finetuned  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "babelcart.learn.finetune", fake)
+    monkeypatch.setitem(sys.modules, "babelcart.learn.finetuned", fake)
     cfg_path = small_model / "config.json"
     cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), "method": "finetune"}))
     assert load_classifier(small_model) == "FINETUNED"

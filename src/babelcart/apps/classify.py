@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -90,9 +91,9 @@ def load_classifier(path: str | Path, *, encoder: Any = None, cache_dir: str | N
     method = cfg.get("method", "head")
     if method == "finetune":
         try:
-            from babelcart.learn.finetune import load_finetuned
+            from babelcart.learn.finetuned import load_finetuned
         except ImportError as exc:
-            raise ModelLoadError(f"{folder} is a fine-tuned model: loading it needs babelcart.learn.finetune and "
+            raise ModelLoadError(f"{folder} is a fine-tuned model: loading it needs babelcart.learn.finetuned and "
                                  "the [train] extra (pip install 'babelcart[train]')") from exc
         return load_finetuned(folder)  # type: ignore[no-any-return]
     if method != "head":
@@ -143,22 +144,45 @@ def _check_dims(folder: Path, model: Any, dim: int) -> None:
             raise ModelLoadError(f"{folder}: centering statistics for {name} have shape {mu.shape}, not ({dim},)")
 
 
-def evaluate_classifier(clf: Classifier, records: list[Record], *, head: str | None = None,
+@dataclass(frozen=True)
+class _HeadView:
+    """The parts of one head an evaluation needs, for heads models and single-head (fine-tuned) models alike."""
+
+    name: str
+    task: str
+    labels: list[Any]
+    label_field: str
+    prefix: str  # prefix of the head's output fields ("" for the first head)
+
+
+def _head_view(clf: Predictor, head: str | None) -> _HeadView:
+    if isinstance(clf, Classifier):
+        heads = {h.name: h for h in clf.model.heads}
+        if head is not None and head not in heads:
+            raise ValueError(f"unknown head {head!r}; this model has {', '.join(heads)}")
+        hs = heads[head] if head is not None else clf.model.heads[0]
+        prefix = "" if hs is clf.model.heads[0] else f"{hs.name}_"
+        return _HeadView(hs.name, hs.task, list(hs.labels), hs.label_field, prefix)
+    name = getattr(clf, "label_field", "label")
+    if head is not None and head != name:
+        raise ValueError(f"unknown head {head!r}; this model has one head, {name!r}")
+    return _HeadView(name, clf.task, list(clf.labels), name, "")
+
+
+def evaluate_classifier(clf: Predictor, records: list[Record], *, head: str | None = None,
                         label_field: str | None = None, text_field: str | None = None) -> dict[str, Any]:
     """Per-language report (n, accuracy, macro-F1, MAE for ratings, gap to the source language) of one head.
 
-    Lines without a label or with an unreadable text are counted in ``skipped``; a label the model does not
-    know raises ``ValueError`` naming it (an evaluation on unknown classes would be meaningless).
+    Works for heads models and fine-tuned or exported single-head models. Lines without a label or with an
+    unreadable text are counted in ``skipped``; a label the model does not know raises ``ValueError`` naming
+    it (an evaluation on unknown classes would be meaningless).
     """
+    from babelcart.learn.labels import parse_label
     from babelcart.learn.metrics import per_language_report
-    from babelcart.learn.train import parse_label
 
-    if not isinstance(clf, Classifier):
-        raise TypeError("evaluate_classifier needs a heads model (method 'head')")
-    heads = {h.name: h for h in clf.model.heads}
-    hs = heads[head] if head is not None and head in heads else clf.model.heads[0]
-    if head is not None and head not in heads:
-        raise ValueError(f"unknown head {head!r}; this model has {', '.join(heads)}")
+    if not hasattr(clf, "predict_records"):
+        raise TypeError(f"evaluate_classifier needs a loaded model, not {type(clf).__name__}")
+    hs = _head_view(clf, head)
     field = label_field or hs.label_field
     known = {str(v) for v in hs.labels}
     keep: list[Record] = []
@@ -189,8 +213,8 @@ def evaluate_classifier(clf: Classifier, records: list[Record], *, head: str | N
                          f"{', '.join(sorted(known))}")
     if not keep:
         raise ValueError(f"no line has a usable label in field {field!r}")
-    out = clf.predict_records(keep, text_field=text_field)
-    prefix = "" if hs is clf.model.heads[0] else f"{hs.name}_"
+    out = clf.predict_records(keep, text_field=text_field)  # type: ignore[attr-defined]
+    prefix = hs.prefix
     ok = [i for i, r in enumerate(out) if "error" not in r]
     for r in out:
         if "error" in r:
@@ -198,7 +222,8 @@ def evaluate_classifier(clf: Classifier, records: list[Record], *, head: str | N
     report = per_language_report([str(truth[i]) if hs.task != "rating" else truth[i] for i in ok],
                                  [str(out[i][f"{prefix}pred"]) if hs.task != "rating" else out[i][f"{prefix}pred"]
                                   for i in ok],
-                                 [out[i]["lang"] for i in ok], task=hs.task, source_lang=clf.source_lang)
+                                 [out[i]["lang"] for i in ok], task=hs.task,
+                                 source_lang=getattr(clf, "source_lang", None))
     report.update({"head": hs.name, "task": hs.task, "label_field": field, "skipped": len(skipped),
                    "skipped_examples": skipped[:5]})
     return report

@@ -54,6 +54,14 @@ def train(
     C: Annotated[float | None, typer.Option("--C", min=1e-6, help="Inverse L2 strength of the head (as scikit-learn's C). Default: 1 / (0.0005 x training rows), the same penalty per example at any size, which transfers across languages better than a fixed C.")] = None,
     source_lang: Annotated[str | None, typer.Option("--source-lang", help="Default: the commonest training language.")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs for --method finetune.")] = 3,
+    lr: Annotated[float, typer.Option("--lr", help="Encoder learning rate for --method finetune.")] = 3e-5,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Training batch for --method finetune.")] = 16,
+    grad_accum: Annotated[int, typer.Option("--grad-accum", min=1, help="Batches per optimizer step (finetune).")] = 1,
+    max_length: Annotated[int, typer.Option("--max-length", min=8, help="Token limit for --method finetune.")] = 128,
+    train_embeddings: Annotated[bool, typer.Option("--train-embeddings", help="Also train the token embeddings (finetune; frozen by default: it keeps languages aligned and costs a third).")] = False,
+    lora: Annotated[bool, typer.Option("--lora", help="LoRA adapters instead of the encoder's weights (finetune).")] = False,
+    contrastive_weight: Annotated[float | None, typer.Option("--contrastive-weight", help="Weight of the InfoNCE term on --parallel pairs (finetune; default 1 with pairs).")] = None,
+    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on GPU), fp32 or bf16 (finetune).")] = "auto",
     cache_dir: CacheDirOpt = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip bad training lines instead of failing.")] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -71,7 +79,9 @@ def train(
             joint_lambda=joint_lambda, self_train_rounds=self_train_rounds, self_train_fraction=self_train_fraction,
             self_train_min_confidence=self_train_min_confidence, align=align, whiten=whiten, balance_centering=balance_centering,
             class_weight=class_weight, C=C, source_lang=source_lang, epochs=epochs, cache_dir=cache_dir,
-            skip_bad=skip_bad, seed=seed)
+            skip_bad=skip_bad, seed=seed, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
+            max_length=max_length, freeze_embeddings=not train_embeddings, lora=lora,
+            contrastive_weight=contrastive_weight, precision=precision)
     except (TrainDataError, ModelLoadError, ValueError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -68,6 +68,7 @@ def train_contrastive(
     ``babelcart_prefixes.json`` beside the weights, informative). Returns ``out_dir``.
     """
     from babelcart.learn import finetune as ft
+    from babelcart.progress import progress
 
     ft.require_train(lora=lora, tensorboard=tensorboard_dir is not None)
     import torch
@@ -96,7 +97,7 @@ def train_contrastive(
         batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
         batches = [b for b in batches if len(b) >= 2]
         total = 0.0
-        for batch in ft.progress(batches, desc=f"contrastive epoch {epoch + 1}/{epochs}"):
+        for batch in progress(batches, desc=f"contrastive epoch {epoch + 1}/{epochs}"):
             xs = [base.query_prefix + checked[i][0] for i in batch]
             ys = [base.query_prefix + checked[i][1] for i in batch]
             ea = ft.embed_batch(model, tokenizer, xs, max_length=limit, device=dev)

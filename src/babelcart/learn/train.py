@@ -22,12 +22,13 @@ import numpy as np
 from babelcart.align import ALIGN_MODES, Aligner
 from babelcart.datasets.records import FieldError, Record, get_text, read_records
 from babelcart.learn.heads import Head, LogisticHead, MLPHead, balanced_class_weights, fit_temperature
+from babelcart.learn.label_shift import adjust_to_prior, estimate_prior, select_pseudo_labels
+from babelcart.learn.labels import parse_label
 from babelcart.learn.langs import resolve_languages
 from babelcart.learn.metrics import per_language_report
 from babelcart.learn.multitask import RATING_LABELS, TASKS, HeadState, TransferModel
 from babelcart.learn.ordinal import OrdinalHead, median_decode
 from babelcart.learn.persist import save_model_folder
-from babelcart.learn.selftrain import select_pseudo_labels
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,15 @@ class TrainConfig:
     seed: int = 0
     epochs: int = 3
     skip_bad: bool = False
+    # --method finetune only
+    lr: float = 3e-5
+    batch_size: int = 16
+    grad_accum: int = 1
+    max_length: int = 128
+    freeze_embeddings: bool = True
+    lora: bool = False
+    contrastive_weight: float | None = None
+    precision: str = "auto"
 
     def validate(self) -> None:
         if self.method not in ("head", "finetune"):
@@ -125,30 +135,6 @@ def _load(src: Source, what: str) -> list[Record]:
     if not path.exists():
         raise TrainDataError(f"{what} file not found: {path}")
     return list(read_records(path))
-
-
-def parse_label(value: Any, task: str) -> Any:
-    """Check one label: ratings are integers 1-5 (``"4"`` accepted from CSV); classes are str or int."""
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"label must be a string or an integer, got {value!r}")
-    if task == "rating":
-        v = value
-        if isinstance(v, str) and v.strip().lstrip("-").isdigit():
-            v = int(v.strip())
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        if not isinstance(v, int) or not 1 <= v <= 5:
-            raise ValueError(f"rating must be an integer from 1 to 5, got {value!r}")
-        return v
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        if not value.strip():
-            raise ValueError("label is an empty string")
-        return value
-    if isinstance(value, int):
-        return value
-    raise ValueError(f"label must be a string or an integer, got {type(value).__name__}")
 
 
 @dataclass
@@ -384,38 +370,91 @@ def _lang_pair(text: str) -> tuple[str, str]:
 
 
 def _train_finetune(cfg: TrainConfig) -> Path:
+    """``--method finetune``: the encoder itself learns (:func:`babelcart.learn.finetune.train_finetune`)."""
     try:
         from babelcart.learn.finetune import train_finetune
     except ImportError as exc:
-        raise RuntimeError("--method finetune is not available: it needs babelcart.learn.finetune and the "
-                           "[train] extra (pip install 'babelcart[train]')") from exc
+        raise RuntimeError("--method finetune needs the [train] extra (pip install 'babelcart[train]')") from exc
     if len(cfg.heads) != 1:
         raise ValueError("--method finetune trains one head; give one --task")
-    if cfg.few_shot is not None or cfg.self_train_rounds or cfg.unlabeled:
-        raise ValueError("--few-shot, --unlabeled and self-training are for --method head")
+    if cfg.few_shot is not None:
+        raise ValueError("--few-shot is for --method head; for fine-tuning put the target examples in --train "
+                         "and name their languages with --joint-lambda")
     h = cfg.heads[0]
+    field = h.label_field
     parsed = parse_labelled(_load(cfg.train, "training"), cfg.heads, cfg.text_field, "training")
     _check_bad(parsed, "training", cfg.skip_bad)
     langs = resolve_languages(parsed.texts, parsed.langs)
     ys = parsed.labels[str(h.name)]
-    train = [{"text": t, "label": y, "lang": g} for t, y, g in zip(parsed.texts, ys, langs, strict=True) if y is not None]
+    train = [{"text": t, field: y, "lang": g} for t, y, g in zip(parsed.texts, ys, langs, strict=True) if y is not None]
     if not train:
         raise TrainDataError("the training data has no labelled lines")
+    source_lang = cfg.source_lang or Counter(r["lang"] for r in train).most_common(1)[0][0]
     dev_records = None
     if cfg.dev is not None:
         dp = parse_labelled(_load(cfg.dev, "dev"), cfg.heads, cfg.text_field, "dev")
         dl = resolve_languages(dp.texts, dp.langs)
-        dev_records = [{"text": t, "label": y, "lang": g}
+        dev_records = [{"text": t, field: y, "lang": g}
                        for t, y, g in zip(dp.texts, dp.labels[str(h.name)], dl, strict=True) if y is not None]
+    unlabeled = []
+    for src in cfg.unlabeled:
+        unlabeled += [{"text": get_text(r, cfg.text_field), "lang": r.get("lang")}
+                      for r in _load(src, "unlabeled") if "error" not in r and isinstance(r.get(cfg.text_field), str)]
     pairs = [p for src in cfg.parallel for p in read_parallel(src)]
-    out = train_finetune(train, task=h.task, labels=_label_list(ys, h.task), dev_records=dev_records,
-                         encoder_spec=cfg.encoder, out_dir=str(cfg.out), parallel_pairs=pairs or None,
-                         joint_lambda=1.0 if cfg.joint_lambda is None else cfg.joint_lambda, epochs=cfg.epochs,
-                         text_field="text", label_field="label", seed=cfg.seed)
-    return Path(out) if out is not None else Path(cfg.out)
+    targets = sorted({r["lang"] for r in train} - {source_lang}) if cfg.joint_lambda is not None else None
+    return train_finetune(
+        train, task=h.task, labels=_label_list(ys, h.task), dev_records=dev_records, encoder_spec=cfg.encoder,
+        out_dir=str(cfg.out), unlabeled_records=unlabeled or None, parallel_pairs=pairs or None,
+        joint_lambda=cfg.joint_lambda, target_langs=targets, contrastive_weight=cfg.contrastive_weight,
+        lora=cfg.lora, max_length=cfg.max_length, seed=cfg.seed, text_field="text", label_field=field,
+        freeze_embeddings=cfg.freeze_embeddings, precision=cfg.precision, epochs=cfg.epochs, lr=cfg.lr,
+        batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, class_weight=cfg.class_weight,
+        self_train_rounds=cfg.self_train_rounds, self_train_fraction=cfg.self_train_fraction,
+        pseudo_weight=cfg.pseudo_weight)
+
+
+@dataclass
+class _Inputs:
+    """Everything :class:`_Trainer` reads, parsed and with languages resolved (the load phase's result)."""
+
+    train: Labelled
+    train_langs: list[str]
+    source_lang: str
+    groups: np.ndarray
+    dev: Labelled | None
+    dev_langs: list[str]
+    dev_given: bool  # a --dev file (its rows also feed the centering statistics), not the few-shot held-out rest
+    unl_texts: list[str]
+    unl_langs: list[str]
+    unl_files: list[dict[str, Any]]
+    fewshot_counts: dict[str, dict[str, int]]
+
+
+@dataclass
+class _Vectors:
+    """Encoder outputs of the encode phase."""
+
+    train: np.ndarray
+    dev: np.ndarray | None
+    unl: np.ndarray
+
+
+@dataclass
+class _Aligned:
+    """The align phase's result: the fitted aligner, aligned features and what the fit saw."""
+
+    aligner: Aligner
+    train: np.ndarray
+    dev: np.ndarray | None
+    unl: np.ndarray
+    parallel_info: dict[str, Any]
+    balance_info: dict[str, Any]
+    missing_stats: list[str]
 
 
 class _Trainer:
+    """The frozen-encoder trainer, in named phases: load → encode → align → fit (+ self-training) → save."""
+
     def __init__(self, cfg: TrainConfig, encoder: Any) -> None:
         self.cfg = cfg
         if encoder is None:
@@ -430,63 +469,78 @@ class _Trainer:
         return self.encoder.encode(texts, role=self.cfg.role)
 
     def run(self) -> Path:
+        data = self.load()
+        vectors = self.encode_inputs(data)
+        aligned = self.align(data, vectors)
+        states, metrics = self.fit_heads(data, aligned)
+        return self.save(data, aligned, states, metrics)
+
+    # -- phase 1: load
+    def load(self) -> _Inputs:
+        """Parse the training, few-shot target, dev and unlabeled inputs; resolve every text's language."""
         cfg = self.cfg
-        heads = cfg.heads
         records = _load(cfg.train, "training")
         if not records:
             raise TrainDataError("the training file is empty")
-        train = parse_labelled(records, heads, cfg.text_field, "training")
+        train = parse_labelled(records, cfg.heads, cfg.text_field, "training")
         _check_bad(train, "training", cfg.skip_bad)
         if not train.texts:
             raise TrainDataError("the training data has no usable lines")
         train_langs = resolve_languages(train.texts, train.langs)
-        self._train_labels = train.labels
         source_lang = cfg.source_lang or Counter(train_langs).most_common(1)[0][0]
         groups = [GROUP_OTHER] * len(train.texts)
-
-        # few-shot: N per class per target language into training, the rest held out for evaluation
         held: Labelled | None = None
-        held_langs: list[str] = []
         fewshot_counts: dict[str, dict[str, int]] = {}
         if cfg.target is not None and cfg.few_shot is not None:
-            tgt = parse_labelled(_load(cfg.target, "target"), heads, cfg.text_field, "target")
-            _check_bad(tgt, "target", cfg.skip_bad)
-            if not tgt.texts:
-                raise TrainDataError("the --target file has no usable labelled lines")
-            tgt_langs = resolve_languages(tgt.texts, tgt.langs)
-            take = self._few_shot_indices(tgt, tgt_langs, cfg.few_shot, str(heads[0].name))
-            rest = [i for i in range(len(tgt.texts)) if i not in take]
-            for i in sorted(take):
-                train.texts.append(tgt.texts[i])
-                train_langs.append(tgt_langs[i])
-                for k in train.labels:
-                    train.labels[k].append(tgt.labels[k][i])
-                groups.append(GROUP_TARGET)
-                lab = str(tgt.labels[str(heads[0].name)][i])
-                fewshot_counts.setdefault(tgt_langs[i], {}).setdefault(lab, 0)
-                fewshot_counts[tgt_langs[i]][lab] += 1
-            held = Labelled(texts=[tgt.texts[i] for i in rest], langs=[tgt_langs[i] for i in rest],
-                            labels={k: [v[i] for i in rest] for k, v in tgt.labels.items()}, bad=[])
-            held_langs = held.langs
+            held, fewshot_counts = self._add_few_shot(train, train_langs, groups)
         elif cfg.joint_lambda is not None:
             groups = [GROUP_OTHER if g == source_lang else GROUP_TARGET for g in train_langs]
-
-        dev: Labelled | None = None
-        dev_langs: list[str] = []
+        dev, dev_langs = held, held.langs if held is not None else []
         if cfg.dev is not None:
-            dev = parse_labelled(_load(cfg.dev, "dev"), heads, cfg.text_field, "dev")
+            dev = parse_labelled(_load(cfg.dev, "dev"), cfg.heads, cfg.text_field, "dev")
             _check_bad(dev, "dev", cfg.skip_bad)
             dev_langs = resolve_languages(dev.texts, dev.langs)
-        elif held is not None:
-            dev, dev_langs = held, held_langs
+        unl_texts, unl_given, unl_files = self._read_unlabeled()
+        return _Inputs(train=train, train_langs=train_langs, source_lang=source_lang, groups=np.array(groups),
+                       dev=dev, dev_langs=dev_langs, dev_given=cfg.dev is not None, unl_texts=unl_texts,
+                       unl_langs=resolve_languages(unl_texts, unl_given), unl_files=unl_files,
+                       fewshot_counts=fewshot_counts)
 
-        unl_texts: list[str] = []
-        unl_given: list[Any] = []
-        unl_files: list[dict[str, Any]] = []
+    def _add_few_shot(self, train: Labelled, train_langs: list[str],
+                      groups: list[int]) -> tuple[Labelled, dict[str, dict[str, int]]]:
+        """Move N per class per target language from ``--target`` into training; return the held-out rest."""
+        cfg = self.cfg
+        assert cfg.target is not None and cfg.few_shot is not None
+        head0 = str(cfg.heads[0].name)
+        tgt = parse_labelled(_load(cfg.target, "target"), cfg.heads, cfg.text_field, "target")
+        _check_bad(tgt, "target", cfg.skip_bad)
+        if not tgt.texts:
+            raise TrainDataError("the --target file has no usable labelled lines")
+        tgt_langs = resolve_languages(tgt.texts, tgt.langs)
+        take = self._few_shot_indices(tgt, tgt_langs, cfg.few_shot, head0)
+        counts: dict[str, dict[str, int]] = {}
+        for i in sorted(take):
+            train.texts.append(tgt.texts[i])
+            train_langs.append(tgt_langs[i])
+            for k in train.labels:
+                train.labels[k].append(tgt.labels[k][i])
+            groups.append(GROUP_TARGET)
+            lab = str(tgt.labels[head0][i])
+            counts.setdefault(tgt_langs[i], {}).setdefault(lab, 0)
+            counts[tgt_langs[i]][lab] += 1
+        rest = [i for i in range(len(tgt.texts)) if i not in take]
+        held = Labelled(texts=[tgt.texts[i] for i in rest], langs=[tgt_langs[i] for i in rest],
+                        labels={k: [v[i] for i in rest] for k, v in tgt.labels.items()}, bad=[])
+        return held, counts
+
+    def _read_unlabeled(self) -> tuple[list[str], list[Any], list[dict[str, Any]]]:
+        cfg = self.cfg
+        texts: list[str] = []
+        given: list[Any] = []
+        files: list[dict[str, Any]] = []
         for src in cfg.unlabeled:
-            recs = _load(src, "unlabeled")
-            n_before = len(unl_texts)
-            for rec in recs:
+            n_before = len(texts)
+            for rec in _load(src, "unlabeled"):
                 if "error" in rec:
                     continue
                 try:
@@ -494,134 +548,170 @@ class _Trainer:
                 except FieldError:
                     continue
                 if t.strip():
-                    unl_texts.append(t)
-                    unl_given.append(rec.get("lang"))
-            n = len(unl_texts) - n_before
+                    texts.append(t)
+                    given.append(rec.get("lang"))
+            n = len(texts) - n_before
+            name = str(src) if not isinstance(src, list) else "(records)"
             if n == 0:
-                raise TrainDataError(f"unlabeled input {src if not isinstance(src, list) else '(records)'} has no "
-                                     f"usable text in field {cfg.text_field!r}")
-            unl_files.append({"source": str(src) if not isinstance(src, list) else "(records)", "n": n})
-        unl_langs = resolve_languages(unl_texts, unl_given)
+                raise TrainDataError(f"unlabeled input {name} has no usable text in field {cfg.text_field!r}")
+            files.append({"source": name, "n": n})
+        return texts, given, files
 
-        # encode everything once
-        logger.info("encoding %d training, %d dev, %d unlabeled texts with %s", len(train.texts),
-                    len(dev.texts) if dev else 0, len(unl_texts), self.encoder.spec)
-        X_train = self.encode(train.texts)
-        X_dev = self.encode(dev.texts) if dev is not None else None
-        X_unl = self.encode(unl_texts)
+    # -- phase 2: encode
+    def encode_inputs(self, data: _Inputs) -> _Vectors:
+        """Encode every text once."""
+        logger.info("encoding %d training, %d dev, %d unlabeled texts with %s", len(data.train.texts),
+                    len(data.dev.texts) if data.dev else 0, len(data.unl_texts), self.encoder.spec)
+        return _Vectors(train=self.encode(data.train.texts),
+                        dev=self.encode(data.dev.texts) if data.dev is not None else None,
+                        unl=self.encode(data.unl_texts))
 
+    # -- phase 3: align
+    def align(self, data: _Inputs, vec: _Vectors) -> _Aligned:
+        """Fit per-language centering (class-balanced means), Procrustes maps; transform every vector set."""
+        cfg = self.cfg
         aligner = Aligner(mode=cfg.align, whiten=cfg.whiten)
-        stat_X = np.vstack([X_train, X_unl] + ([X_dev] if X_dev is not None and cfg.dev is not None else []))
-        stat_L = train_langs + unl_langs + (dev_langs if cfg.dev is not None else [])
+        use_dev = vec.dev is not None and data.dev_given
+        stat_X = np.vstack([vec.train, vec.unl] + ([vec.dev] if use_dev and vec.dev is not None else []))
+        stat_L = data.train_langs + data.unl_langs + (data.dev_langs if use_dev else [])
         if cfg.align != "none":
-            first = train.labels[str(heads[0].name)]
+            first = data.train.labels[str(cfg.heads[0].name)]
             w_stat = np.ones(len(stat_L))
             if cfg.balance_centering:  # class-balanced source mean: independent of the source's label mix
-                lab_rows = [i for i, v in enumerate(first) if v is not None and train_langs[i] == source_lang]
+                lab_rows = [i for i, v in enumerate(first) if v is not None and data.train_langs[i] == data.source_lang]
                 label_counts = Counter(str(first[i]) for i in lab_rows)
                 for i in lab_rows:
                     w_stat[i] = len(lab_rows) / (len(label_counts) * label_counts[str(first[i])])
             aligner.fit_centering(stat_X, stat_L, sample_weight=w_stat)
-        parallel_info = self._fit_parallel(aligner, source_lang) if cfg.align == "procrustes" else {}
+        parallel_info = self._fit_parallel(aligner, data.source_lang) if cfg.align == "procrustes" else {}
         balance_info: dict[str, Any] = {}
         if cfg.align != "none" and cfg.balance_centering:
-            balance_info = self._balance_target_means(aligner, X_train, train_langs, stat_X, stat_L, source_lang)
-        missing_stats = sorted({*unl_langs, *dev_langs} - set(aligner.centering_.means_)) if aligner.centering_ else []
-        if missing_stats:
+            balance_info = self._balance_target_means(aligner, vec.train, data.train.labels, data.train_langs,
+                                                      stat_X, stat_L, data.source_lang)
+        missing = (sorted({*data.unl_langs, *data.dev_langs} - set(aligner.centering_.means_))
+                   if aligner.centering_ else [])
+        if missing:
             logger.warning("no centering statistics for %s (too little text); prediction will estimate them "
-                           "from the batch or use the average language mean", ", ".join(missing_stats))
+                           "from the batch or use the average language mean", ", ".join(missing))
+        return _Aligned(aligner=aligner, train=aligner.transform(vec.train, data.train_langs),
+                        dev=aligner.transform(vec.dev, data.dev_langs) if vec.dev is not None else None,
+                        unl=aligner.transform(vec.unl, data.unl_langs), parallel_info=parallel_info,
+                        balance_info=balance_info, missing_stats=missing)
 
-        F_train = aligner.transform(X_train, train_langs)
-        F_dev = aligner.transform(X_dev, dev_langs) if X_dev is not None else None
-        F_unl = aligner.transform(X_unl, unl_langs)
-        groups_arr = np.array(groups)
-
+    # -- phase 4: fit
+    def fit_heads(self, data: _Inputs, al: _Aligned) -> tuple[list[HeadState], dict[str, Any]]:
+        """Fit and calibrate every head, with its self-training rounds; per-language reports."""
         states: list[HeadState] = []
         metrics: dict[str, Any] = {"heads": {}}
-        for hc in heads:
-            name = str(hc.name)
-            ys = train.labels[name]
-            labels = _label_list(ys, hc.task)
-            index = {lab: i for i, lab in enumerate(labels)}
-            rows = np.array([i for i, v in enumerate(ys) if v is not None], dtype=np.int64)
-            if len(rows) == 0:
-                raise TrainDataError(f"head {name!r}: no training line has a label in field {hc.label_field!r}")
-            y = np.array([index[_canon(ys[i], labels)] for i in rows])
-            present = sorted({labels[i] for i in y.tolist()}, key=str)
-            if len(present) < 2:
-                raise TrainDataError(f"head {name!r}: the training labels have only one class ({present[0]!r}); "
-                                     "need at least two")
-            dev_xy = self._dev_xy(dev, F_dev, dev_langs, name, labels)
-            dev_fit = (dev_xy[0], dev_xy[1]) if dev_xy is not None else None
-            F_h, g_h = F_train[rows], groups_arr[rows]
-            totals = group_totals(g_h, joint_lambda=cfg.joint_lambda, pseudo_weight=cfg.pseudo_weight)
-            w = sample_weights(y, len(labels), g_h, totals, class_weight=cfg.class_weight)
-            C = head_C(cfg.C, len(y))
-            head, calib = _fit_calibrated(_make_head(cfg.head, hc.task, C, cfg.seed), F_h, y, w, len(labels),
-                                          calibrate=cfg.calibrate, dev=dev_fit, seed=cfg.seed)
-            rounds: list[dict[str, Any]] = [{"round": 0, "pseudo": {}, "dev": self._dev_metric(head, dev_xy, hc.task)}]
-            for r in range(1, cfg.self_train_rounds + 1):
-                P = head.predict_proba(F_unl)
-                pred = _predict_idx(head, F_unl, hc.task)
-                frac = min(1.0, cfg.self_train_fraction * r)
-                idx, yp, counts = select_pseudo_labels(P, unl_langs, fraction=frac,
-                                                       min_confidence=cfg.self_train_min_confidence, pred=pred)
-                F_all = np.vstack([F_h, F_unl[idx]])
-                y_all = np.concatenate([y, yp])
-                g_all = np.concatenate([g_h, np.full(len(idx), GROUP_PSEUDO)])
-                totals = group_totals(g_all, joint_lambda=cfg.joint_lambda, pseudo_weight=cfg.pseudo_weight)
-                w_all = sample_weights(y_all, len(labels), g_all, totals, class_weight=cfg.class_weight)
-                C = head_C(cfg.C, len(y_all))
-                head, calib = _fit_calibrated(_make_head(cfg.head, hc.task, C, cfg.seed), F_all, y_all, w_all,
-                                              len(labels), calibrate=cfg.calibrate, dev=dev_fit, seed=cfg.seed)
-                named = {lang: {str(labels[int(c)]): n for c, n in cnt.items()} for lang, cnt in counts.items()}
-                rep = {"round": r, "fraction": frac, "pseudo": named, "n_pseudo": int(len(idx)),
-                       "dev": self._dev_metric(head, dev_xy, hc.task)}
-                logger.info("self-training %s round %d: %d pseudo-labels %s; dev %s", name, r, len(idx), named,
-                            rep["dev"])
-                rounds.append(rep)
-            info = {"calibration": calib, "temperature": head.temperature_, "n_train": int(len(rows)),
-                    **({"C": C} if cfg.head != "mlp" else {}),
-                    "class_counts": {str(labels[c]): int(n) for c, n in zip(*np.unique(y, return_counts=True), strict=True)}}
-            if cfg.self_train_rounds:
-                info["self_training"] = rounds
-            states.append(HeadState(name=name, task=hc.task, label_field=hc.label_field, labels=labels, head=head,
-                                    info=info))
-            hm: dict[str, Any] = {"train": self._report(head, F_h, y, [train_langs[i] for i in rows], labels, hc.task,
-                                                        source_lang)}
-            if dev_xy is not None:
-                hm["dev"] = self._report(head, dev_xy[0], dev_xy[1], dev_xy[2], labels, hc.task, source_lang)
-            if cfg.self_train_rounds:
-                hm["self_training"] = rounds
-            metrics["heads"][name] = hm
+        for hc in self.cfg.heads:
+            state, hm = self._fit_head(hc, data, al)
+            states.append(state)
+            metrics["heads"][state.name] = hm
+        return states, metrics
 
-        model = TransferModel(aligner=aligner, heads=states)
-        arrays, model_meta = model.to_arrays()
-        config = self._config(model_meta, source_lang, train, train_langs, unl_langs, unl_files, parallel_info,
-                              fewshot_counts, missing_stats, balance_info)
+    def _fit_head(self, hc: HeadConfig, data: _Inputs, al: _Aligned) -> tuple[HeadState, dict[str, Any]]:
+        cfg = self.cfg
+        name = str(hc.name)
+        ys = data.train.labels[name]
+        labels = _label_list(ys, hc.task)
+        index = {lab: i for i, lab in enumerate(labels)}
+        rows = np.array([i for i, v in enumerate(ys) if v is not None], dtype=np.int64)
+        if len(rows) == 0:
+            raise TrainDataError(f"head {name!r}: no training line has a label in field {hc.label_field!r}")
+        y = np.array([index[_canon(ys[i], labels)] for i in rows])
+        present = sorted({labels[i] for i in y.tolist()}, key=str)
+        if len(present) < 2:
+            raise TrainDataError(f"head {name!r}: the training labels have only one class ({present[0]!r}); "
+                                 "need at least two")
+        dev_xy = self._dev_xy(data.dev, al.dev, data.dev_langs, name, labels)
+        dev_fit = (dev_xy[0], dev_xy[1]) if dev_xy is not None else None
+        F_h, g_h = al.train[rows], data.groups[rows]
+        head, calib, C = self._fit_one(hc.task, F_h, y, g_h, len(labels), dev_fit)
+        rounds: list[dict[str, Any]] = [{"round": 0, "pseudo": {}, "dev": self._dev_metric(head, dev_xy, hc.task)}]
+        for r in range(1, cfg.self_train_rounds + 1):
+            head, calib, C, rep = self._self_train_round(r, head, hc.task, F_h, y, g_h, labels, al.unl,
+                                                         data.unl_langs, dev_fit)
+            rep["dev"] = self._dev_metric(head, dev_xy, hc.task)
+            logger.info("self-training %s round %d: %d pseudo-labels %s; dev %s", name, r, rep["n_pseudo"],
+                        rep["pseudo"], rep["dev"])
+            rounds.append(rep)
+        info = {"calibration": calib, "temperature": head.temperature_, "n_train": int(len(rows)),
+                **({"C": C} if cfg.head != "mlp" else {}),
+                "class_counts": {str(labels[c]): int(n) for c, n in zip(*np.unique(y, return_counts=True), strict=True)}}
+        hm: dict[str, Any] = {"train": self._report(head, F_h, y, [data.train_langs[i] for i in rows], labels,
+                                                    hc.task, data.source_lang)}
+        if dev_xy is not None:
+            hm["dev"] = self._report(head, dev_xy[0], dev_xy[1], dev_xy[2], labels, hc.task, data.source_lang)
+        if cfg.self_train_rounds:
+            info["self_training"] = hm["self_training"] = rounds
+        state = HeadState(name=name, task=hc.task, label_field=hc.label_field, labels=labels, head=head, info=info)
+        return state, hm
+
+    def _fit_one(self, task: str, F: np.ndarray, y: np.ndarray, groups: np.ndarray, n_classes: int,
+                 dev_fit: tuple[np.ndarray, np.ndarray] | None) -> tuple[Head, str, float]:
+        """One weighted, calibrated head fit: ``(head, calibration source, C)``."""
+        cfg = self.cfg
+        totals = group_totals(groups, joint_lambda=cfg.joint_lambda, pseudo_weight=cfg.pseudo_weight)
+        w = sample_weights(y, n_classes, groups, totals, class_weight=cfg.class_weight)
+        C = head_C(cfg.C, len(y))
+        head, calib = _fit_calibrated(_make_head(cfg.head, task, C, cfg.seed), F, y, w, n_classes,
+                                      calibrate=cfg.calibrate, dev=dev_fit, seed=cfg.seed)
+        return head, calib, C
+
+    def _self_train_round(self, r: int, head: Head, task: str, F: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                          labels: list[Any], F_unl: np.ndarray, unl_langs: list[str],
+                          dev_fit: tuple[np.ndarray, np.ndarray] | None) -> tuple[Head, str, float, dict[str, Any]]:
+        """Pseudo-label the unlabeled rows with ``head`` (each language's own bounded prior, per-class quotas),
+        refit on labels + pseudo-labels."""
+        cfg = self.cfg
+        frac = min(1.0, cfg.self_train_fraction * r)
+        source_prior = (None if cfg.class_weight == "balanced"
+                        else np.bincount(y, minlength=len(labels)) / len(y))
+        picked = select_pseudo_labels(head.predict_proba(F_unl), unl_langs, fraction=frac,
+                                      min_confidence=cfg.self_train_min_confidence, source_prior=source_prior,
+                                      decode=median_decode if task == "rating" else None)
+        F_all = np.vstack([F, F_unl[picked.indices]])
+        y_all = np.concatenate([y, picked.labels])
+        g_all = np.concatenate([groups, np.full(len(picked.indices), GROUP_PSEUDO)])
+        head, calib, C = self._fit_one(task, F_all, y_all, g_all, len(labels), dev_fit)
+        named = {lang: {str(labels[int(c)]): n for c, n in cnt.items()} for lang, cnt in picked.counts.items()}
+        rep = {"round": r, "fraction": frac, "pseudo": named, "n_pseudo": int(len(picked.indices)),
+               "priors": {lang: dict(zip(map(str, labels), p, strict=True)) for lang, p in picked.priors.items()},
+               "collapsed": picked.collapsed}
+        return head, calib, C, rep
+
+    # -- phase 5: save
+    def save(self, data: _Inputs, al: _Aligned, states: list[HeadState], metrics: dict[str, Any]) -> Path:
+        """Write the model folder (config, arrays, metrics, model card) atomically."""
         from babelcart.learn.card import model_card
 
-        out = save_model_folder(cfg.out, config=config, arrays=arrays, metrics=metrics,
+        model = TransferModel(aligner=al.aligner, heads=states)
+        arrays, model_meta = model.to_arrays()
+        config = self._config(model_meta, data, al)
+        out = save_model_folder(self.cfg.out, config=config, arrays=arrays, metrics=metrics,
                                 card=model_card(config, metrics))
         logger.info("wrote model to %s", out)
         return out
 
     # -- helpers
 
-    def _balance_target_means(self, aligner: Aligner, X_train: np.ndarray, train_langs: list[str],
+    def _balance_target_means(self, aligner: Aligner, X_train: np.ndarray, train_labels: dict[str, list[Any]],
+                              train_langs: list[str],
                               stat_X: np.ndarray, stat_L: list[str], source_lang: str) -> dict[str, Any]:
         """Class-balanced mean for each target language, with classes inferred by a provisional head.
 
         A language's plain mean depends on its label mix (mostly 5-star reviews vs half negative ones), and
         subtracting it shifts every prediction. The source mean is already class-balanced (its labels are
         known); for each other language a provisional head trained on the source predicts soft classes for
-        that language's unlabeled rows, which are re-weighted so every predicted class counts the same, and the
-        weighted mean replaces the plain one (two passes).
+        that language's unlabeled rows; the language's class prior is estimated from them by bounded EM
+        (:func:`babelcart.learn.label_shift.estimate_prior`, so a 5-star-heavy shop is recognized as such), the
+        rows are re-weighted so every class counts the same, and the weighted mean replaces the plain one (two
+        passes).
         """
         cfg = self.cfg
         hc = cfg.heads[0]
         name = str(hc.name)
-        labels_all = self._train_labels[name]
+        labels_all = train_labels[name]
         labels = _label_list(labels_all, hc.task)
         index = {lab: i for i, lab in enumerate(labels)}
         rows = [i for i, v in enumerate(labels_all) if v is not None and train_langs[i] == source_lang]
@@ -636,7 +726,6 @@ class _Trainer:
         probe = _make_head(cfg.head if cfg.head != "mlp" else "auto", hc.task, head_C(cfg.C, len(y)), cfg.seed)
         probe.fit(F, y, n_classes=len(labels), sample_weight=w)
         present = np.unique(y)
-        K = len(present)
         stat_arr = np.asarray(stat_L, dtype=object)
         info: dict[str, Any] = {}
         for lang in sorted(set(stat_L) - {source_lang}):
@@ -646,10 +735,10 @@ class _Trainer:
             for _ in range(2):
                 P = probe.predict_proba(aligner.transform(Xl, [lang] * len(Xl)))[:, present]
                 P = P / P.sum(axis=1, keepdims=True)
-                prior = np.maximum(P.mean(axis=0), 0.2 / K)
-                wl = (P / prior).sum(axis=1)
+                prior = estimate_prior(P).prior
+                wl = (adjust_to_prior(P, prior) / prior).sum(axis=1)
                 aligner.centering_.refit_language(lang, Xl, wl)
-            info[lang] = {str(labels[c]): round(float(p), 3) for c, p in zip(present, P.mean(axis=0), strict=True)}
+            info[lang] = {str(labels[c]): round(float(p), 3) for c, p in zip(present, prior, strict=True)}
         logger.info("class-balanced centering: estimated class mix per language %s", info)
         return info
 
@@ -738,13 +827,11 @@ class _Trainer:
         return per_language_report([labels[i] for i in y], [labels[i] for i in pred], langs, task=task,
                                    source_lang=source_lang)
 
-    def _config(self, model_meta: dict[str, Any], source_lang: str, train: Labelled, train_langs: list[str],
-                unl_langs: list[str], unl_files: list[dict[str, Any]], parallel_info: dict[str, Any],
-                fewshot_counts: dict[str, Any], missing_stats: list[str],
-                balance_info: dict[str, Any]) -> dict[str, Any]:
+    def _config(self, model_meta: dict[str, Any], data: _Inputs, al: _Aligned) -> dict[str, Any]:
         from babelcart import __version__
 
         cfg = self.cfg
+        train, train_langs = data.train, data.train_langs
         digest = hashlib.sha256()
         for i, t in enumerate(train.texts):
             digest.update(json.dumps([t, train_langs[i], *[train.labels[k][i] for k in sorted(train.labels)]],
@@ -760,16 +847,16 @@ class _Trainer:
             "labels": first["labels"],
             "encoder": {"spec": self.encoder.spec, "dim": int(self.encoder.dim), "role": cfg.role},
             "text_field": cfg.text_field,
-            "source_lang": source_lang,
+            "source_lang": data.source_lang,
             "model": model_meta,
             "alignment": {"mode": cfg.align, "whiten": cfg.whiten,
                           "centering_counts": dict(model_meta["align"].get("centering", {}).get("counts", {})),
-                          "procrustes_pairs": parallel_info, "languages_without_stats": missing_stats,
-                          "balanced_centering": balance_info},
+                          "procrustes_pairs": al.parallel_info, "languages_without_stats": al.missing_stats,
+                          "balanced_centering": al.balance_info},
             "training_data": {
                 "sha256": digest.hexdigest(), "n": len(train.texts), "languages": dict(Counter(train_langs)),
-                "skipped_bad_lines": len(train.bad), "unlabeled": unl_files,
-                "unlabeled_languages": dict(Counter(unl_langs)), "few_shot": fewshot_counts,
+                "skipped_bad_lines": len(train.bad), "unlabeled": data.unl_files,
+                "unlabeled_languages": dict(Counter(data.unl_langs)), "few_shot": data.fewshot_counts,
             },
             "options": options,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
