@@ -45,6 +45,33 @@ def rating_data(n_train: int = 2000, n_test: int = 400, n_unlabeled: int = 400) 
     }
 
 
+#: A real shop's star mix (5 -> 1), the issue's "skewed" unlabeled condition; binary pos/neg keeps its ratio.
+SHOP_STARS = {5: 0.55, 4: 0.20, 3: 0.09, 2: 0.06, 1: 0.10}
+SHOP_POS_NEG = {"pos": 0.75 / 0.91, "neg": 0.16 / 0.91}
+
+
+def zipf_shares(labels: list[Any], seed: int = SEED) -> dict[Any, float]:
+    """Zipf-like shares (1/rank) over ``labels`` in a seeded random order: a few intents dominate."""
+    order = _shuffled(sorted(labels, key=str), seed)
+    weights = [1.0 / (rank + 1) for rank in range(len(order))]
+    return {lab: w / sum(weights) for lab, w in zip(order, weights, strict=True)}
+
+
+def unlabeled_mix(rows: list[dict[str, Any]], field: str, shares: dict[Any, float] | None, n: int,
+                  seed: int = SEED) -> list[dict[str, Any]]:
+    """About ``n`` rows drawn from ``rows`` so that ``field`` follows ``shares`` (None: balanced over the values
+    present). A value with too few rows gives all it has (the realized mix is what the caller reports)."""
+    by_value: dict[Any, list[dict[str, Any]]] = {}
+    for r in _shuffled(rows, seed):
+        by_value.setdefault(r[field], []).append(r)
+    if shares is None:
+        shares = {v: 1.0 / len(by_value) for v in by_value}
+    out: list[dict[str, Any]] = []
+    for value, share in sorted(shares.items(), key=lambda kv: str(kv[0])):
+        out += by_value.get(value, [])[: round(share * n)]
+    return _shuffled(out, seed + 1)
+
+
 def xsid_split(map_frac: float = 0.2, unl_frac: float = 0.3) -> dict[str, Any]:
     """xSID rows keyed by their English source sentence (``text_en``: rows sharing it are translations),
     the keys split into disjoint parts: Procrustes pairs, unlabeled/few-shot pool, evaluation.

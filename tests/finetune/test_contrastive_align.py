@@ -58,6 +58,7 @@ def test_contrastive_training_pulls_pairs_together(tiny_bert: Path, tmp_path: Pa
 
     pairs = _pairs(32, seed=0)
     out = train_contrastive(pairs, encoder_spec=f"hf:{tiny_bert}", out_dir=tmp_path / "aligned", epochs=6,
+                            freeze_embeddings=False,  # the tiny model's embeddings are random, not pretrained
                             batch_size=16, lr=3e-3, temperature=0.1, max_length=32)
     info = json.loads((out / "babelcart_prefixes.json").read_text())
     losses = info["epoch_losses"]

@@ -97,6 +97,16 @@ def test_self_training_follows_the_target_mix_and_reports_it(tiny_bert: Path, tm
     cfg = json.loads((path / "config.json").read_text())
     assert cfg["train"]["self_training"][0]["n_pseudo"] == report["n_pseudo"]
     assert cfg["freeze_embeddings"] is False and cfg["source_lang"] == "en"
+    # one teacher, another unlabeled set: restore the snapshot taken before and self-train again
+    snap_at = report["history_at"]
+    teacher = _run(tiny_bert, freeze_embeddings=False).fit(TRAIN, epochs=4, **FAST)
+    snap = teacher.snapshot()
+    before = teacher.scores([r["text"] for r in skewed])
+    teacher.self_train(unlabeled, rounds=1)
+    assert len(teacher.history_) == snap_at + 1 and len(teacher.self_training_) == 1
+    teacher.restore(snap)
+    assert len(teacher.history_) == snap_at and teacher.self_training_ == []
+    np.testing.assert_allclose(teacher.scores([r["text"] for r in skewed]), before, atol=1e-6)
 
 
 def test_self_training_needs_unlabeled_text(tiny_bert: Path) -> None:

@@ -7,8 +7,9 @@ import pytest
 
 from babelcart.learn.label_shift import (
     adjust_to_prior,
+    assign_to_prior,
+    collapsed,
     estimate_prior,
-    find_collapse,
     prior_bounds,
     project_to_bounds,
     select_pseudo_labels,
@@ -95,8 +96,17 @@ def test_a_pseudo_label_collapse_is_caught() -> None:
     langs = ["id"] * 500 + ["zh"] * 500
     picked = select_pseudo_labels(P, langs, fraction=0.5)
     assert picked.collapsed == ["zh"]
-    assert picked.counts["zh"] == {}
-    assert set(picked.indices.tolist()) <= set(range(500))  # nothing taken from the collapsed language
-    assert len(picked.indices) > 100
-    assert find_collapse([90, 5, 5], np.array([0.34, 0.33, 0.33])) == 0
-    assert find_collapse([50, 30, 20], np.array([0.5, 0.3, 0.2])) is None
+    # the collapsed language's labels follow the source prior (uniform here), not the teacher's one class
+    assert picked.priors["zh"] == [0.2] * 5
+    zh_counts = [picked.counts["zh"].get(str(c), 0) for c in range(5)]
+    assert max(zh_counts) - min(zh_counts) <= 1 and sum(zh_counts) == 250
+    assert "id" not in picked.collapsed and len(picked.counts["id"]) == 5
+    assert collapsed(estimate_prior(P_bad), 5) == 4
+    assert collapsed(estimate_prior(P_ok), 5) is None
+
+
+def test_assignment_follows_the_prior_and_the_evidence() -> None:
+    Q = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4]])  # argmax says class 0 for all
+    labels = assign_to_prior(Q, np.array([0.5, 0.5]))
+    assert labels.tolist() == [0, 0, 1, 1]  # half each; the least class-0-like rows become class 1
+    assert assign_to_prior(Q, np.array([0.75, 0.25])).tolist() == [0, 0, 0, 1]

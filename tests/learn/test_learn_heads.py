@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from babelcart.learn.heads import LogisticHead, MLPHead, balanced_class_weights, fit_temperature
-from babelcart.learn.ordinal import OrdinalHead, expected_value, median_decode
 from babelcart.learn.labels import parse_label
+from babelcart.learn.ordinal import OrdinalHead, expected_value, median_decode
 from babelcart.learn.train import (
     GROUP_OTHER,
     GROUP_PSEUDO,

@@ -60,12 +60,13 @@ def train_contrastive(
     pairs: Sequence[Sequence[str]], *, encoder_spec: str, out_dir: str | Path, epochs: int = 1,
     batch_size: int = 32, lr: float = 2e-5, temperature: float = 0.05, max_length: int = 128,
     lora: bool = False, lora_r: int = 8, seed: int = 0, tensorboard_dir: str | Path | None = None,
-    device: str | None = None,
+    device: str | None = None, freeze_embeddings: bool = True, show_progress: bool | None = None,
 ) -> Path:
     """Fine-tune an encoder on parallel pairs with :func:`info_nce` only; save a plain HF folder to ``out_dir``.
 
     The result loads with ``get_encoder(f"hf:{out_dir}")`` and keeps the source model's prefixes (stored as
-    ``babelcart_prefixes.json`` beside the weights, informative). Returns ``out_dir``.
+    ``babelcart_prefixes.json`` beside the weights, informative). ``freeze_embeddings`` (default) keeps the
+    token-embedding table fixed, as fine-tuning does. Returns ``out_dir``.
     """
     from babelcart.learn import finetune as ft
     from babelcart.progress import progress
@@ -85,6 +86,9 @@ def train_contrastive(
     limit = ft.token_limit(model, tokenizer, max_length)
     if lora:
         model = ft.wrap_lora(model, r=lora_r)
+    elif freeze_embeddings:
+        for p in model.get_input_embeddings().parameters():
+            p.requires_grad_(False)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
@@ -97,7 +101,7 @@ def train_contrastive(
         batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
         batches = [b for b in batches if len(b) >= 2]
         total = 0.0
-        for batch in progress(batches, desc=f"contrastive epoch {epoch + 1}/{epochs}"):
+        for batch in progress(batches, desc=f"contrastive epoch {epoch + 1}/{epochs}", enabled=show_progress):
             xs = [base.query_prefix + checked[i][0] for i in batch]
             ys = [base.query_prefix + checked[i][1] for i in batch]
             ea = ft.embed_batch(model, tokenizer, xs, max_length=limit, device=dev)

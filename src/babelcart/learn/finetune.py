@@ -373,6 +373,20 @@ class _Stage:
     epochs: int
 
 
+@dataclass
+class _FitState:
+    """What :meth:`FinetuneRun.fit` prepared, kept for later self-training rounds."""
+
+    train: _Data
+    dev: _Data | None
+    targets: np.ndarray
+    weights: np.ndarray
+    pairs: list[tuple[str, str]]
+    opts: FitOptions
+    joint_lambda: float
+    target_langs: list[str]
+
+
 class FinetuneRun:
     """One fine-tuning run: model + head + optimizer state. :func:`train_finetune` is the usual entry point.
 
@@ -541,7 +555,9 @@ class FinetuneRun:
         require_train(lora=self.lora, tensorboard=tensorboard_dir is not None)
         # everything cheap is checked before the model is loaded
         self._setup_labels(train_records)
-        train, dev, unlabeled = self._load_data(train_records, dev_records, unlabeled_records, target_langs)
+        train, dev = self._load_data(train_records, dev_records, target_langs)
+        if unlabeled_records:  # a bad unlabeled set fails before the model is loaded
+            _unlabeled_texts(unlabeled_records, self.text_field)
         weights = joint_weights(train.langs, target_langs, joint_lambda)
         if opts.class_weight == "balanced":
             weights = weights * class_balance_weights(train.y, len(self.labels_))
@@ -553,21 +569,51 @@ class FinetuneRun:
         self.writer_ = tensorboard_writer(tensorboard_dir)
         self.step_ = 0
         targets = np.eye(len(self.labels_), dtype=np.float32)[train.y]
+        self.fit_state_ = _FitState(train, dev, targets, weights, pairs, opts, joint_lambda, list(target_langs or []))
         try:
             self._train_stage(_Stage("supervised", train.texts, targets, weights, opts.epochs), dev, pairs, opts,
                               show_progress)
-            for r in range(1, opts.self_train_rounds + 1):
-                self._self_train_round(r, train, targets, weights, unlabeled, dev, pairs, opts, show_progress)
+            self.model_.eval()
+            self._summarize()
+            if opts.self_train_rounds:
+                self.self_train(unlabeled_records or [], rounds=opts.self_train_rounds, show_progress=show_progress)
         finally:
             if self.writer_ is not None:
                 self.writer_.close()
+                self.writer_ = None
+        return self
+
+    def self_train(self, unlabeled_records: Sequence[Mapping[str, Any]], *, rounds: int = 1,
+                   show_progress: bool | None = None) -> FinetuneRun:
+        """More self-training rounds after :meth:`fit` (the current model is the teacher), on these unlabeled
+        records; the fit's labelled data, options and dev set are reused."""
+        if not hasattr(self, "fit_state_"):
+            raise RuntimeError("fit() first")
+        texts, langs = _unlabeled_texts(unlabeled_records, self.text_field)
+        unlabeled = _Data(texts, np.zeros(len(texts), dtype=np.int64), list(resolve_languages(texts, langs)))
+        start = len(self.self_training_)
+        for r in range(start + 1, start + rounds + 1):
+            self._self_train_round(r, unlabeled, show_progress)
         self.model_.eval()
-        self._summarize(train, dev, pairs, opts, joint_lambda, target_langs)
+        self._summarize()
+        return self
+
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, Any], int]:
+        """A copy of the live weights (encoder, head) and the history length, for :meth:`restore`."""
+        return (copy.deepcopy(self.model_.state_dict()), copy.deepcopy(self.head_.state_dict()),
+                len(self.history_))
+
+    def restore(self, snap: tuple[dict[str, Any], dict[str, Any], int]) -> FinetuneRun:
+        """Go back to a :meth:`snapshot` (e.g. to self-train one teacher on several unlabeled sets)."""
+        self.model_.load_state_dict(snap[0])
+        self.head_.load_state_dict(snap[1])
+        del self.history_[snap[2]:]
+        self.self_training_ = [r for r in self.self_training_ if r["history_at"] < snap[2]]
+        self._summarize()
         return self
 
     def _load_data(self, train_records: Sequence[Mapping[str, Any]], dev_records: Sequence[Mapping[str, Any]] | None,
-                   unlabeled_records: Sequence[Mapping[str, Any]] | None,
-                   target_langs: Sequence[str] | None) -> tuple[_Data, _Data | None, _Data | None]:
+                   target_langs: Sequence[str] | None) -> tuple[_Data, _Data | None]:
         train = _prepare(train_records, task=self.task, index=self.index_, text_field=self.text_field,
                          label_field=self.label_field, what="training")
         dev = None
@@ -576,11 +622,7 @@ class FinetuneRun:
                            label_field=self.label_field, what="dev")
         if target_langs:
             train.langs = list(resolve_languages(train.texts, train.langs))
-        unlabeled = None
-        if unlabeled_records:
-            texts, langs = _unlabeled_texts(unlabeled_records, self.text_field)
-            unlabeled = _Data(texts, np.zeros(len(texts), dtype=np.int64), list(resolve_languages(texts, langs)))
-        return train, dev, unlabeled
+        return train, dev
 
     def _train_stage(self, stage: _Stage, dev: _Data | None, pairs: list[tuple[str, str]], opts: FitOptions,
                      show_progress: bool | None) -> None:
@@ -677,21 +719,20 @@ class FinetuneRun:
             record.pop("contrastive_loss")
         return record
 
-    def _self_train_round(self, r: int, train: _Data, targets: np.ndarray, weights: np.ndarray, unlabeled: Any,
-                          dev: _Data | None, pairs: list[tuple[str, str]], opts: FitOptions,
-                          show_progress: bool | None) -> None:
+    def _self_train_round(self, r: int, unlabeled: _Data, show_progress: bool | None) -> None:
         """Teacher = the current model: pseudo-label the unlabeled rows, then train on labels + soft pseudo-labels."""
         from babelcart.learn.label_shift import select_pseudo_labels
 
+        st = self.fit_state_
+        opts = st.opts
         P = self.scores(unlabeled.texts)
-        source_prior = None if opts.class_weight == "balanced" else np.bincount(train.y, minlength=len(self.labels_)) / len(train.y)
-        decode = (lambda Q: coral_decode(Q, self.labels_)[0]) if self.task == "rating" else None
+        k = len(self.labels_)
+        source_prior = None if opts.class_weight == "balanced" else np.bincount(st.train.y, minlength=k) / len(st.train.y)
         picked = select_pseudo_labels(P, [lang or "und" for lang in unlabeled.langs],
-                                      fraction=min(1.0, opts.self_train_fraction * r), source_prior=source_prior,
-                                      decode=decode)
+                                      fraction=min(1.0, opts.self_train_fraction * r), source_prior=source_prior)
         named = {lang: {str(self.labels_[int(c)]): n for c, n in cnt.items()} for lang, cnt in picked.counts.items()}
         report = {"round": r, "n_pseudo": int(len(picked.indices)), "pseudo": named, "priors": picked.priors,
-                  "collapsed": picked.collapsed}
+                  "collapsed": picked.collapsed, "history_at": len(self.history_)}
         logger.info("self-training round %d: %d pseudo-labels %s (estimated priors %s)", r, len(picked.indices),
                     named, picked.priors)
         self.self_training_.append(report)
@@ -700,14 +741,16 @@ class FinetuneRun:
             return
         pw = np.full(len(picked.indices), opts.pseudo_weight)
         if opts.class_weight == "balanced":
-            pw = pw * class_balance_weights(picked.labels, len(self.labels_))
-        stage = _Stage(f"self-train {r}", train.texts + [unlabeled.texts[i] for i in picked.indices],
-                       np.vstack([targets, picked.probs.astype(np.float32)]), np.concatenate([weights, pw]),
+            pw = pw * class_balance_weights(picked.labels, k)
+        stage = _Stage(f"self-train {r}", st.train.texts + [unlabeled.texts[i] for i in picked.indices],
+                       np.vstack([st.targets, picked.probs.astype(np.float32)]), np.concatenate([st.weights, pw]),
                        opts.self_train_epochs)
-        self._train_stage(stage, dev, pairs, opts, show_progress)
+        self._train_stage(stage, st.dev, st.pairs, opts, show_progress)
 
-    def _summarize(self, train: _Data, dev: _Data | None, pairs: list[tuple[str, str]], opts: FitOptions,
-                   joint_lambda: float, target_langs: Sequence[str] | None) -> None:
+    def _summarize(self) -> None:
+        """Training facts for the config and model card (after every stage)."""
+        st = self.fit_state_
+        train, dev, pairs, opts = st.train, st.dev, st.pairs, st.opts
         best = [i for i, rec in enumerate(self.history_) if rec.get("best")]
         self.best_epoch_ = (best[-1] if best else len(self.history_) - 1) + 1
         self.train_info_ = {
@@ -723,7 +766,7 @@ class FinetuneRun:
             "self_training": self.self_training_,
             "seconds": round(sum(rec["seconds"] for rec in self.history_), 1),
         }
-        self.joint_ = {"joint_lambda": joint_lambda, "target_langs": list(target_langs or []),
+        self.joint_ = {"joint_lambda": st.joint_lambda, "target_langs": st.target_langs,
                        "contrastive_weight": opts.contrastive_weight}
         self.dev_metrics_ = self.history_[self.best_epoch_ - 1].get("dev") if self.history_ else None
         known = [lang for lang in train.langs if lang]

@@ -8,11 +8,12 @@ pseudo-label caps) then shifts every prediction. Here:
   guards against the collapse plain EM shows on over-confident heads: a Dirichlet pseudo-count and hard
   per-class bounds (no class below ``floor_share / K``), so the estimate can follow a skew but never reach a
   one-class prior;
-- :func:`select_pseudo_labels` re-weights each language's probabilities by its estimated prior, then takes
-  the most confident rows of every class with a quota proportional to that prior (per-class ranking instead
-  of one global threshold);
-- a language whose chosen pseudo-labels still pile into one class far beyond its bounded prior (the teacher
-  predicts one class for nearly everything) is reported as a collapse and left out of that round.
+- :func:`select_pseudo_labels` re-weights each language's probabilities by its estimated prior, labels the
+  rows so the classes follow that prior (a capacity-constrained argmax), then keeps the most confident
+  rows of every class (per-class ranking instead of one global threshold);
+- a language whose estimate sits at the bound (the teacher calls nearly everything one class, which plain EM
+  does on ordinal heads whose target-language probabilities peak on the middle star) is reported as a
+  collapse, and its pseudo-labels follow the source prior instead.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,9 +37,6 @@ logger = logging.getLogger(__name__)
 
 #: No class's estimated prior may fall below ``FLOOR_SHARE / K`` (or rise above what that leaves).
 FLOOR_SHARE = 0.25
-#: A language's pseudo-labels have collapsed when one class holds more than this multiple of its prior
-#: (bounded at 1 - the other classes' floors) and more than half of them.
-COLLAPSE_FACTOR = 1.5
 
 
 @dataclass(frozen=True)
@@ -135,34 +133,45 @@ class PseudoLabels:
     collapsed: list[str]
 
 
-def find_collapse(counts: Sequence[int], prior: np.ndarray, *, floor_share: float = FLOOR_SHARE) -> int | None:
-    """The class that swallowed a set of pseudo-labels (counts per class), or None.
+def collapsed(est: PriorEstimate, n_classes: int, *, floor_share: float = FLOOR_SHARE) -> int | None:
+    """The class a language's prior estimate collapsed into (it sits at the upper bound), or None.
 
-    A collapse is one class holding more than half of the labels and more than :data:`COLLAPSE_FACTOR`
-    times the share its (bounded) prior allows.
+    EM pushed to the bound means the teacher calls nearly everything one class: its pseudo-labels would
+    teach the student that class alone.
     """
-    c = np.asarray(counts, dtype=np.float64)
-    if c.sum() == 0:
-        return None
-    share = c / c.sum()
-    top = int(share.argmax())
-    _, hi = prior_bounds(len(c), floor_share)
-    allowed = min(hi, COLLAPSE_FACTOR * float(prior[top]))
-    return top if share[top] > 0.5 and share[top] > allowed else None
+    _, hi = prior_bounds(n_classes, floor_share)
+    top = int(np.argmax(est.prior))
+    return top if est.prior[top] >= hi - 1e-9 else None
+
+
+def assign_to_prior(Q: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """A label per row such that class ``c`` gets about ``n · prior[c]`` rows and the summed probability of
+    the assigned labels is high: greedy over (row, class) pairs by ``Q[i, c]``, each class until its share is
+    full (a capacity-constrained argmax; with a uniform prior and a confident ``Q`` it is the argmax)."""
+    n, k = Q.shape
+    capacity = np.floor(prior * n).astype(int)
+    capacity[np.argsort(-(prior * n - capacity))[: n - capacity.sum()]] += 1  # largest remainders
+    labels = np.full(n, -1, dtype=np.int64)
+    for flat in np.argsort(-Q, axis=None, kind="stable"):
+        i, c = divmod(int(flat), k)
+        if labels[i] < 0 and capacity[c] > 0:
+            labels[i] = c
+            capacity[c] -= 1
+    return labels
 
 
 def select_pseudo_labels(
     P: np.ndarray, langs: Sequence[str], *, fraction: float = 0.2, min_confidence: float = 0.0,
-    source_prior: np.ndarray | None = None, decode: Callable[[np.ndarray], np.ndarray] | None = None,
-    floor_share: float = FLOOR_SHARE,
+    source_prior: np.ndarray | None = None, floor_share: float = FLOOR_SHARE,
 ) -> PseudoLabels:
     """Pick the rows to pseudo-label, language by language, following each language's own class mix.
 
-    Per language: estimate its prior (:func:`estimate_prior`), re-weight ``P`` to it, decode a label per
-    row (``decode``, e.g. the median class of an ordinal head; argmax by default), then keep for every class
-    ``c`` the ``ceil(fraction · n · prior[c])`` most confident rows predicted ``c`` whose probability is at
-    least ``min_confidence``. A language whose picks collapse into one class (:func:`find_collapse`) is
-    skipped and named in ``collapsed``.
+    Per language: estimate its prior (:func:`estimate_prior`), re-weight ``P`` to it, give every row a label
+    with :func:`assign_to_prior` (so the labels follow the estimated mix instead of piling into the classes
+    the source favours), then keep for every class the ``fraction`` of its rows with the highest
+    probability for that label (at least ``min_confidence``): a per-class ranking, not one threshold. A
+    language whose estimate collapsed into one class (:func:`collapsed`) is named in ``collapsed`` and its
+    labels follow the source prior instead (the teacher's view of its mix is not to be trusted).
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
@@ -176,28 +185,26 @@ def select_pseudo_labels(
     labels: list[np.ndarray] = []
     counts: dict[str, dict[str, int]] = {}
     priors: dict[str, list[float]] = {}
-    collapsed: list[str] = []
+    dropped: list[str] = []  # languages whose estimate collapsed
     for lang in sorted(set(langs_arr.tolist())):
         rows = np.where(langs_arr == lang)[0]
         est = estimate_prior(P[rows], source_prior=source_prior, floor_share=floor_share)
-        Q = adjust_to_prior(P[rows], est.prior, source_prior)
-        pred = Q.argmax(axis=1) if decode is None else np.asarray(decode(Q))
+        prior = est.prior
+        if (bad := collapsed(est, k, floor_share=floor_share)) is not None:
+            logger.warning("the class prior of %s collapsed (%.0f%% on class %d): its pseudo-labels follow the "
+                           "source prior instead", lang, 100 * est.prior[bad], bad)
+            dropped.append(lang)
+            prior = np.full(k, 1.0 / k) if source_prior is None else np.asarray(source_prior, dtype=np.float64)
+        priors[lang] = [round(float(x), 4) for x in prior]
+        Q = adjust_to_prior(P[rows], prior, source_prior)
+        pred = assign_to_prior(Q, prior)
         conf = Q[np.arange(len(rows)), pred]
-        keep: list[np.ndarray] = []
+        keep = []
         for c in range(k):
             cand = np.where((pred == c) & (conf >= min_confidence))[0]
-            quota = math.ceil(fraction * len(rows) * est.prior[c])
-            keep.append(cand[np.argsort(-conf[cand], kind="stable")][:quota])
-        per_class = [len(x) for x in keep]
-        priors[lang] = [round(float(x), 4) for x in est.prior]
-        if (bad := find_collapse(per_class, est.prior, floor_share=floor_share)) is not None:
-            logger.warning("pseudo-labels for %s collapsed into class %d (%s of %d picks); %s is left out of this "
-                           "round", lang, bad, per_class[bad], sum(per_class), lang)
-            collapsed.append(lang)
-            counts[lang] = {}
-            continue
+            keep.append(cand[np.argsort(-conf[cand], kind="stable")][: math.ceil(fraction * np.sum(pred == c))])
         picked = np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
-        counts[lang] = {str(c): n for c, n in enumerate(per_class) if n}
+        counts[lang] = {str(c): len(x) for c, x in enumerate(keep) if len(x)}
         chosen.append(rows[picked])
         soft.append(Q[picked])
         labels.append(pred[picked])
@@ -207,5 +214,5 @@ def select_pseudo_labels(
         indices=idx[order],
         labels=(np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, dtype=np.int64))[order],
         probs=(np.vstack(soft) if soft else np.zeros((0, k)))[order],
-        counts=counts, priors=priors, collapsed=collapsed,
+        counts=counts, priors=priors, collapsed=dropped,
     )

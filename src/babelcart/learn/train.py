@@ -668,8 +668,7 @@ class _Trainer:
         source_prior = (None if cfg.class_weight == "balanced"
                         else np.bincount(y, minlength=len(labels)) / len(y))
         picked = select_pseudo_labels(head.predict_proba(F_unl), unl_langs, fraction=frac,
-                                      min_confidence=cfg.self_train_min_confidence, source_prior=source_prior,
-                                      decode=median_decode if task == "rating" else None)
+                                      min_confidence=cfg.self_train_min_confidence, source_prior=source_prior)
         F_all = np.vstack([F, F_unl[picked.indices]])
         y_all = np.concatenate([y, picked.labels])
         g_all = np.concatenate([groups, np.full(len(picked.indices), GROUP_PSEUDO)])
