@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import load_note, markdown_table, write_result  # noqa: E402
+from _common import markdown_table, write_result  # noqa: E402
 from _transfer_data import xsid_split  # noqa: E402
 from babelcart.apps.search import SearchIndex  # noqa: E402
 from babelcart.apps.search_metrics import evaluate  # noqa: E402
@@ -180,7 +180,6 @@ def main() -> None:
           f"({len(pairs) * args.epochs / train_s:.1f} pairs/s on {sys.platform}); OFF eval {len(off_ds['queries'])} "
           f"queries over {len(off_ds['products'])} products")
     print(markdown_table(header, rows))
-    print(load_note())
     write_result("contrastive_align", {"pairs": {"tatoeba": len(tat_train), "off": len(off_pairs), "total": len(pairs)},
                                        "epochs": args.epochs, "train_s": round(train_s, 1), "results": res,
                                        "table": {"header": header, "rows": rows}})

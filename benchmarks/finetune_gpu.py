@@ -161,9 +161,10 @@ def main() -> None:
     print(markdown_table(["loop", "samples/s", "tokens/s", "model TFLOPS", "MFU"], rows))
     best = max((r["mfu"] or 0.0) for r in raw.values())
     print(f"goal MFU >= 35%: {'MET' if best >= 0.35 else 'NOT MET' if peak else 'not measured (no peak)'}")
-    print(load_note())
     if args.device.startswith("cuda"):  # a CPU smoke run is not a result
         write_result("finetune_gpu", {"device": device, "args": vars(args), "rows": raw})
+    else:
+        print(load_note())
 
 
 if __name__ == "__main__":

