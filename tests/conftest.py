@@ -13,7 +13,6 @@ import pytest
 from babelcart.datasets.shared import shared_data_dir
 from babelcart.encoders import Encoder, get_encoder
 
-
 SAMPLES_DIR = Path(__file__).resolve().parent / "data"
 
 
