@@ -1,4 +1,4 @@
-"""Thin adapters between the routes and the colleagues' app modules (support, monitor, recommend).
+"""Thin adapters between the routes and the app modules (support, monitor, recommend).
 
 """
 

@@ -78,7 +78,7 @@ class ModelRegistry:
         return out
 
     def get(self, name: str) -> Any:
-        """The loaded model (cached). 404 unknown, 503 failed to load, 501 feature missing."""
+        """The loaded model (cached). 404 unknown, 503 failed to load, 501 an optional extra missing."""
         path = self.resolve(name)
         if name in self._models:
             return self._models[name]
