@@ -106,9 +106,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(settings: dict[str, Any], port: int) -> subprocess.Popen[bytes]:
+def start_server(settings_file: Path, port: int) -> subprocess.Popen[bytes]:
+    from babelcart.config import SETTINGS_FILE_ENV
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("BABELCART_")}
-    env["BABELCART_SERVE_SETTINGS_JSON"] = json.dumps(settings)
+    env[SETTINGS_FILE_ENV] = str(settings_file)  # the way `babelcart serve --workers N` hands settings over
     env["PYTHONPATH"] = str(ROOT / "src")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "babelcart.serve.app:app_from_env", "--factory", "--host", "127.0.0.1",
@@ -183,6 +185,7 @@ def main() -> None:
     per_client = 3 if args.quick else args.per_client
     cache_dir = str(ROOT / ".cache" / "emb")
 
+    from babelcart.config import Settings, write_settings_file
     from babelcart.serve.auth import KeyStore
 
     work = Path(tempfile.mkdtemp(prefix="serve_load_"))
@@ -195,33 +198,39 @@ def main() -> None:
     pools = {"reviews": texts_pool(need), "titles": titles_pool(need)}
     rows: list[dict[str, Any]] = []
     servers: dict[bool, tuple[subprocess.Popen[bytes], str]] = {}
+    settings_files: list[Path] = []
     try:
         # both servers up at once, cells run on/off back to back: the two sides of a ratio see the same
-        # background load (this machine is shared, its load drifts over minutes)
+        # background load (this machine is shared, its load drifts over minutes); the order alternates per
+        # cell, so neither side always gets the warmer caches or the quieter second
         for batching in (True, False):
             port = free_port()
             settings = {"models_dir": str(work / "models"), "keys_file": str(work / "keys.json"),
                         "encoder": args.encoder, "batching_enabled": batching, "batch_max_size": args.max_batch,
                         "batch_max_wait_ms": args.max_wait_ms, "rate_limit_per_s": 1e6,
                         "rate_limit_burst": 1_000_000, "preload_models": ["sentiment"], "web_enabled": False}
-            servers[batching] = (start_server(settings, port), f"http://127.0.0.1:{port}")
+            settings_files.append(write_settings_file(Settings(**settings)))
+            servers[batching] = (start_server(settings_files[-1], port), f"http://127.0.0.1:{port}")
         for _, base in servers.values():  # warm-up: model loads, first-call costs
             warm = pools["reviews"][-8:]
             asyncio.run(run_cell(base, key, "embed", 2, 2, warm[:4]))
             asyncio.run(run_cell(base, key, "classify", 2, 2, warm[4:]))
-        for regime, endpoint, clients in itertools.product(regimes, ("embed", "classify"), levels):
+        cells = itertools.product(regimes, ("embed", "classify"), levels)
+        for cell, (regime, endpoint, clients) in enumerate(cells):
             queue = "embed:passage" if endpoint == "embed" else "classify:sentiment"
             n = clients * per_client
             offset = 0 if endpoint == "embed" else n  # classify gets other texts than embed
             texts = pools[regime][offset:offset + n]  # the same texts for both modes
-            for batching, (_, base) in servers.items():
+            order = (True, False) if cell % 2 == 0 else (False, True)  # neither side always runs first
+            for batching in order:
+                base = servers[batching][1]
                 before = batch_stats(httpx.get(f"{base}/metrics").text, queue)
                 res = asyncio.run(run_cell(base, key, endpoint, clients, per_client, texts))
                 after = batch_stats(httpx.get(f"{base}/metrics").text, queue)
                 runs = after[1] - before[1]
                 res["mean_batch"] = round((after[0] - before[0]) / runs, 2) if runs else None
                 row = {"texts": regime, "endpoint": endpoint, "clients": clients,
-                       "batching": "on" if batching else "off", **res}
+                       "batching": "on" if batching else "off", "ran_first": batching == order[0], **res}
                 rows.append(row)
                 print(f"{regime:7s} {endpoint:8s} clients={clients:3d} batching={row['batching']:3s} "
                       f"{res['throughput_rps']:7.1f} req/s  p50 {res['p50_ms']:7.1f} ms  "
@@ -231,6 +240,8 @@ def main() -> None:
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(15)
+        for f in settings_files:
+            f.unlink(missing_ok=True)
 
     # table with ratios
     table = []
@@ -260,7 +271,8 @@ def main() -> None:
             "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
             "encoder": args.encoder,
             "classifier": f"babelcart.learn.train_model head (auto) on frozen {args.encoder}, 400 en reviews",
-            "note": "server: uvicorn 1 worker in a subprocess; client: httpx async in this process; same machine"}
+            "note": "server: uvicorn 1 worker in a subprocess; client: httpx async in this process; same machine",
+            "order": "on/off run back to back per cell, alternating which runs first (rows: ran_first)"}
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "serve_load" + ("_onnx" if args.encoder.startswith("onnx:") else "") + ("_quick" if args.quick else "")
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows, "table": table,

@@ -17,9 +17,13 @@ A TOML file holds the same names, flat or under a ``[babelcart]`` table::
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import os
 import sys
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +35,29 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+logger = logging.getLogger(__name__)
+
 #: Environment variable that may name a TOML settings file (used when no file is passed explicitly).
 CONFIG_ENV = "BABELCART_CONFIG"
-#: Environment variable through which ``babelcart serve --workers N`` hands its settings to each worker.
-SETTINGS_JSON_ENV = "BABELCART_SERVE_SETTINGS_JSON"
+#: Environment variable naming the 0600 file through which ``babelcart serve --workers N`` hands its
+#: settings to each worker (the settings hold ``db_url`` and ``webhook_url``: never put in the environment).
+SETTINGS_FILE_ENV = "BABELCART_SERVE_SETTINGS_FILE"
+#: ``BABELCART_*`` variables read elsewhere (not settings); any other unknown one draws a warning.
+OTHER_ENV_VARS = frozenset({
+    CONFIG_ENV, SETTINGS_FILE_ENV,
+    "BABELCART_DATA_DIR",  # datasets.shared: where ../shared/data is
+    "BABELCART_DB",  # the recommend/store CLI's --db
+    "BABELCART_ONNX_THREADS",  # encoders.onnx
+    "BABELCART_TEST_PG_URL", "BABELCART_UPDATE_DOCS_IMG",  # tests
+    "BABELCART_PG_USER", "BABELCART_PG_PASSWORD", "BABELCART_PG_DB", "BABELCART_PG_CLUSTER",  # scripts/
+})
+ENV_PREFIX = "BABELCART_"
 
 
 class Settings(BaseSettings):
     """Every knob of the HTTP service (and the paths other commands share)."""
 
-    model_config = SettingsConfigDict(env_prefix="BABELCART_", extra="ignore", env_nested_delimiter="__")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_nested_delimiter="__")
 
     # where things live
     host: str = "127.0.0.1"
@@ -115,29 +132,51 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def unknown_env_vars(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The ``BABELCART_*`` names in ``environ`` (default ``os.environ``) that nothing reads: usually typos."""
+    environ = os.environ if environ is None else environ
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | OTHER_ENV_VARS
+    return sorted(k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
+
+
+def _warn_unknown_env() -> None:
+    known = [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+    for name in unknown_env_vars():
+        close = difflib.get_close_matches(name.upper(), known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        logger.warning("unknown environment variable %s is ignored%s", name, hint)
+
+
 def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Build :class:`Settings` from (lowest to highest) defaults, the TOML file, env vars and ``overrides``.
 
     ``config_file`` defaults to ``$BABELCART_CONFIG`` when set. ``None`` values in ``overrides`` are ignored
-    so CLI options that were not given do not mask the file or the environment.
+    so CLI options that were not given do not mask the file or the environment. Unknown ``BABELCART_*``
+    environment variables are logged as warnings (unknown keys in the file are errors).
     """
     file_values: dict[str, Any] = {}
     config_file = config_file or os.environ.get(CONFIG_ENV) or None
     if config_file:
         file_values = read_toml(config_file)
+    _warn_unknown_env()
     env_values = Settings().model_dump(exclude_unset=True)  # what the environment set, validated
     merged = {**file_values, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
     return Settings(**merged)
 
 
-def settings_to_env(settings: Settings) -> str:
-    """Serialize settings for worker processes (see :data:`SETTINGS_JSON_ENV`)."""
-    return settings.model_dump_json()
+def write_settings_file(settings: Settings) -> Path:
+    """Write ``settings`` as JSON to a new temporary file only its owner can read (0600); the caller
+    deletes it. ``babelcart serve --workers N`` names it in :data:`SETTINGS_FILE_ENV` for the workers."""
+    fd, name = tempfile.mkstemp(prefix="babelcart-serve-", suffix=".json")  # created 0600
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(settings.model_dump_json())
+    return Path(name)
 
 
 def settings_from_env() -> Settings:
-    """Settings handed over by ``babelcart serve`` (JSON in an env var), else :func:`load_settings`."""
-    raw = os.environ.get(SETTINGS_JSON_ENV)
-    if raw:
-        return Settings(**json.loads(raw))
+    """Settings handed over by ``babelcart serve`` (the file named by :data:`SETTINGS_FILE_ENV`), else
+    :func:`load_settings`."""
+    path = os.environ.get(SETTINGS_FILE_ENV)
+    if path:
+        return Settings(**json.loads(Path(path).read_text(encoding="utf-8")))
     return load_settings()

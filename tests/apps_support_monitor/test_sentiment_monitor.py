@@ -17,6 +17,7 @@ from babelcart.apps.monitor import (
     is_negative,
     parse_ts,
     parse_window,
+    redact_url,
 )
 
 DAY = 86400
@@ -156,6 +157,20 @@ def test_webhook_down_does_not_raise():
     assert hook.failed and hook.failed[0]["alert"] == {"id": "x"}
     with pytest.raises(ValueError):
         WebhookSink("file:///etc/passwd")
+
+
+def test_webhook_url_is_redacted_in_logs(caplog):
+    url = "http://hookuser:hookpass@127.0.0.1:9/services/T0/B0/s3cr3tpath?token=s3cr3tquery"
+    hook = WebhookSink(url, retries=0, timeout=0.5)
+    with caplog.at_level("WARNING", logger="babelcart.apps.monitor"):
+        assert hook.send({"id": "x"}) is False
+    assert "webhook http://127.0.0.1/…#" in caplog.text
+    for secret in ("hookuser", "hookpass", "s3cr3tpath", "s3cr3tquery", ":9/"):
+        assert secret not in caplog.text
+    assert redact_url(url) != redact_url(url.replace("s3cr3tquery", "other"))  # the hash tells URLs apart
+    with pytest.raises(ValueError) as err:
+        WebhookSink("ftp://example.com/s3cr3tpath")
+    assert "s3cr3tpath" not in str(err.value) and "ftp://example.com/" in str(err.value)
 
 
 def test_monitor_cli(tmp_path):

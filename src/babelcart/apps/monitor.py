@@ -40,6 +40,7 @@ import re
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -149,6 +150,19 @@ class JsonlSink:
         return True
 
 
+def redact_url(url: str) -> str:
+    """A webhook URL fit for logs: scheme and host, then a short hash of the whole URL in place of the
+    user, password, port, path and query (which often carry the token).
+
+    >>> redact_url("https://hooks.example.com/services/T0/B0/secret?token=x")  # doctest: +ELLIPSIS
+    'https://hooks.example.com/…#...'
+    """
+    parts = urllib.parse.urlsplit(url)
+    digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:8]
+    host = parts.hostname or "?"
+    return f"{parts.scheme or '?'}://{host}/…#{digest}"
+
+
 class WebhookSink:
     """POSTs each alert as JSON; retries with exponential backoff; keeps what could not be delivered.
 
@@ -162,7 +176,7 @@ class WebhookSink:
         headers: Mapping[str, str] | None = None, sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"webhook URL must be http(s): {url!r}")
+            raise ValueError(f"webhook URL must be http(s): {redact_url(url)}")
         self.url = url
         self.retries = retries
         self.backoff = backoff
@@ -194,7 +208,7 @@ class WebhookSink:
                 error = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
             if attempt < self.retries:
                 self._sleep(self.backoff * (2 ** attempt))
-        logger.warning("webhook %s failed for alert %s: %s", self.url, alert.get("id"), error)
+        logger.warning("webhook %s failed for alert %s: %s", redact_url(self.url), alert.get("id"), error)
         self.failed.append({"alert": alert, "error": error})
         return False
 

@@ -38,7 +38,7 @@ import numpy as np
 from scipy import sparse
 
 from babelcart.apps.click_model import ClickModel
-from babelcart.fsutil import atomic_dir
+from babelcart.fsutil import atomic_dir, recover_dir
 from babelcart.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -643,7 +643,7 @@ class Recommender:
     @classmethod
     def load(cls, path: str | Path) -> Recommender:
         """Read a folder written by ``save``; checks the version and the files."""
-        path = Path(path)
+        path = recover_dir(path)
         cfg_path = path / "config.json"
         if not cfg_path.exists():
             raise FileNotFoundError(f"not a recommender folder (no config.json): {path}")

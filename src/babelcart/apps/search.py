@@ -42,7 +42,7 @@ import numpy as np
 from babelcart.apps.analyzers import analyze, guess_script_lang, has_stemmer, query_word_candidates
 from babelcart.apps.lexical_index import LexicalIndex
 from babelcart.apps.vector_index import VectorIndex
-from babelcart.fsutil import atomic_dir
+from babelcart.fsutil import atomic_dir, recover_dir
 
 logger = logging.getLogger(__name__)
 
@@ -593,7 +593,7 @@ class SearchIndex:
 
         ``verify`` checks every file's size and SHA-256 against the manifest (catches truncated/corrupted files).
         """
-        path = Path(path)
+        path = recover_dir(path)
         if not path.exists():
             raise FileNotFoundError(f"search index folder not found: {path}")
         if not path.is_dir():

@@ -32,7 +32,7 @@ def serve(
     try:
         import uvicorn
 
-        from babelcart.config import SETTINGS_JSON_ENV, load_settings, settings_to_env
+        from babelcart.config import SETTINGS_FILE_ENV, load_settings, write_settings_file
         from babelcart.serve.app import create_app
     except ImportError as exc:
         raise typer.BadParameter(f"the service needs its extra: pip install 'babelcart[serve]' ({exc})") from exc
@@ -51,10 +51,14 @@ def serve(
         url = f"http://{settings.host}:{settings.port}/"
         typer.echo(f"demo read key : {keys['read']}\ndemo write key: {keys['write']}\n"
                    f"open {url}#key={keys['read']}  (the page keeps the key in sessionStorage)", err=True)
-    if settings.workers > 1:
-        os.environ[SETTINGS_JSON_ENV] = settings_to_env(settings)
-        uvicorn.run("babelcart.serve.app:app_from_env", factory=True, host=settings.host, port=settings.port,
-                    workers=settings.workers, log_level=log_level, server_header=False)
+    if settings.workers > 1:  # the workers read the settings from a 0600 file, never from the environment
+        settings_file = write_settings_file(settings)
+        os.environ[SETTINGS_FILE_ENV] = str(settings_file)
+        try:
+            uvicorn.run("babelcart.serve.app:app_from_env", factory=True, host=settings.host, port=settings.port,
+                        workers=settings.workers, log_level=log_level, server_header=False)
+        finally:
+            settings_file.unlink(missing_ok=True)
     else:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
                     server_header=False)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from babelcart.fsutil import atomic_dir, read_json_config
+from babelcart.fsutil import atomic_dir, read_json_config, recover_dir
 
 FORMAT = "babelcart-model"
 FORMAT_VERSION = 1
@@ -56,7 +56,7 @@ def _jsonable(obj: Any) -> Any:
 
 def read_config(path: str | Path) -> dict[str, Any]:
     """Read and check ``config.json`` of a model folder (format and version)."""
-    folder = Path(path)
+    folder = recover_dir(path)
     if not folder.is_dir():
         raise ModelLoadError(f"model folder not found: {folder}")
     cfg_path = folder / "config.json"

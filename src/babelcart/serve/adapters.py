@@ -1,6 +1,5 @@
-"""Thin adapters between the routes and the colleagues' app modules (support, monitor, recommend).
+"""Thin adapters between the routes and the app modules (support, monitor, recommend).
 
-Each adapter imports its module lazily; a missing module answers 501 with the reason.
 """
 
 from __future__ import annotations
@@ -11,9 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from babelcart.apps.monitor import MonitorConfig, SentimentMonitor, WebhookSink, redact_url
+from babelcart.apps.support import SupportBot
 from babelcart.config import Settings
 from babelcart.serve.errors import NotFoundError
-from babelcart.serve.services import Services, import_feature
+from babelcart.serve.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -22,9 +23,8 @@ logger = logging.getLogger(__name__)
 def build_support(settings: Settings, services: Services) -> Any:
     """A ``babelcart.apps.support.SupportBot`` sharing the service's encoder; its intent model (if any) is
     resolved inside the model registry like every other model."""
-    bot_cls = import_feature("babelcart.apps.support", "SupportBot", "support answers")
     model = services.registry.resolve(settings.support_model) if settings.support_model else None
-    return bot_cls.build(templates=settings.support_templates, model=model, encoder=services.encoder)
+    return SupportBot.build(templates=settings.support_templates, model=model, encoder=services.encoder)
 
 
 def support_answer(services: Services, message: str, *, lang: str | None, params: dict[str, str]) -> dict:
@@ -40,11 +40,9 @@ class ServiceMonitor:
     the attempts and whether delivery succeeded. ``redeliver()`` retries what is still undelivered."""
 
     def __init__(self, settings: Settings, store: Any) -> None:
-        monitor = import_feature("babelcart.apps.monitor", "SentimentMonitor", "sentiment monitoring")
-        config_cls = import_feature("babelcart.apps.monitor", "MonitorConfig", "sentiment monitoring")
         self.store = store
         self.settings = settings
-        self.monitor = monitor(config=config_cls(window=settings.monitor_window, min_count=settings.monitor_min_count,
+        self.monitor = SentimentMonitor(config=MonitorConfig(window=settings.monitor_window, min_count=settings.monitor_min_count,
                                                  warmup=settings.monitor_warmup, scopes=("lang", "product_id")),
                                sinks=[self])
         self._lock = threading.Lock()
@@ -60,10 +58,9 @@ class ServiceMonitor:
         return True
 
     def _deliver(self, alert_id: int, alert: dict[str, Any]) -> bool:
-        webhook_cls = import_feature("babelcart.apps.monitor", "WebhookSink", "webhook delivery")
         attempts = [0]
 
-        class _Counting(webhook_cls):  # type: ignore[misc, valid-type]
+        class _Counting(WebhookSink):
             def _post(self, a: dict[str, Any]) -> None:
                 attempts[0] += 1
                 super()._post(a)
@@ -74,7 +71,8 @@ class ServiceMonitor:
         for i in range(max(attempts[0], 1)):  # attempts += 1 per try; delivered only on the last
             self.store.mark_delivered(alert_id, delivered=ok and i == max(attempts[0], 1) - 1)
         if not ok:
-            logger.warning("alert %s kept undelivered after %d attempts", alert_id, attempts[0])
+            logger.warning("alert %s kept undelivered after %d attempts to %s", alert_id, attempts[0],
+                           redact_url(str(self.settings.webhook_url)))
         return ok
 
     def observe(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -22,9 +22,15 @@ class UnavailableError(ServiceError):
 
 
 class NotImplementedFeature(ServiceError):
-    """A part missing from this build (a colleague's module or an extra not installed) (501)."""
+    """A part that needs an optional extra that is not installed (501); see :func:`missing_extra`."""
 
     status = 501
+
+
+def missing_extra(feature: str, extra: str, exc: ImportError) -> NotImplementedFeature:
+    """The 501 for ``feature`` whose optional ``extra`` is not installed; it names the ``pip install`` fix."""
+    return NotImplementedFeature(f"{feature} needs the [{extra}] extra: pip install 'babelcart[{extra}]' "
+                                 f"({exc.name or exc} is not installed)")
 
 
 class TooLargeError(ServiceError):

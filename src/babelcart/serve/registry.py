@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from babelcart.serve.errors import NotFoundError, NotImplementedFeature, UnavailableError
+from babelcart.apps.classify import load_classifier
+from babelcart.serve.errors import NotFoundError, NotImplementedFeature, UnavailableError, missing_extra
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +28,12 @@ Loader = Callable[[Path], Any]
 
 
 def default_loader(path: Path) -> Any:
-    """The transfer colleague's :func:`babelcart.apps.classify.load_classifier`."""
+    """:func:`babelcart.apps.classify.load_classifier`; a fine-tuned model without torch installed is a
+    501 naming the ``pip install 'babelcart[train]'`` fix."""
     try:
-        from babelcart.apps.classify import load_classifier
+        return load_classifier(path)
     except ImportError as exc:
-        raise NotImplementedFeature(
-            f"classification is not available in this build (babelcart.apps.classify: {exc})") from exc
-    return load_classifier(path)
+        raise missing_extra("this model", "train", exc) from exc
 
 
 class ModelRegistry:
@@ -78,7 +78,7 @@ class ModelRegistry:
         return out
 
     def get(self, name: str) -> Any:
-        """The loaded model (cached). 404 unknown, 503 failed to load, 501 feature missing."""
+        """The loaded model (cached). 404 unknown, 503 failed to load, 501 an optional extra missing."""
         path = self.resolve(name)
         if name in self._models:
             return self._models[name]
@@ -108,17 +108,6 @@ class ModelRegistry:
                 self.on_load(name, time.perf_counter() - start, True)
             logger.info("model %s loaded in %.2fs", name, time.perf_counter() - start)
             return model
-
-    def status(self, names: list[str]) -> dict[str, str]:
-        """``name -> "ok" | "error: ..."`` for each name, loading what is not loaded yet."""
-        out = {}
-        for name in names:
-            try:
-                self.get(name)
-                out[name] = "ok"
-            except Exception as exc:  # noqa: BLE001
-                out[name] = f"error: {exc}"
-        return out
 
     @property
     def loaded(self) -> list[str]:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from babelcart.config import Settings
 from babelcart.serve.errors import BadRequestError, TooLargeError
+from babelcart.text.pii import mask_pii
 
 logger = logging.getLogger(__name__)
 
@@ -32,14 +33,11 @@ def check_text(text: str, settings: Settings, *, field: str = "text") -> None:
 
 
 def redact(text: str) -> str:
-    """``text`` with personal data masked (the text colleague's ``mask_pii``; a regex fallback without it).
-
-    Use it on anything user-provided that may reach a log line.
+    """``text`` with personal data masked (:func:`babelcart.text.pii.mask_pii`; a coarse regex fallback if it
+    fails). Use it on anything user-provided that may reach a log line.
     """
     text = str(text)[:2000]
     try:
-        from babelcart.text.pii import mask_pii
-
         return mask_pii(text).text
     except Exception:  # noqa: BLE001 - logging must never fail; fall back to coarse masking
         for pattern, repl in _FALLBACK:

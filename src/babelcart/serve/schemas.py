@@ -27,7 +27,8 @@ class HealthOut(BaseModel):
 
 class ReadyOut(BaseModel):
     ready: bool
-    checks: dict[str, str] = Field(description="part -> 'ok' | 'not configured' | 'error: ...'")
+    checks: dict[str, str] = Field(description="part -> 'ok' | 'not configured' | 'unavailable' | 'needs an "
+                                               "extra' (the reason is in the server log)")
 
 
 # ---------------------------------------------------------------- text

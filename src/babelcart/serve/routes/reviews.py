@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import APIRouter, Query
+from sqlalchemy import func, select
 
 from babelcart.serve.deps import AdminKey, ReadKey, ServicesDep, SettingsDep, WriteKey
 from babelcart.serve.errors import BadRequestError, NotImplementedFeature, UnavailableError
@@ -22,7 +23,11 @@ from babelcart.serve.schemas import (
     ReviewsOut,
     SentimentSummaryOut,
 )
-from babelcart.serve.services import Services, import_feature
+from babelcart.serve.services import Services
+from babelcart.store.repo import parse_ts
+from babelcart.store.schema import Review
+from babelcart.text.langid import detect_batch
+from babelcart.text.pii import mask_pii
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["reviews"])
@@ -57,19 +62,12 @@ def _model_sentiment(services: Services, model: str, texts: list[str], langs: li
 def ingest_reviews(body: ReviewsIn, key: WriteKey, services: ServicesDep, settings: SettingsDep) -> ReviewsOut:
     reviews = body.reviews
     check_texts([r.text for r in reviews], settings, field="reviews")
-    mask_pii = import_feature("babelcart.text.pii", "mask_pii", "PII masking (required before storing)")
-    parse_ts = import_feature("babelcart.store.repo", "parse_ts", "storage")
     store = services.store
     masked = [mask_pii(r.text) for r in reviews]
     langs: list[str | None] = [r.lang for r in reviews]
-    if any(lg is None for lg in langs):
-        try:
-            detect_batch = import_feature("babelcart.text.langid", "detect_batch", "language detection")
-            todo = [i for i, lg in enumerate(langs) if lg is None]
-            for i, g in zip(todo, detect_batch([masked[i].text for i in todo]), strict=True):
-                langs[i] = g.lang
-        except NotImplementedFeature:
-            logger.warning("language detection unavailable; reviews stored without lang")
+    todo = [i for i, lg in enumerate(langs) if lg is None]
+    for i, g in zip(todo, detect_batch([masked[i].text for i in todo]) if todo else [], strict=True):
+        langs[i] = g.lang
     sentiments = [r.sentiment or sentiment_from_rating(r.rating) for r in reviews]
     todo = [i for i, s in enumerate(sentiments) if s is None]
     if todo and settings.sentiment_model:
@@ -115,10 +113,8 @@ def ingest_reviews(body: ReviewsIn, key: WriteKey, services: ServicesDep, settin
 @router.get("/reviews/summary", response_model=SentimentSummaryOut, responses=_ERRORS,
             summary="Review sentiment per language (for the dashboard)")
 def reviews_summary(key: ReadKey, services: ServicesDep) -> SentimentSummaryOut:
-    from sqlalchemy import func, select
-
     store = services.store
-    reviews = import_feature("babelcart.store.schema", "Review", "storage").__table__
+    reviews = Review.__table__
     q = (select(reviews.c.lang, reviews.c.sentiment, func.count(), func.avg(reviews.c.rating))
          .group_by(reviews.c.lang, reviews.c.sentiment))
     per: dict[str, dict[str, Any]] = {}

@@ -19,7 +19,9 @@ from babelcart.serve.schemas import (
     MaskOut,
     TextsIn,
 )
-from babelcart.serve.services import import_feature
+from babelcart.text.clean import clean_text
+from babelcart.text.langid import detect_batch
+from babelcart.text.pii import mask_pii
 
 router = APIRouter(prefix="/v1", tags=["text"])
 
@@ -32,7 +34,6 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 @router.post("/detect", response_model=DetectOut, responses=_ERRORS, summary="Detect the language of texts")
 def detect(body: TextsIn, key: ReadKey, services: ServicesDep, settings: SettingsDep) -> DetectOut:
     check_texts(body.texts, settings)
-    detect_batch = import_feature("babelcart.text.langid", "detect_batch", "language detection")
     guesses = detect_batch(body.texts)
     services.metrics.observe_langs("detect", [g.lang for g in guesses])
     return DetectOut(results=[LangOut(lang=g.lang, confidence=float(g.confidence), method=str(g.method))
@@ -42,7 +43,6 @@ def detect(body: TextsIn, key: ReadKey, services: ServicesDep, settings: Setting
 @router.post("/clean", response_model=CleanOut, responses=_ERRORS, summary="Repair and normalize texts")
 def clean(body: TextsIn, key: ReadKey, settings: SettingsDep) -> CleanOut:
     check_texts(body.texts, settings)
-    clean_text = import_feature("babelcart.text.clean", "clean_text", "text cleaning")
     results = [clean_text(t) for t in body.texts]
     return CleanOut(results=[CleanItem(text=r.text, flags=list(r.flags)) for r in results])
 
@@ -50,7 +50,6 @@ def clean(body: TextsIn, key: ReadKey, settings: SettingsDep) -> CleanOut:
 @router.post("/mask", response_model=MaskOut, responses=_ERRORS, summary="Mask personal data in texts")
 def mask(body: TextsIn, key: ReadKey, settings: SettingsDep) -> MaskOut:
     check_texts(body.texts, settings)
-    mask_pii = import_feature("babelcart.text.pii", "mask_pii", "PII masking")
     results = [mask_pii(t) for t in body.texts]
     return MaskOut(results=[MaskItem(text=r.text, counts=dict(r.counts)) for r in results])
 
