@@ -72,6 +72,9 @@ function svg(tag, attrs) {
   return e;
 }
 
+// fewest star-rated reviews of a language for the panel to show their average
+const MIN_RATED = 5;
+
 function drawSentiment(summary) {
   const box = $("sentiment-chart");
   box.replaceChildren();
@@ -99,7 +102,10 @@ function drawSentiment(summary) {
     }
     const negShare = r.count ? (100 * r.neg / r.count).toFixed(0) : "0";
     const info = svg("text", { x: x + 8, y: y + 17, "font-size": 12, fill: "#6b7280" });
-    info.textContent = `${r.count} reviews · ${negShare}% neg` + (r.avg_rating ? ` · ★${r.avg_rating.toFixed(2)}` : "");
+    // a star average only when enough reviews carry stars; otherwise say how few do
+    const stars = r.rated >= MIN_RATED && r.avg_rating != null ? ` · ★${r.avg_rating.toFixed(2)} (${r.rated} rated)`
+      : r.rated ? ` · ${r.rated} rated` : "";
+    info.textContent = `${r.count} reviews · ${negShare}% neg` + stars;
     root.append(info);
   });
   box.append(root);
