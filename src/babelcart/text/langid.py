@@ -122,6 +122,9 @@ _NON_LATIN: frozenset[str] = frozenset(
 )
 #: (script, language) pairs lingua has no model for (its Serbian is Cyrillic only): lingua abstains there.
 _LINGUA_BLIND: frozenset[tuple[str, str]] = frozenset({("latin", "sr"), ("latin", "kk"), ("latin", "uz")})
+#: Standard forms of one language: when a detector's set leaves one out, the models' score for it goes to the
+#: other (a shop serving Indonesia but not Malaysia reads colloquial Indonesian that looks Malay as Indonesian).
+_RELATIVES: dict[str, str] = {"ms": "id", "id": "ms"}
 #: CJK characters carry about a word each; Latin letters about a fifth of one.
 _CJK_WEIGHT = 2.5
 #: Weight of Latin letters when a text also has another script (they are often borrowed names).
@@ -503,6 +506,8 @@ class LanguageDetector:
         scores: dict[str, float] = {}
         for label, prob in res:
             code = normalize_code(label)
+            if code not in cands:
+                code = _RELATIVES.get(code, code)
             if code in cands:
                 scores[code] = scores.get(code, 0.0) + prob
         kept = sum(scores.values())
@@ -562,6 +567,8 @@ class LanguageDetector:
         scores: dict[str, float] = {}
         for cv in det.compute_language_confidence_values(text[:LINGUA_MAX_CHARS]):
             code = normalize_code(cv.language.iso_code_639_1.name)
+            if code not in cands:
+                code = _RELATIVES.get(code, code)
             if code in cands and cv.value > 0:
                 # max, not sum: lingua has a uniform prior over its models, and nb + nn would double 'no'
                 scores[code] = max(scores.get(code, 0.0), float(cv.value))
