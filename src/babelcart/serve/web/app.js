@@ -80,7 +80,7 @@ function drawSentiment(summary) {
   box.replaceChildren();
   const rows = summary.languages;
   if (!rows.length) { box.append(el("p", "muted", "no reviews yet")); return; }
-  const W = 900, rowH = 28, left = 60, right = 240, top = 6;
+  const W = 900, rowH = 28, left = 60, right = 300, top = 6;
   const H = top + rows.length * rowH + 6;
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img" });
   const maxCount = Math.max(...rows.map((r) => r.count));
@@ -105,7 +105,7 @@ function drawSentiment(summary) {
     // a star average only when enough reviews carry stars; otherwise say how few do
     const stars = r.rated >= MIN_RATED && r.avg_rating != null ? ` · ★${r.avg_rating.toFixed(2)} (${r.rated} rated)`
       : r.rated ? ` · ${r.rated} rated` : "";
-    info.textContent = `${r.count} reviews · ${negShare}% neg` + stars;
+    info.textContent = `${r.count} review${r.count === 1 ? "" : "s"} · ${negShare}% neg` + stars;
     root.append(info);
   });
   box.append(root);
