@@ -228,3 +228,12 @@ def test_bcs_cluster_uses_reflex_markers() -> None:
     d = LanguageDetector(languages=["sr", "hr", "bs", "sl", "en"])
     assert d.detect("Gde mogu da kupim jeftine cipele?").lang == "sr"
     assert d.detect("Gdje mogu kupiti jeftine cipele, koja je cijena?").lang in {"hr", "bs"}
+
+
+def test_a_left_out_standard_form_gives_its_score_to_its_relative() -> None:
+    # fastText splits this Indonesian review between en, id and ms; a detector without Malay must not lose the
+    # Malay share (it would read English); it goes to Indonesian
+    from babelcart.text.langid import DEFAULT_LANGUAGES
+
+    no_malay = LanguageDetector(languages=[lg for lg in DEFAULT_LANGUAGES if lg != "ms"])
+    assert no_malay.detect("Paket gepeng gosend gak bener Pelayanan kurang bertanggung jawab done.").lang == "id"

@@ -11,7 +11,7 @@ import pytest
 
 from babelcart.apps import search as search_mod
 from babelcart.apps.analyzers import guess_script_lang
-from babelcart.apps.search import IndexFormatError, SearchIndex
+from babelcart.apps.search import COVERAGE_POWER, IndexFormatError, SearchIndex
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +111,47 @@ def test_partial_overlap_lowers_bm25_weight(index: SearchIndex) -> None:
     part = index.search("leather zzqx ywvu", mode="hybrid", explain=True, k=6)
     hit = next(r for r in part if r["id"] == "p5")["explain"]
     assert 0.0 < hit["bm25"]["coverage"] < 0.5
-    assert hit["weights"]["bm25"] == pytest.approx(hit["bm25"]["coverage"])
+    assert hit["weights"]["bm25"] == pytest.approx(hit["bm25"]["coverage"] ** COVERAGE_POWER, abs=1e-6)
+
+
+class TableEncoder:
+    """Fixed vectors per text: lets a test say exactly how close the dense side finds each product."""
+
+    spec = "table:test"
+
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
+        self.vectors = {k: np.asarray(v, np.float32) / np.linalg.norm(v) for k, v in vectors.items()}
+        self.dim = len(next(iter(vectors.values())))
+
+    def encode(self, texts, *, role="passage", batch_size=64, show_progress=None):  # type: ignore[no-untyped-def]
+        return np.stack([self.vectors[t] for t in texts])
+
+
+def test_one_shared_word_does_not_outvote_a_strong_dense_match() -> None:
+    # the web page's example: "chocolat au lait" shares only "lait" with a body lotion and only "chocolat"
+    # (a rarer stem match) with the milk chocolates, which the dense side ranks clearly first
+    cos = {"Lindt, frog prince milk chocolate": 0.865, "Sorini, passion, assorted milk chocolate": 0.856,
+           "Aloe vera Lait corps hydratant": 0.832, "Douche Fraîcheur Epicée": 0.823, "Salade poulet caesar": 0.822}
+    vectors = {"chocolat au lait": [1.0, 0, 0, 0, 0, 0], "lait corps": [1.0, 0, 0, 0, 0, 0]}
+    for i, (title, c) in enumerate(cos.items()):
+        v = [c, 0, 0, 0, 0, 0]
+        v[i + 1] = float(np.sqrt(1 - c * c))
+        vectors[title] = v
+    langs = {"Aloe vera Lait corps hydratant": "fr", "Douche Fraîcheur Epicée": "fr", "Salade poulet caesar": "fr"}
+    products = [{"id": f"p{i}", "title": t, "lang": langs.get(t, "en")} for i, t in enumerate(cos)]
+    enc = TableEncoder(vectors)
+    ix = SearchIndex.build(products, encoder=enc)
+    bm25 = ix.search("chocolat au lait", k=3, mode="bm25", lang="fr")
+    assert bm25[0]["title"].startswith("Aloe")  # lexically the lotion is the best (one-word) match
+    hybrid = [r["title"] for r in ix.search("chocolat au lait", k=3, lang="fr")]
+    assert hybrid[:2] == list(cos)[:2] and hybrid[2].startswith("Aloe")
+    # linear coverage weights (the earlier fusion) let the single shared word win
+    linear = SearchIndex.build(products, encoder=enc, coverage_power=1.0)
+    assert linear.search("chocolat au lait", k=1, lang="fr")[0]["title"].startswith("Aloe")
+    # a query the lotion matches in full still puts it first, against the dense order
+    assert ix.search("lait corps", k=1, lang="fr")[0]["title"].startswith("Aloe")
+    with pytest.raises(ValueError, match="coverage_power"):
+        SearchIndex(coverage_power=0)
 
 
 def test_fusion_variants(hash_encoder) -> None:  # type: ignore[no-untyped-def]

@@ -353,6 +353,13 @@ def test_reviews_are_masked_before_storing_and_logging(client, keys, serve_setti
     assert summary["total"] == 3
     by = {x["lang"]: x for x in summary["languages"]}
     assert by["de"]["pos"] == 1 and by["zh"]["pos"] == 1 and sum(x["neg"] for x in by.values()) == 1
+    assert (by["zh"]["rated"], by["zh"]["avg_rating"]) == (0, None)  # pos/neg only: no star average
+    # the star average is over rated reviews only, whatever their sentiment group
+    more = [{"id": "r4", "text": "Gut verpackt", "sentiment": "pos", "lang": "de"},
+            {"id": "r5", "text": "Kam kaputt an", "rating": 1, "lang": "de"}]
+    assert client.post("/v1/reviews", json={"reviews": more}, headers=h(keys["write"])).status_code == 200
+    by = {x["lang"]: x for x in client.get("/v1/reviews/summary", headers=h(keys["read"])).json()["languages"]}
+    assert by["de"]["count"] == 3 and by["de"]["rated"] == 2 and by["de"]["avg_rating"] == 3.0
 
 
 def test_review_with_bad_timestamp_is_422(client, keys):

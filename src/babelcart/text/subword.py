@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import regex
 
 from babelcart.fsutil import atomic_dir
+from babelcart.text.scripts import UNSPACED_CLASS
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +44,7 @@ TOKENIZER_FILE = "tokenizer.json"
 SPECIAL_TOKENS = ["<unk>", "<pad>", "<s>", "</s>"]
 #: Languages measured per character (written without spaces between words).
 CHAR_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "yue", "wuu", "bo"})
-_SCRIPTIO_CONTINUA = re.compile(
-    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]"
-)
+_UNSPACED_RE = regex.compile(f"[{UNSPACED_CLASS}]")
 
 
 def sampling_probs(counts: dict[str, int], temperature: float) -> dict[str, float]:
@@ -69,7 +68,7 @@ def _per_char(text: str, lang: str | None) -> bool:
     sample = text[:500]
     if not sample:
         return False
-    return len(_SCRIPTIO_CONTINUA.findall(sample)) > 0.3 * len(sample.replace(" ", ""))
+    return len(_UNSPACED_RE.findall(sample)) > 0.3 * len(sample.replace(" ", ""))
 
 
 @dataclass

@@ -115,20 +115,20 @@ def ingest_reviews(body: ReviewsIn, key: WriteKey, services: ServicesDep, settin
 def reviews_summary(key: ReadKey, services: ServicesDep) -> SentimentSummaryOut:
     store = services.store
     reviews = Review.__table__
-    q = (select(reviews.c.lang, reviews.c.sentiment, func.count(), func.avg(reviews.c.rating))
+    q = (select(reviews.c.lang, reviews.c.sentiment, func.count(), func.count(reviews.c.rating),
+                func.sum(reviews.c.rating))
          .group_by(reviews.c.lang, reviews.c.sentiment))
     per: dict[str, dict[str, Any]] = {}
     with store.engine.connect() as conn:
-        for lang, sent, n, avg in conn.execute(q):
-            d = per.setdefault(lang or "und", {"count": 0, "pos": 0, "neg": 0, "neutral": 0, "_r": 0.0, "_n": 0})
+        for lang, sent, n, n_rated, rating_sum in conn.execute(q):
+            d = per.setdefault(lang or "und", {"count": 0, "pos": 0, "neg": 0, "neutral": 0, "rated": 0, "_r": 0.0})
             d["count"] += n
             key_ = sent if sent in ("pos", "neg") else "neutral"
             d[key_] += n
-            if avg is not None:
-                d["_r"] += float(avg) * n
-                d["_n"] += n
+            d["rated"] += n_rated
+            d["_r"] += float(rating_sum or 0)
     langs = [LangSentiment(lang=lg, count=d["count"], pos=d["pos"], neg=d["neg"], neutral=d["neutral"],
-                           avg_rating=round(d["_r"] / d["_n"], 3) if d["_n"] else None)
+                           rated=d["rated"], avg_rating=round(d["_r"] / d["rated"], 3) if d["rated"] else None)
              for lg, d in sorted(per.items(), key=lambda kv: -kv[1]["count"])]
     return SentimentSummaryOut(total=sum(x.count for x in langs), languages=langs)
 

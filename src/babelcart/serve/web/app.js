@@ -72,12 +72,15 @@ function svg(tag, attrs) {
   return e;
 }
 
+// fewest star-rated reviews of a language for the panel to show their average
+const MIN_RATED = 5;
+
 function drawSentiment(summary) {
   const box = $("sentiment-chart");
   box.replaceChildren();
   const rows = summary.languages;
   if (!rows.length) { box.append(el("p", "muted", "no reviews yet")); return; }
-  const W = 900, rowH = 28, left = 60, right = 240, top = 6;
+  const W = 900, rowH = 28, left = 60, right = 300, top = 6;
   const H = top + rows.length * rowH + 6;
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img" });
   const maxCount = Math.max(...rows.map((r) => r.count));
@@ -99,7 +102,10 @@ function drawSentiment(summary) {
     }
     const negShare = r.count ? (100 * r.neg / r.count).toFixed(0) : "0";
     const info = svg("text", { x: x + 8, y: y + 17, "font-size": 12, fill: "#6b7280" });
-    info.textContent = `${r.count} reviews · ${negShare}% neg` + (r.avg_rating ? ` · ★${r.avg_rating.toFixed(2)}` : "");
+    // a star average only when enough reviews carry stars; otherwise say how few do
+    const stars = r.rated >= MIN_RATED && r.avg_rating != null ? ` · ★${r.avg_rating.toFixed(2)} (${r.rated} rated)`
+      : r.rated ? ` · ${r.rated} rated` : "";
+    info.textContent = `${r.count} review${r.count === 1 ? "" : "s"} · ${negShare}% neg` + stars;
     root.append(info);
   });
   box.append(root);
