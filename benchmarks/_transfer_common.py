@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from _common import write_result
 
 RESULTS = Path(__file__).parent / "results"
