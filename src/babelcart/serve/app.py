@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from babelcart import __version__
 from babelcart.config import Settings, settings_from_env
@@ -48,15 +49,35 @@ def _validation_summary(exc: RequestValidationError) -> tuple[str, list[dict[str
     return "invalid request: " + "; ".join(parts[:10]), errors  # input values are never echoed back
 
 
+#: Routes whose clients read OpenAI's error shape ``{"error": {"message", "type", "code"}}``.
+OPENAI_ROUTES = ("/v1/embeddings",)
+_OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                 404: "not_found_error", 413: "invalid_request_error", 422: "invalid_request_error",
+                 429: "rate_limit_error"}
+
+
+def _error_body(request: Request, status: int, detail: Any, **extra: Any) -> dict[str, Any]:
+    """``{"detail": ...}``; OpenAI-compatible routes also get ``error`` so OpenAI clients show the message."""
+    body = {"detail": detail, **extra}
+    if request.url.path in OPENAI_ROUTES:
+        body["error"] = {"message": str(detail), "type": _OPENAI_TYPES.get(status, "server_error"), "code": status}
+    return body
+
+
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        return JSONResponse(_error_body(request, exc.status, str(exc)), status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(_error_body(request, exc.status_code, exc.detail), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail, errors = _validation_summary(exc)
-        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+        return JSONResponse(_error_body(request, 422, detail, errors=errors), status_code=422)
 
     @app.exception_handler(Exception)
     async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -67,7 +88,7 @@ def _install_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, *, services: Services | None = None,
                keys: KeyStore | None = None) -> FastAPI:
     """Build the app. ``services`` (ready-made parts) and ``keys`` replace what ``settings`` would build."""
-    from babelcart.serve.routes import classify, recommend, reviews, search, support, system, text
+    from babelcart.serve.routes import classify, embeddings, recommend, reviews, search, support, system, text
 
     settings = settings or (services.settings if services else Settings())
     services = services or Services(settings)
@@ -92,7 +113,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.state.keys = keys or KeyStore(settings.keys_file)
     app.state.rate_limiter = RateLimiter(rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     _install_handlers(app)
-    for module in (system, text, classify, search, recommend, support, reviews):
+    for module in (system, text, embeddings, classify, search, recommend, support, reviews):
         app.include_router(module.router)
     if settings.web_enabled:
         app.mount("/static", StaticFiles(directory=system.WEB_DIR), name="static")

