@@ -29,7 +29,7 @@ import logging
 import math
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -832,6 +832,44 @@ class Recommender:
         rec.n_events_ = int(cfg["n_events"])
         rec.n_unknown_item_events_ = 0
         return rec
+
+
+# ------------------------------------------------------------------------------------------------ batch
+def batch_recommendations(rec: Recommender, lines: Iterable[str], *, k: int = 10,
+                          history_of: Callable[[str], list[dict[str, Any]]] | None = None
+                          ) -> Iterator[dict[str, Any]]:
+    """One ``{"user_id", "results": [{"id", "score"}], "note"?}`` per input line, in order.
+
+    A line is a user id, or a JSON object with ``user_id``. A user the model does not know is looked up with
+    ``history_of`` (e.g. the store's events that arrived after training); without any events it gets popular
+    items and a ``note``. An empty or unreadable line comes back with ``"error"`` and no results.
+    """
+    for n, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        user: Any = text
+        if text.startswith("{"):
+            try:
+                user = json.loads(text).get("user_id")
+            except (json.JSONDecodeError, AttributeError):
+                yield {"line": n, "user_id": None, "results": [], "error": "line is not valid JSON"}
+                continue
+        if user in (None, "") or isinstance(user, dict | list | bool):
+            yield {"line": n, "user_id": None, "results": [], "error": "no user id on this line"}
+            continue
+        user = str(user)
+        note = ""
+        history = None
+        if user not in rec.state_.users and history_of is not None:
+            history = history_of(user) or None
+            if history:
+                note = f"user not in the model; used {len(history)} events from the database"
+        res = rec.recommend_user(user, k, history=history)
+        row: dict[str, Any] = {"user_id": user, "results": [{"id": it["id"], "score": it["score"]}
+                                                            for it in res.items]}
+        note = note or res.message
+        if note:
+            row["note"] = note
+        yield row
 
 
 # ------------------------------------------------------------------------------------------- embeddings
