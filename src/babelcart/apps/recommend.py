@@ -384,7 +384,7 @@ class Recommender:
                  negatives: str = "impressions", label_days: float = 28.0, max_train_users: int = 5000,
                  type_weights: dict[str, float] | None = None, repeats: bool = True, mf: str | None = "als",
                  mf_factors: int = 64, mf_regularization: float = 0.05, mf_iterations: int = 15,
-                 recent_days: float = 28.0, random_state: int = 0) -> None:
+                 recent_days: float = 28.0, max_negatives: int = 300, random_state: int = 0) -> None:
         self.half_life_days = half_life_days
         self.session_gap_s = session_gap_s
         self.cooc_measure = cooc_measure
@@ -407,6 +407,7 @@ class Recommender:
         self.mf_regularization = mf_regularization
         self.mf_iterations = mf_iterations
         self.recent_days = recent_days
+        self.max_negatives = max_negatives
         self.random_state = random_state
 
     def get_params(self) -> dict[str, Any]:
@@ -414,7 +415,7 @@ class Recommender:
             "half_life_days", "session_gap_s", "cooc_measure", "category_bonus", "price_penalty",
             "n_candidates", "click_model", "neg_per_pos", "negatives", "label_days", "max_train_users",
             "type_weights", "repeats", "mf", "mf_factors", "mf_regularization", "mf_iterations", "recent_days",
-            "random_state")}
+            "max_negatives", "random_state")}
 
     # ---- fitting
     def fit(self, events: Iterable[dict[str, Any] | Ev], products: Sequence[dict[str, Any]],
@@ -632,13 +633,18 @@ class Recommender:
             comps = self._components(st, u, h)
             shown = self._candidates(comps, exclude | pos_set, h)  # what the system would show
             shown = shown[[j not in pos_set for j in shown.tolist()]]
-            n_neg = self.neg_per_pos * len(pos)
-            n_a = {"impressions": n_neg, "popularity": 0, "mixed": n_neg // 2 + 1}[self.negatives]
-            neg_a: Any = rng.choice(shown, size=min(len(shown), n_a), replace=False) if len(shown) and n_a else []
-            neg_b = (rng.choice(len(pop_p), size=n_neg - len(neg_a) + 1, p=pop_p)
-                     if len(neg_a) < n_neg else np.zeros(0, dtype=np.int64))
-            neg = np.asarray([j for j in np.concatenate([neg_a, neg_b]).astype(np.int64)
-                              if j not in exclude and j not in pos_set], dtype=np.int64)
+            if self.negatives == "impressions":
+                # the whole candidate pool the re-rank will see (uniformly thinned): the model must learn to
+                # order past purchases and new candidates on one scale, as at serving time
+                neg = shown if len(shown) <= self.max_negatives else rng.choice(shown, size=self.max_negatives,
+                                                                                 replace=False)
+            else:
+                n_neg = self.neg_per_pos * len(pos)
+                n_a = n_neg // 2 + 1 if self.negatives == "mixed" else 0
+                neg_a: Any = rng.choice(shown, size=min(len(shown), n_a), replace=False) if len(shown) and n_a else []
+                neg_b = rng.choice(len(pop_p), size=n_neg - len(neg_a) + 1, p=pop_p)
+                neg = np.asarray([j for j in np.concatenate([neg_a, neg_b]).astype(np.int64).tolist()
+                                  if j not in exclude and j not in pos_set], dtype=np.int64)
             if not len(neg):
                 continue
             cand = np.concatenate([pos, neg])
