@@ -2,7 +2,7 @@
 
 ``ImplicitMF`` fits user and item factors on a users × items confidence matrix and scores items for a
 fitted user or for a new history (fold-in: one ALS least-squares step against the fixed item factors,
-which is what ALS itself does for a user).
+the user step ALS itself runs).
 
 >>> from scipy import sparse
 >>> m = ImplicitMF(kind="als", factors=4, iterations=3).fit(sparse.random(20, 10, density=0.3, format="csr"))
@@ -70,10 +70,12 @@ class ImplicitMF:
         return self.item_factors_ @ self.user_factors_[row]
 
     def fold_in(self, items: np.ndarray, confidences: np.ndarray) -> np.ndarray:
-        """A user vector for a history not seen in the fit: ``(YᵀCY + λI)⁻¹ YᵀC·1`` over its items."""
-        y = self.item_factors_[np.asarray(items, dtype=np.int64)].astype(np.float64)
-        c = 1.0 + self.alpha * np.asarray(confidences, dtype=np.float64)
-        a = (y * c[:, None]).T @ y + self.regularization * np.eye(y.shape[1])
+        """A user vector for a history not seen in the fit, by the ALS user step of ``implicit``:
+        ``(YᵀY + Σᵢ (cᵢ - 1) yᵢyᵢᵀ + λI)⁻¹ Σᵢ cᵢ yᵢ`` with ``cᵢ = alpha · confidence`` over the user's items."""
+        y_all = self.item_factors_.astype(np.float64)
+        y = y_all[np.asarray(items, dtype=np.int64)]
+        c = self.alpha * np.asarray(confidences, dtype=np.float64)
+        a = y_all.T @ y_all + (y * (c - 1.0)[:, None]).T @ y + self.regularization * np.eye(y.shape[1])
         return np.linalg.solve(a, (y * c[:, None]).sum(axis=0)).astype(np.float32)
 
     # ---- persistence (npz with user_factors and item_factors, allow_pickle=False on load)
