@@ -233,7 +233,7 @@ def cold_start(split: Split, rec: Recommender, als: ImplicitMF) -> dict[str, Any
     out: dict[str, Any] = {"users": len(split.cold_relevant), "cold_items_sold": int(len(split.cold_items)),
                            "never_sold_items": int(len(pool))}
     users = sorted(split.cold_relevant)
-    methods = {"babelcart": lambda u: rec.score_items(u),
+    methods = {"babelcart (text side)": lambda u: rec.new_item_scores(u),
                "ALS": lambda u: als.scores_for_user(split.user_rows[u]).astype(np.float64),
                "global popularity": lambda u: split.popularity.astype(np.float64)}
     for name, score in methods.items():

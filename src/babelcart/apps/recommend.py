@@ -353,6 +353,13 @@ class _State:
     mf: ImplicitMF | None
     user_rows: dict[str, int]
 
+    def item_recency(self) -> np.ndarray:
+        """Decay (30-day half-life) of each item's last event; 0 for items without events (cached)."""
+        if not hasattr(self, "_recency"):
+            self._recency = np.where(np.isnan(self.last_ts), 0.0,
+                                     decay(self.now - np.nan_to_num(self.last_ts), 30 * DAY))
+        return self._recency
+
 
 def _zscore(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (x.std() + 1e-9) if len(x) else x
@@ -560,7 +567,7 @@ class Recommender:
         weights = hist.weights
         prof = _zscore(comps.get("profile", zero))
         simi = comps.get("similar", zero)
-        recency = np.where(np.isnan(st.last_ts), 0.0, decay(st.now - np.nan_to_num(st.last_ts), 30 * DAY))
+        recency = st.item_recency()
         tot = sum(weights.values()) or 1.0
         cat_w = np.zeros(len(self.cat_list_) + 1)
         price_hist: list[tuple[float, float]] = []
@@ -595,10 +602,12 @@ class Recommender:
         if self.repeats:
             for i in hist.orders:
                 pool[self.index_[i]] = None
+        top = min(m + len(exclude), n)
         for s in comps.values():
-            for j in np.argsort(-s, kind="stable")[:m + len(exclude)]:
-                if int(j) not in exclude:
-                    pool[int(j)] = None
+            best = np.argpartition(-s, top - 1)[:top] if top < n else np.arange(n)
+            for j in best[np.argsort(-s[best], kind="stable")].tolist():
+                if j not in exclude:
+                    pool[j] = None
         return np.asarray(list(pool), dtype=np.int64)
 
     def _fit_click(self, events: Sequence[Ev]) -> ClickModel | None:
@@ -688,20 +697,14 @@ class Recommender:
         """The user's decayed item weights: from ``history`` events when given, else from the fit."""
         return self.user_history(user_id, history).weights
 
-    def score_items(self, user_id: str, *, history: Iterable[dict[str, Any] | Ev] | None = None) -> np.ndarray:
-        """The hybrid's score for every catalog item (``-inf`` outside the candidates; for evaluation).
-
-        Items that are not candidates are still ordered by the blend below the candidates' scores, so a
-        caller that restricts the ranking (e.g. to new items) gets the blend's order there too.
-        """
+    def new_item_scores(self, user_id: str, *, history: Iterable[dict[str, Any] | Ev] | None = None
+                        ) -> np.ndarray:
+        """Scores for items nobody has bought yet (cold-start items): the text side only, the user's profile
+        vector · each item's embedding (zeros without vectors or history). Collaborative signals are all zero
+        for such items, so this is how babelcart ranks a fresh catalog for a known customer."""
         self._check_fitted()
-        st = self.state_
         hist = self.user_history(user_id, history)
-        comps = self._components(st, user_id, hist)
-        everything = np.arange(len(self.item_ids_))
-        if self.click_model_ is not None:
-            return self.click_model_.predict_proba(self.features(st, hist, everything, comps))
-        return _rrf(list(comps.values()))
+        return self._method_scores(self.state_, user_id, hist, "profile")
 
     def recommend_user(self, user_id: str, k: int = 10, *, method: str = "hybrid",
                        history: Iterable[dict[str, Any] | Ev] | None = None, exclude_seen: bool | None = None
