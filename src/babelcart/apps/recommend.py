@@ -1,25 +1,26 @@
-"""Recommendation: similar items, session co-occurrence, time-decayed user profiles, a click-model re-rank.
+"""Recommendation: repeat purchases, implicit ALS/BPR, session co-occurrence, multilingual similar items,
+time-decayed user histories, blended by a click model learned on a time split of the log.
 
 Pieces (each usable alone):
 
 - ``CoOccurrence``: events → sessions (per user, split at a time gap) → normalized item co-counts
   (``cosine``: c_ij / sqrt(n_i n_j), or ``lift``: c_ij N / (n_i n_j)).
-- ``UserProfiles``: per-user item weights Σ type_weight · 0.5^(age / half_life), with
-  view < click < cart < purchase (``EVENT_WEIGHTS``).
+- ``UserProfiles`` / ``UserHistory``: per-user item weights Σ type_weight · (1 + ln quantity) ·
+  0.5^(age / half_life) with view < click < cart < purchase (``EVENT_WEIGHTS``), distinct order times per item,
+  the last time of each item.
 - ``SimilarItems``: cross-lingual embedding neighbours re-scored for shopping: cosines are z-scored over the
   catalog (raw cosines of e5 sit in a narrow band), then ``+ category_bonus`` for the same category and
   ``- price_penalty · |ln(price_j / price_i)|``.
-- ``Recommender``: fits all of the above plus popularity, takes candidates from each, and re-ranks them with
-  a ``ClickModel`` trained on the last part of the log (earlier events → features, later events → labels).
-  Negatives are ``impressions`` by default: items from the candidate pool the user would have been shown,
-  i.e. the same distribution the model re-ranks at serving time (``popularity``-sampled negatives teach it
-  to ignore popularity; ``mixed`` takes half of each). Without a click model it fuses the candidate lists
-  by reciprocal rank.
+- ``ImplicitMF`` (``babelcart.apps.factorization``): ``implicit`` ALS or BPR factors.
+- ``Recommender``: fits all of the above plus popularity, takes candidates from each (and, with
+  ``repeats=True``, the user's past items), and re-ranks them with a ``ClickModel`` trained on the last
+  ``label_days`` of the log (earlier events → features, later purchases → labels; rows = the candidate pool
+  the user would be shown). Without a click model it fuses the candidate lists by reciprocal rank.
 
 >>> rec = Recommender(click_model=False).fit(events, products, vectors)   # doctest: +SKIP
 >>> rec.recommend_user("u1", k=5).items                                 # doctest: +SKIP
 
-Evaluation: ``time_split`` and ``evaluate`` (Recall@k, nDCG@k, coverage) against random and popularity.
+Evaluation: ``time_split`` and ``evaluate`` (capped Recall@k, nDCG@k, coverage) against the single signals.
 """
 
 from __future__ import annotations
