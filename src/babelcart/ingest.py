@@ -16,6 +16,10 @@ Choices (documented in docs/store_recommend.md):
   review of the same run it near-duplicates.
 - events: bad ``type``/``ts``, missing ids → ``error``; an ``item_id`` not in the catalog → ``error`` (not
   stored: the recommenders cannot use it; ingest products first). Re-ingesting the same events is harmless.
+- transactions (``ingest_transactions``, CLI ``ingest events --map``): retail invoice lines parsed by
+  ``babelcart.transactions`` (statuses purchase / cancellation / cancelled / no_customer / non_product / error);
+  the catalog built from item id + description is upserted first, then the purchase events (weight = net
+  quantity, value = quantity × price). Lines whose event was already stored are reported ``duplicate``.
 
 >>> report = ingest_products([{"id": "p1", "title": "Robe rouge"}], Store("sqlite://"))  # doctest: +SKIP
 """
@@ -103,6 +107,7 @@ class IngestReport:
     results: list[dict[str, Any]] = field(default_factory=list)
     indexed: int = 0
     index_deleted: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """``lines`` plus the number of lines per status and the warnings."""
@@ -112,6 +117,7 @@ class IngestReport:
         out["warnings"] = sum("warning" in r for r in self.results)
         if self.indexed or self.index_deleted:
             out["indexed"], out["index_deleted"] = self.indexed, self.index_deleted
+        out.update(self.extra)
         return out
 
     @property
@@ -427,3 +433,27 @@ def _existing_events(store: Store, rows: Sequence[dict[str, Any]]) -> set[tuple[
         for e in store.list_events(user_id=user):
             out.add((e["user_id"], e["item_id"], e["type"], e["ts"]))
     return out
+
+
+def ingest_transactions(rows: Iterable[dict[str, Any]], store: Store, mapping: dict[str, str], *,
+                        pipeline: TextPipeline | None = None) -> IngestReport:
+    """Parse retail transaction lines (see ``babelcart.transactions``), upsert the catalog they name, append
+    the purchase events; the report has one result per input line plus the catalog/event counts."""
+    from babelcart.transactions import parse_transactions
+
+    tx = parse_transactions(rows, mapping)
+    report = IngestReport("transactions")
+    report.results = tx.results
+    products = ingest_products(tx.products, store, pipeline=pipeline)
+    existing = _existing_events(store, tx.events)
+    fresh = []
+    for ev, lines in zip(tx.events, tx.event_lines, strict=True):
+        if (ev["user_id"], ev["item_id"], ev["type"], ev["ts"]) in existing:
+            for i in lines:
+                report.results[i]["status"] = "duplicate"
+        else:
+            fresh.append(ev)
+    store.add_events(fresh)
+    report.extra = {"products_" + k: v for k, v in products.counts().items() if k != "lines"}
+    report.extra.update(events_new=len(fresh), events_parsed=len(tx.events))
+    return report

@@ -64,7 +64,7 @@ def test_recommend_eval_command(tmp_path) -> None:
                             "-k", "5", "-o", str(out), "-q"])
     assert r.exit_code == 0, r.output
     res = json.loads(out.read_text())
-    assert set(res["results"]) == {"random", "popularity", "cooc", "similar", "profile", "hybrid"}
+    assert set(res["results"]) == {"random", "popularity", "cooc", "similar", "profile", "repeat", "mf", "hybrid"}
     assert res["bad_lines"] == 1 and "popularity" in r.stdout
     r = runner.invoke(app, ["recommend-eval", "--events", str(tmp_path / "missing.jsonl")])
     assert r.exit_code != 0

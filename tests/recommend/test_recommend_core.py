@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from babelcart.apps.click_model import ClickModel
+from babelcart.apps.ranking_metrics import capped_recall_at_k, ndcg_at_k, recall_at_k
 from babelcart.apps.recommend import (
     EVENT_WEIGHTS,
     CoOccurrence,
@@ -18,8 +19,6 @@ from babelcart.apps.recommend import (
     UserProfiles,
     decay,
     evaluate,
-    ndcg_at_k,
-    recall_at_k,
     sessionize,
     time_split,
     to_events,
@@ -130,7 +129,7 @@ def _planted_world(n_users: int = 150, seed: int = 0) -> tuple[list[dict], list[
 def world() -> tuple[list[dict], list[Ev], np.ndarray, Recommender, list[Ev], list[Ev]]:
     products, events, vec = _planted_world()
     train, test = time_split(events, test_frac=0.25)
-    rec = Recommender(n_candidates=50).fit(train, products, vec)
+    rec = Recommender(n_candidates=50, repeats=False).fit(train, products, vec)
     return products, events, vec, rec, train, test
 
 
@@ -211,6 +210,11 @@ def test_bad_events_and_inputs() -> None:
 def test_metrics() -> None:
     assert recall_at_k(["a", "b", "c"], {"a", "c"}, 2) == pytest.approx(0.5)
     assert recall_at_k(["a", "b"], {"a"}, 10) == 1.0 and recall_at_k(["a"], set(), 10) == 0.0
+    # the two recalls differ only in the denominator: |relevant| vs min(k, |relevant|)
+    many = {"a", "b", "x", "y"}
+    assert recall_at_k(["a", "b", "c"], many, 2) == pytest.approx(2 / 4)
+    assert capped_recall_at_k(["a", "b", "c"], many, 2) == pytest.approx(2 / 2)
+    assert capped_recall_at_k(["c", "a"], {"a"}, 2) == 1.0 and capped_recall_at_k(["a"], set(), 2) == 0.0
     assert ndcg_at_k(["a", "b"], {"a"}, 2) == pytest.approx(1.0)
     assert ndcg_at_k(["b", "a"], {"a"}, 2) == pytest.approx(1 / math.log2(3))
     with pytest.raises(ValueError):

@@ -1,25 +1,26 @@
-"""Recommendation: similar items, session co-occurrence, time-decayed user profiles, a click-model re-rank.
+"""Recommendation: repeat purchases, implicit ALS/BPR, session co-occurrence, multilingual similar items,
+time-decayed user histories, blended by a click model learned on a time split of the log.
 
 Pieces (each usable alone):
 
 - ``CoOccurrence``: events → sessions (per user, split at a time gap) → normalized item co-counts
   (``cosine``: c_ij / sqrt(n_i n_j), or ``lift``: c_ij N / (n_i n_j)).
-- ``UserProfiles``: per-user item weights Σ type_weight · 0.5^(age / half_life), with
-  view < click < cart < purchase (``EVENT_WEIGHTS``).
+- ``UserProfiles`` / ``UserHistory``: per-user item weights Σ type_weight · (1 + ln quantity) ·
+  0.5^(age / half_life) with view < click < cart < purchase (``EVENT_WEIGHTS``), distinct order times per item,
+  the last time of each item.
 - ``SimilarItems``: cross-lingual embedding neighbours re-scored for shopping: cosines are z-scored over the
   catalog (raw cosines of e5 sit in a narrow band), then ``+ category_bonus`` for the same category and
   ``- price_penalty · |ln(price_j / price_i)|``.
-- ``Recommender``: fits all of the above plus popularity, takes candidates from each, and re-ranks them with
-  a ``ClickModel`` trained on the last part of the log (earlier events → features, later events → labels).
-  Negatives are ``impressions`` by default: items from the candidate pool the user would have been shown,
-  i.e. the same distribution the model re-ranks at serving time (``popularity``-sampled negatives teach it
-  to ignore popularity; ``mixed`` takes half of each). Without a click model it fuses the candidate lists
-  by reciprocal rank.
+- ``ImplicitMF`` (``babelcart.apps.factorization``): ``implicit`` ALS or BPR factors.
+- ``Recommender``: fits all of the above plus popularity, takes candidates from each (and, with
+  ``repeats=True``, the user's past items), and re-ranks them with a ``ClickModel`` trained on the last
+  ``label_days`` of the log (earlier events → features, later purchases → labels; rows = the candidate pool
+  the user would be shown). Without a click model it fuses the candidate lists by reciprocal rank.
 
 >>> rec = Recommender(click_model=False).fit(events, products, vectors)   # doctest: +SKIP
 >>> rec.recommend_user("u1", k=5).items                                 # doctest: +SKIP
 
-Evaluation: ``time_split`` and ``evaluate`` (Recall@k, nDCG@k, coverage) against random and popularity.
+Evaluation: ``time_split`` and ``evaluate`` (capped Recall@k, nDCG@k, coverage) against the single signals.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ import logging
 import math
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,9 @@ import numpy as np
 from scipy import sparse
 
 from babelcart.apps.click_model import ClickModel
+from babelcart.apps.factorization import KINDS as MF_KINDS
+from babelcart.apps.factorization import ImplicitMF
+from babelcart.apps.ranking_metrics import capped_recall_at_k, ndcg_at_k
 from babelcart.fsutil import atomic_dir, recover_dir
 from babelcart.progress import progress
 
@@ -45,21 +49,23 @@ logger = logging.getLogger(__name__)
 
 EVENT_WEIGHTS: dict[str, float] = {"view": 1.0, "click": 2.0, "cart": 4.0, "purchase": 8.0}
 DAY = 86400.0
-FORMAT_VERSION = 1
-METHODS = ("random", "popularity", "cooc", "similar", "profile", "hybrid")
-FEATURES = ["profile_sim", "similar", "cooc", "log_pop", "recency", "log_price", "price_missing",
-            "cat_affinity", "price_fit"]
+FORMAT_VERSION = 2
+METHODS = ("random", "popularity", "cooc", "similar", "profile", "repeat", "mf", "hybrid")
+FEATURES = ["profile_sim", "similar", "cooc", "log_pop", "recent_pop", "recency", "log_price", "price_missing",
+            "cat_affinity", "price_fit", "mf", "seen", "rep_weight", "rep_orders", "rep_share", "rep_days",
+            "seen_repeat_rate"]
 
 
 # ------------------------------------------------------------------------------------------------ events
 @dataclass(frozen=True)
 class Ev:
-    """One validated event; ``ts`` in POSIX seconds."""
+    """One validated event; ``ts`` in POSIX seconds; ``weight`` e.g. the quantity bought (default 1)."""
 
     user_id: str
     item_id: str
     type: str
     ts: float
+    weight: float = 1.0
 
 
 def to_events(records: Iterable[dict[str, Any] | Ev], *, on_error: str = "raise"
@@ -85,7 +91,8 @@ def to_events(records: Iterable[dict[str, Any] | Ev], *, on_error: str = "raise"
                 raise ValueError(f"event {i}: {exc}") from None
             errors.append((i, str(exc)))
             continue
-        out.append(Ev(row["user_id"], row["item_id"], row["type"], row["ts"].timestamp()))
+        out.append(Ev(row["user_id"], row["item_id"], row["type"], row["ts"].timestamp(),
+                      float(row.get("weight") or 1.0)))
     return out, errors
 
 
@@ -192,7 +199,10 @@ class CoOccurrence:
 
 # --------------------------------------------------------------------------------------------- profiles
 class UserProfiles:
-    """Per-user item weights from events: Σ type_weight(type) · 0.5 ** ((now - ts) / half_life).
+    """Per-user item weights from events: Σ type_weight(type) · (1 + ln weight) · 0.5 ** ((now - ts) / half_life).
+
+    ``weight`` is the event's quantity (1 when absent), so a case of 24 counts more than one piece, but
+    only logarithmically (wholesale buyers would drown everyone else).
 
     >>> p = UserProfiles(half_life_days=1).fit([Ev("u", "a", "purchase", 0.0)], now=86400.0)
     >>> p.weights_["u"]["a"]   # purchase weight 8, one half-life old
@@ -213,7 +223,7 @@ class UserProfiles:
         ages = np.asarray([now - e.ts for e in events])
         ds = decay(ages, hl)
         for e, d in zip(events, ds, strict=True):
-            out[e.item_id] += self.type_weights.get(e.type, 1.0) * float(d)
+            out[e.item_id] += self.type_weights.get(e.type, 1.0) * (1.0 + math.log(max(e.weight, 1.0))) * float(d)
         return dict(out)
 
     def fit(self, events: Sequence[Ev], *, now: float | None = None) -> UserProfiles:
@@ -301,15 +311,55 @@ class RecResult:
 
 
 @dataclass
+class UserHistory:
+    """One user's past: decayed item ``weights``, distinct purchase times per item (``orders``), the last
+    time of each item (``last``) and the user's number of distinct order times (``n_orders``)."""
+
+    weights: dict[str, float]
+    orders: dict[str, int]
+    last: dict[str, float]
+    n_orders: int
+
+
+def user_histories(events: Sequence[Ev], profiles: UserProfiles) -> dict[str, UserHistory]:
+    """``UserHistory`` per user (an order is one distinct event time of the user, e.g. one invoice)."""
+    by_user: dict[str, list[Ev]] = defaultdict(list)
+    for e in events:
+        by_user[e.user_id].append(e)
+    out: dict[str, UserHistory] = {}
+    for u, evs in by_user.items():
+        times: dict[str, set[float]] = defaultdict(set)
+        for e in evs:
+            times[e.item_id].add(e.ts)
+        out[u] = UserHistory(profiles.user_weights(evs, profiles.now_), {i: len(t) for i, t in times.items()},
+                             {i: max(t) for i, t in times.items()}, len({e.ts for e in evs}))
+    return out
+
+
+_EMPTY = UserHistory({}, {}, {}, 0)
+
+
+@dataclass
 class _State:
-    """Everything learned from one event log (item side + user weights)."""
+    """Everything learned from one event log (item side + user histories + factors)."""
 
     cooc: CoOccurrence
     profiles: UserProfiles
     popularity: np.ndarray
+    recent_popularity: np.ndarray
+    repeat_rate: np.ndarray
     last_ts: np.ndarray
     now: float
-    seen: dict[str, set[str]] = field(default_factory=dict)
+    users: dict[str, UserHistory]
+    mf: ImplicitMF | None
+    user_rows: dict[str, int]
+
+    def item_recency(self) -> np.ndarray:
+        """Decay (30-day half-life) of each item's last event; 0 for items without events (cached)."""
+        if not hasattr(self, "_recency"):
+            self._recency = np.where(np.isnan(self.last_ts), 0.0,
+                                     decay(self.now - np.nan_to_num(self.last_ts), 30 * DAY))
+        return self._recency
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:
@@ -331,15 +381,18 @@ class Recommender:
 
     Parameters are keyword-only; ``fit(events, products, vectors)`` returns ``self``; fitted state ends in
     ``_``. ``vectors`` (one unit row per product, e.g. ``embed_products``) are optional: without them the
-    embedding features are zero and ``similar``/``profile`` fall back to popularity.
+    embedding features are zero and ``similar``/``profile`` fall back to popularity. ``repeats=True`` keeps
+    the items a user already bought among the candidates (re-buying dominates retail purchase logs);
+    ``mf`` picks the ``implicit`` factorization inside the blend (``"als"``, ``"bpr"`` or ``None``).
     """
 
     def __init__(self, *, half_life_days: float | None = 30.0, session_gap_s: float | None = 1800.0,
                  cooc_measure: str = "cosine", category_bonus: float = 0.5, price_penalty: float = 0.5,
                  n_candidates: int = 200, click_model: bool = True, neg_per_pos: int = 4,
-                 negatives: str = "impressions", label_frac: float = 0.2, max_train_users: int = 5000,
-                 type_weights: dict[str, float] | None = None,
-                 random_state: int = 0) -> None:
+                 negatives: str = "impressions", label_days: float = 28.0, max_train_users: int = 5000,
+                 type_weights: dict[str, float] | None = None, repeats: bool = True, mf: str | None = "als",
+                 mf_factors: int = 64, mf_regularization: float = 0.05, mf_iterations: int = 15,
+                 recent_days: float = 28.0, max_negatives: int = 300, random_state: int = 0) -> None:
         self.half_life_days = half_life_days
         self.session_gap_s = session_gap_s
         self.cooc_measure = cooc_measure
@@ -349,18 +402,28 @@ class Recommender:
         self.click_model = click_model
         if negatives not in ("impressions", "popularity", "mixed"):
             raise ValueError(f"negatives must be impressions, popularity or mixed, not {negatives!r}")
+        if mf not in (None, *MF_KINDS):
+            raise ValueError(f"mf must be None or one of {', '.join(MF_KINDS)}, not {mf!r}")
         self.neg_per_pos = neg_per_pos
         self.negatives = negatives
-        self.label_frac = label_frac
+        self.label_days = label_days
         self.max_train_users = max_train_users
         self.type_weights = dict(type_weights or EVENT_WEIGHTS)
+        self.repeats = repeats
+        self.mf = mf
+        self.mf_factors = mf_factors
+        self.mf_regularization = mf_regularization
+        self.mf_iterations = mf_iterations
+        self.recent_days = recent_days
+        self.max_negatives = max_negatives
         self.random_state = random_state
 
     def get_params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in (
             "half_life_days", "session_gap_s", "cooc_measure", "category_bonus", "price_penalty",
-            "n_candidates", "click_model", "neg_per_pos", "negatives", "label_frac", "max_train_users",
-            "type_weights", "random_state")}
+            "n_candidates", "click_model", "neg_per_pos", "negatives", "label_days", "max_train_users",
+            "type_weights", "repeats", "mf", "mf_factors", "mf_regularization", "mf_iterations", "recent_days",
+            "max_negatives", "random_state")}
 
     # ---- fitting
     def fit(self, events: Iterable[dict[str, Any] | Ev], products: Sequence[dict[str, Any]],
@@ -410,18 +473,46 @@ class Recommender:
 
     def _state(self, events: Sequence[Ev]) -> _State:
         n = len(self.item_ids_)
-        profiles = UserProfiles(half_life_days=self.half_life_days, type_weights=self.type_weights).fit(events)
+        profiles = UserProfiles(half_life_days=self.half_life_days, type_weights=self.type_weights)
+        profiles.now_ = float(max((e.ts for e in events), default=0.0))
+        users = user_histories(events, profiles)
+        profiles.weights_ = {u: h.weights for u, h in users.items()}
         cooc = CoOccurrence(gap_s=self.session_gap_s, measure=self.cooc_measure).fit(events,
                                                                                     item_ids=self.item_ids_)
         pop = np.zeros(n)
+        recent = np.zeros(n)
         last = np.full(n, np.nan)
-        seen: dict[str, set[str]] = defaultdict(set)
+        since = profiles.now_ - self.recent_days * DAY
         for e in events:
             j = self.index_[e.item_id]
-            pop[j] += self.type_weights.get(e.type, 1.0)
+            w = self.type_weights.get(e.type, 1.0)
+            pop[j] += w
+            if e.ts >= since:
+                recent[j] += w
             last[j] = e.ts if np.isnan(last[j]) else max(last[j], e.ts)
-            seen[e.user_id].add(e.item_id)
-        return _State(cooc, profiles, pop, last, profiles.now_, dict(seen))
+        buyers, rebuyers = np.zeros(n), np.zeros(n)
+        for h in users.values():
+            for i, c in h.orders.items():
+                buyers[self.index_[i]] += 1
+                rebuyers[self.index_[i]] += c > 1
+        repeat_rate = (rebuyers + 1.0) / (buyers + 5.0)  # smoothed toward 0.2 for rarely bought items
+        mf, rows = self._fit_mf(users)
+        return _State(cooc, profiles, pop, recent, repeat_rate, last, profiles.now_, users, mf, rows)
+
+    def _fit_mf(self, users: dict[str, UserHistory]) -> tuple[ImplicitMF | None, dict[str, int]]:
+        if self.mf is None or not users:
+            return None, {}
+        names = sorted(users)
+        rows, cols, vals = [], [], []
+        for r, u in enumerate(names):
+            for i, c in users[u].orders.items():
+                rows.append(r)
+                cols.append(self.index_[i])
+                vals.append(float(c))
+        m = sparse.csr_matrix((np.log1p(vals), (rows, cols)), shape=(len(names), len(self.item_ids_)))
+        mf = ImplicitMF(kind=self.mf, factors=self.mf_factors, regularization=self.mf_regularization,
+                        iterations=self.mf_iterations, random_state=self.random_state).fit(m)
+        return mf, {u: r for r, u in enumerate(names)}
 
     # ---- scoring
     def _profile_vector(self, weights: dict[str, float]) -> np.ndarray | None:
@@ -433,39 +524,55 @@ class Recommender:
         v = (self.vectors_[[i for i, _ in idx]] * np.asarray([w for _, w in idx])[:, None]).sum(axis=0)
         return v / (np.linalg.norm(v) + 1e-12)
 
-    def _method_scores(self, st: _State, weights: dict[str, float], method: str) -> np.ndarray:
+    def _mf_scores(self, st: _State, user_id: str, hist: UserHistory) -> np.ndarray:
+        n = len(self.item_ids_)
+        if st.mf is None or not hist.orders:
+            return np.zeros(n)
+        row = st.user_rows.get(user_id)
+        if row is not None and st.users.get(user_id) is hist:
+            return st.mf.scores_for_user(row).astype(np.float64)
+        items = np.asarray([self.index_[i] for i in hist.orders], dtype=np.int64)
+        conf = np.log1p(np.asarray(list(hist.orders.values()), dtype=np.float64))
+        return (st.mf.item_factors_ @ st.mf.fold_in(items, conf)).astype(np.float64)
+
+    def _method_scores(self, st: _State, user_id: str, hist: UserHistory, method: str) -> np.ndarray:
         n = len(self.item_ids_)
         if method == "popularity":
             return st.popularity + 1e-9 * -np.arange(n)  # stable tie-break
         if method == "cooc":
-            return st.cooc.scores(weights)
+            return st.cooc.scores(hist.weights)
         if method == "similar":
-            return self.sim_.history_scores(weights) if self.sim_ is not None else np.zeros(n)
+            return self.sim_.history_scores(hist.weights) if self.sim_ is not None else np.zeros(n)
         if method == "profile":
-            p = self._profile_vector(weights)
+            p = self._profile_vector(hist.weights)
             return self.vectors_ @ p if p is not None and self.vectors_ is not None else np.zeros(n)
+        if method == "repeat":
+            s = np.zeros(n)
+            for i, c in hist.orders.items():
+                s[self.index_[i]] = c + hist.weights.get(i, 0.0) * 1e-6
+            return s
+        if method == "mf":
+            return self._mf_scores(st, user_id, hist)
         raise ValueError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
 
-    def _components(self, st: _State, weights: dict[str, float]) -> dict[str, np.ndarray]:
-        comps = {"popularity": self._method_scores(st, weights, "popularity"),
-                 "cooc": self._method_scores(st, weights, "cooc")}
-        if self.vectors_ is not None:
-            comps["similar"] = self._method_scores(st, weights, "similar")
-            comps["profile"] = self._method_scores(st, weights, "profile")
-        return comps
+    def _components(self, st: _State, user_id: str, hist: UserHistory) -> dict[str, np.ndarray]:
+        names = ["popularity", "cooc"] + (["similar", "profile"] if self.vectors_ is not None else [])
+        names += ["mf"] if st.mf is not None else []
+        return {m: self._method_scores(st, user_id, hist, m) for m in names}
 
-    def features(self, st: _State, weights: dict[str, float], cand: np.ndarray,
-                 comps: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    def features(self, st: _State, hist: UserHistory, cand: np.ndarray, comps: dict[str, np.ndarray]
+                 ) -> np.ndarray:
         """Feature matrix ``[len(cand), len(FEATURES)]`` for one user's candidate item indices."""
-        comps = comps if comps is not None else self._components(st, weights)
         n = len(self.item_ids_)
         zero = np.zeros(n)
+        weights = hist.weights
         prof = _zscore(comps.get("profile", zero))
         simi = comps.get("similar", zero)
-        recency = np.where(np.isnan(st.last_ts), 0.0, decay(st.now - np.nan_to_num(st.last_ts), 30 * DAY))
+        recency = st.item_recency()
         tot = sum(weights.values()) or 1.0
         cat_w = np.zeros(len(self.cat_list_) + 1)
         price_hist: list[tuple[float, float]] = []
+        rep_w, rep_n, rep_days, seen = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
         for i, w in weights.items():
             j = self.index_.get(i)
             if j is None:
@@ -473,40 +580,54 @@ class Recommender:
             cat_w[self.cat_codes_[j]] += w
             if not self.price_missing_[j]:
                 price_hist.append((self.log_price_[j], w))
+            rep_w[j] = w
+            rep_n[j] = hist.orders.get(i, 0)
+            rep_days[j] = max(st.now - hist.last.get(i, st.now), 0.0) / DAY
+            seen[j] = 1.0
         cat_aff = np.where(self.cat_codes_ >= 0, cat_w[self.cat_codes_] / tot, 0.0)
         if price_hist:
             ref = float(np.average([p for p, _ in price_hist], weights=[w for _, w in price_hist]))
             price_fit = np.where(self.price_missing_ > 0, 0.0, -np.abs(self.log_price_ - ref))
         else:
             price_fit = zero
-        cols = [prof, simi, np.log1p(np.maximum(comps["cooc"], 0)), np.log1p(st.popularity), recency,
-                self.log_price_, self.price_missing_, cat_aff, price_fit]
+        cols = [prof, simi, np.log1p(np.maximum(comps["cooc"], 0)), np.log1p(st.popularity),
+                np.log1p(st.recent_popularity), recency, self.log_price_, self.price_missing_, cat_aff, price_fit,
+                comps.get("mf", zero), seen, np.log1p(rep_w), np.log1p(rep_n), rep_n / max(hist.n_orders, 1),
+                seen * np.log1p(rep_days), seen * st.repeat_rate]
         return np.stack([c[cand] for c in cols], axis=1)
 
-    def _candidates(self, comps: dict[str, np.ndarray], exclude: set[int]) -> np.ndarray:
+    def _candidates(self, comps: dict[str, np.ndarray], exclude: set[int], hist: UserHistory) -> np.ndarray:
         n = len(self.item_ids_)
         m = min(self.n_candidates, n)
         pool: dict[int, None] = {}
+        if self.repeats:
+            for i in hist.orders:
+                pool[self.index_[i]] = None
+        top = min(m + len(exclude), n)
         for s in comps.values():
-            for j in np.argsort(-s, kind="stable")[:m + len(exclude)]:
-                if int(j) not in exclude:
-                    pool[int(j)] = None
+            best = np.argpartition(-s, top - 1)[:top] if top < n else np.arange(n)
+            for j in best[np.argsort(-s[best], kind="stable")].tolist():
+                if j not in exclude:
+                    pool[j] = None
         return np.asarray(list(pool), dtype=np.int64)
 
     def _fit_click(self, events: Sequence[Ev]) -> ClickModel | None:
+        """Learn the blend on a time split of the training log: the last ``label_days`` (at most a quarter
+        of its time span) give the labels, everything before gives the features."""
         if len(events) < 20:
             logger.warning("too few events (%d) to train a click model; using rank fusion", len(events))
             return None
         rng = np.random.default_rng(self.random_state)
-        cutoff = float(np.quantile([e.ts for e in events], 1.0 - self.label_frac))
-        hist = [e for e in events if e.ts < cutoff]
+        t0, t1 = min(e.ts for e in events), max(e.ts for e in events)
+        cutoff = t1 - min(self.label_days * DAY, (t1 - t0) / 4)
+        hist_ev = [e for e in events if e.ts < cutoff]
         label = [e for e in events if e.ts >= cutoff]
-        st = self._state(hist)
+        st = self._state(hist_ev)
         pos_by_user: dict[str, set[str]] = defaultdict(set)
         for e in label:
-            if e.item_id not in st.seen.get(e.user_id, set()):
+            if self.repeats or e.item_id not in st.users.get(e.user_id, _EMPTY).orders:
                 pos_by_user[e.user_id].add(e.item_id)
-        users = [u for u in sorted(pos_by_user) if u in st.profiles.weights_]
+        users = [u for u in sorted(pos_by_user) if u in st.users]
         if len(users) > self.max_train_users:
             users = list(rng.choice(users, size=self.max_train_users, replace=False))
         pop_p = st.popularity + 1.0
@@ -514,22 +635,30 @@ class Recommender:
         X_parts: list[np.ndarray] = []
         y_parts: list[np.ndarray] = []
         for u in progress(users, desc="click model features"):
-            w = st.profiles.weights_[u]
-            seen = {self.index_[i] for i in st.seen.get(u, set())}
+            h = st.users[u]
+            seen = {self.index_[i] for i in h.orders}
+            exclude = set() if self.repeats else seen
             pos = np.asarray([self.index_[i] for i in sorted(pos_by_user[u])][:50], dtype=np.int64)
-            comps = self._components(st, w)
-            shown = self._candidates(comps, seen | set(pos.tolist()))  # what the system would show
-            n_neg = self.neg_per_pos * len(pos)
-            n_a = {"impressions": n_neg, "popularity": 0, "mixed": n_neg // 2 + 1}[self.negatives]
-            neg_a: Any = rng.choice(shown, size=min(len(shown), n_a), replace=False) if len(shown) and n_a else []
-            neg_b = (rng.choice(len(pop_p), size=n_neg - len(neg_a) + 1, p=pop_p)
-                     if len(neg_a) < n_neg else np.zeros(0, dtype=np.int64))
-            neg = np.asarray([j for j in np.concatenate([neg_a, neg_b]).astype(np.int64)
-                              if j not in seen and j not in set(pos.tolist())], dtype=np.int64)
+            pos_set = set(pos.tolist())
+            comps = self._components(st, u, h)
+            shown = self._candidates(comps, exclude | pos_set, h)  # what the system would show
+            shown = shown[[j not in pos_set for j in shown.tolist()]]
+            if self.negatives == "impressions":
+                # the whole candidate pool the re-rank will see (uniformly thinned): the model must learn to
+                # order past purchases and new candidates on one scale, as at serving time
+                neg = shown if len(shown) <= self.max_negatives else rng.choice(shown, size=self.max_negatives,
+                                                                                 replace=False)
+            else:
+                n_neg = self.neg_per_pos * len(pos)
+                n_a = n_neg // 2 + 1 if self.negatives == "mixed" else 0
+                neg_a: Any = rng.choice(shown, size=min(len(shown), n_a), replace=False) if len(shown) and n_a else []
+                neg_b = rng.choice(len(pop_p), size=n_neg - len(neg_a) + 1, p=pop_p)
+                neg = np.asarray([j for j in np.concatenate([neg_a, neg_b]).astype(np.int64).tolist()
+                                  if j not in exclude and j not in pos_set], dtype=np.int64)
             if not len(neg):
                 continue
             cand = np.concatenate([pos, neg])
-            X_parts.append(self.features(st, w, cand, comps))
+            X_parts.append(self.features(st, h, cand, comps))
             y_parts.append(np.r_[np.ones(len(pos)), np.zeros(len(neg))])
         if not X_parts:
             logger.warning("no users with both history and later events; no click model")
@@ -553,41 +682,59 @@ class Recommender:
                   "category": self.categories_[j], "price": self.prices_[j]} for j in order]
         return RecResult(items, strategy, message, cold)
 
+    def user_history(self, user_id: str, history: Iterable[dict[str, Any] | Ev] | None = None) -> UserHistory:
+        """The user's past: from ``history`` events when given, else from the fit (empty when unknown)."""
+        self._check_fitted()
+        if history is None:
+            return self.state_.users.get(user_id, _EMPTY)
+        evs, _ = to_events(history, on_error="skip")
+        evs = [e for e in evs if e.user_id == user_id and e.item_id in self.index_]
+        profiles = UserProfiles(half_life_days=self.half_life_days, type_weights=self.type_weights)
+        profiles.now_ = max(self.state_.now, max((e.ts for e in evs), default=0.0))
+        return user_histories(evs, profiles).get(user_id, _EMPTY)
+
     def user_weights(self, user_id: str, history: Iterable[dict[str, Any] | Ev] | None = None
                      ) -> dict[str, float]:
         """The user's decayed item weights: from ``history`` events when given, else from the fit."""
+        return self.user_history(user_id, history).weights
+
+    def new_item_scores(self, user_id: str, *, history: Iterable[dict[str, Any] | Ev] | None = None
+                        ) -> np.ndarray:
+        """Scores for items nobody has bought yet (cold-start items): the text side only, the user's profile
+        vector · each item's embedding (zeros without vectors or history). Collaborative signals are all zero
+        for such items, so this is how babelcart ranks a fresh catalog for a known customer."""
         self._check_fitted()
-        if history is None:
-            return self.state_.profiles.weights_.get(user_id, {})
-        evs, _ = to_events(history, on_error="skip")
-        evs = [e for e in evs if e.user_id == user_id and e.item_id in self.index_]
-        return UserProfiles(half_life_days=self.half_life_days, type_weights=self.type_weights
-                            ).user_weights(evs, now=max(self.state_.now, max((e.ts for e in evs), default=0.0)))
+        hist = self.user_history(user_id, history)
+        return self._method_scores(self.state_, user_id, hist, "profile")
 
     def recommend_user(self, user_id: str, k: int = 10, *, method: str = "hybrid",
-                       history: Iterable[dict[str, Any] | Ev] | None = None, exclude_seen: bool = True
+                       history: Iterable[dict[str, Any] | Ev] | None = None, exclude_seen: bool | None = None
                        ) -> RecResult:
-        """Top-``k`` items for ``user_id``; a user without events gets popular items (``cold_start``)."""
+        """Top-``k`` items for ``user_id``; a user without events gets popular items (``cold_start``).
+
+        ``exclude_seen`` defaults to ``not repeats``: with repeats on, items the user bought can come back.
+        """
         self._check_fitted()
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
         st = self.state_
-        weights = self.user_weights(user_id, history)
-        exclude = {self.index_[i] for i in weights} if exclude_seen else set()
+        hist = self.user_history(user_id, history)
+        drop_seen = (not self.repeats) if exclude_seen is None else exclude_seen
+        exclude = {self.index_[i] for i in hist.weights} if drop_seen else set()
         if method == "random":
             rng = np.random.default_rng(zlib.crc32(user_id.encode("utf-8")) + self.random_state)
             return self._result(rng.random(len(self.item_ids_)), k, exclude, "random")
-        if not weights:
-            return self._result(self._method_scores(st, {}, "popularity"), k, set(), "popularity",
+        if not hist.weights:
+            return self._result(self._method_scores(st, user_id, hist, "popularity"), k, set(), "popularity",
                                 f"cold start: no events for user {user_id!r}; showing popular items", True)
         if method != "hybrid":
-            s = self._method_scores(st, weights, method)
+            s = self._method_scores(st, user_id, hist, method)
             return self._result(s, k, exclude, method)
-        comps = self._components(st, weights)
-        cand = self._candidates(comps, exclude)
+        comps = self._components(st, user_id, hist)
+        cand = self._candidates(comps, exclude, hist)
         scores = np.full(len(self.item_ids_), -np.inf)
         if self.click_model_ is not None:
-            scores[cand] = self.click_model_.predict_proba(self.features(st, weights, cand, comps))
+            scores[cand] = self.click_model_.predict_proba(self.features(st, hist, cand, comps))
             strategy = "hybrid+click_model"
         else:
             scores[cand] = _rrf(list(comps.values()))[cand]
@@ -618,7 +765,8 @@ class Recommender:
 
     # ---- persistence
     def save(self, path: str | Path) -> None:
-        """Write a model folder: config.json, arrays as .npy (no pickle), click_model.json, profiles.json."""
+        """Write a model folder atomically: config.json, users.json, click_model.json and npz/npy arrays
+        (factors, co-occurrence, item statistics, vectors), never pickle."""
         self._check_fitted()
         st = self.state_
         with atomic_dir(path) as tmp:
@@ -626,17 +774,23 @@ class Recommender:
                    "item_ids": self.item_ids_, "titles": self.titles_, "categories": self.categories_,
                    "prices": self.prices_, "now": st.now, "n_events": self.n_events_,
                    "n_sessions": st.cooc.n_sessions_, "has_vectors": self.vectors_ is not None,
-                   "has_click_model": self.click_model_ is not None}
+                   "has_click_model": self.click_model_ is not None,
+                   "mf": None if st.mf is None else {"params": st.mf.params(), "users": sorted(st.user_rows,
+                                                                                            key=st.user_rows.__getitem__)}}
             (tmp / "config.json").write_text(json.dumps(cfg, ensure_ascii=False), encoding="utf-8")
             m = st.cooc.matrix_.tocsr()
             np.savez(tmp / "cooc.npz", data=m.data, indices=m.indices, indptr=m.indptr,
                      shape=np.asarray(m.shape), item_counts=st.cooc.item_counts_)
-            np.save(tmp / "popularity.npy", st.popularity)
-            np.save(tmp / "last_ts.npy", st.last_ts)
+            np.savez(tmp / "items.npz", popularity=st.popularity, recent_popularity=st.recent_popularity,
+                     repeat_rate=st.repeat_rate, last_ts=st.last_ts)
             if self.vectors_ is not None:
                 np.save(tmp / "vectors.npy", self.vectors_)
-            (tmp / "profiles.json").write_text(json.dumps(
-                {"now": st.now, "weights": st.profiles.weights_}, ensure_ascii=False), encoding="utf-8")
+            if st.mf is not None:
+                np.savez(tmp / "mf.npz", user_factors=st.mf.user_factors_, item_factors=st.mf.item_factors_)
+            users = {u: {"weights": h.weights, "orders": h.orders, "last": h.last, "n_orders": h.n_orders}
+                     for u, h in st.users.items()}
+            (tmp / "users.json").write_text(json.dumps({"now": st.now, "users": users}, ensure_ascii=False),
+                                            encoding="utf-8")
             if self.click_model_ is not None:
                 self.click_model_.save(tmp / "click_model.json")
 
@@ -650,10 +804,12 @@ class Recommender:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
         if cfg.get("task") != "recommend" or cfg.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path}: not a babelcart recommender of format {FORMAT_VERSION} "
-                             f"(task={cfg.get('task')!r}, format_version={cfg.get('format_version')!r})")
-        needed = ["cooc.npz", "popularity.npy", "last_ts.npy", "profiles.json"]
+                             f"(task={cfg.get('task')!r}, format_version={cfg.get('format_version')!r}); "
+                             "train it again with `babelcart recommend train`")
+        needed = ["cooc.npz", "items.npz", "users.json"]
         needed += ["vectors.npy"] if cfg["has_vectors"] else []
         needed += ["click_model.json"] if cfg["has_click_model"] else []
+        needed += ["mf.npz"] if cfg["mf"] else []
         missing = [f for f in needed if not (path / f).exists()]
         if missing:
             raise FileNotFoundError(f"{path}: recommender folder is missing {', '.join(missing)}")
@@ -664,21 +820,66 @@ class Recommender:
         rec.vectors_ = np.load(path / "vectors.npy", allow_pickle=False) if cfg["has_vectors"] else None
         rec._fit_static()
         rec.click_model_ = ClickModel.load(path / "click_model.json") if cfg["has_click_model"] else None
-        z = np.load(path / "cooc.npz", allow_pickle=False)
-        cooc = CoOccurrence(gap_s=rec.session_gap_s, measure=rec.cooc_measure)
-        cooc.item_ids_, cooc.index_ = rec.item_ids_, rec.index_
-        cooc.matrix_ = sparse.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
-        cooc.item_counts_ = z["item_counts"]
+        with np.load(path / "cooc.npz", allow_pickle=False) as z:
+            cooc = CoOccurrence(gap_s=rec.session_gap_s, measure=rec.cooc_measure)
+            cooc.item_ids_, cooc.index_ = rec.item_ids_, rec.index_
+            cooc.matrix_ = sparse.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+            cooc.item_counts_ = z["item_counts"]
         cooc.n_sessions_ = int(cfg["n_sessions"])
-        prof = json.loads((path / "profiles.json").read_text(encoding="utf-8"))
+        raw = json.loads((path / "users.json").read_text(encoding="utf-8"))
+        users = {u: UserHistory(dict(h["weights"]), {i: int(c) for i, c in h["orders"].items()},
+                                {i: float(t) for i, t in h["last"].items()}, int(h["n_orders"]))
+                 for u, h in raw["users"].items()}
         profiles = UserProfiles(half_life_days=rec.half_life_days, type_weights=rec.type_weights)
-        profiles.now_, profiles.weights_ = float(prof["now"]), prof["weights"]
-        seen = {u: set(w) for u, w in profiles.weights_.items()}
-        rec.state_ = _State(cooc, profiles, np.load(path / "popularity.npy"), np.load(path / "last_ts.npy"),
-                            float(cfg["now"]), seen)
+        profiles.now_, profiles.weights_ = float(raw["now"]), {u: h.weights for u, h in users.items()}
+        mf, rows = None, {}
+        if cfg["mf"]:
+            mf = ImplicitMF.from_arrays(cfg["mf"]["params"], path / "mf.npz")
+            rows = {u: r for r, u in enumerate(cfg["mf"]["users"])}
+        with np.load(path / "items.npz", allow_pickle=False) as z:
+            rec.state_ = _State(cooc, profiles, z["popularity"], z["recent_popularity"], z["repeat_rate"],
+                                z["last_ts"], float(cfg["now"]), users, mf, rows)
         rec.n_events_ = int(cfg["n_events"])
         rec.n_unknown_item_events_ = 0
         return rec
+
+
+# ------------------------------------------------------------------------------------------------ batch
+def batch_recommendations(rec: Recommender, lines: Iterable[str], *, k: int = 10,
+                          history_of: Callable[[str], list[dict[str, Any]]] | None = None
+                          ) -> Iterator[dict[str, Any]]:
+    """One ``{"user_id", "results": [{"id", "score"}], "note"?}`` per input line, in order.
+
+    A line is a user id, or a JSON object with ``user_id``. A user the model does not know is looked up with
+    ``history_of`` (e.g. the store's events that arrived after training); without any events it gets popular
+    items and a ``note``. An empty or unreadable line comes back with ``"error"`` and no results.
+    """
+    for n, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        user: Any = text
+        if text.startswith("{"):
+            try:
+                user = json.loads(text).get("user_id")
+            except (json.JSONDecodeError, AttributeError):
+                yield {"line": n, "user_id": None, "results": [], "error": "line is not valid JSON"}
+                continue
+        if user in (None, "") or isinstance(user, dict | list | bool):
+            yield {"line": n, "user_id": None, "results": [], "error": "no user id on this line"}
+            continue
+        user = str(user)
+        note = ""
+        history = None
+        if user not in rec.state_.users and history_of is not None:
+            history = history_of(user) or None
+            if history:
+                note = f"user not in the model; used {len(history)} events from the database"
+        res = rec.recommend_user(user, k, history=history)
+        row: dict[str, Any] = {"user_id": user, "results": [{"id": it["id"], "score": it["score"]}
+                                                            for it in res.items]}
+        note = note or res.message
+        if note:
+            row["note"] = note
+        yield row
 
 
 # ------------------------------------------------------------------------------------------- embeddings
@@ -706,33 +907,20 @@ def time_split(events: Sequence[Ev], *, test_frac: float = 0.2) -> tuple[list[Ev
     return [e for e in events if e.ts < cutoff], [e for e in events if e.ts >= cutoff]
 
 
-def recall_at_k(ranked: Sequence[str], relevant: set[str], k: int) -> float:
-    """Hits in the top ``k`` / min(k, |relevant|) (so a perfect list scores 1)."""
-    if not relevant:
-        return 0.0
-    return len(set(ranked[:k]) & relevant) / min(k, len(relevant))
-
-
-def ndcg_at_k(ranked: Sequence[str], relevant: set[str], k: int) -> float:
-    """Binary-relevance nDCG@k."""
-    dcg = sum(1.0 / math.log2(i + 2) for i, iid in enumerate(ranked[:k]) if iid in relevant)
-    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(k, len(relevant))))
-    return dcg / ideal if ideal else 0.0
-
-
 def evaluate(rec: Recommender, train: Sequence[Ev], test: Sequence[Ev], *, k: int = 10,
              methods: Sequence[str] = METHODS, show_progress: bool | None = None) -> dict[str, dict[str, float]]:
-    """Recall@k, nDCG@k and catalog coverage per method on test items each user had not seen in train.
+    """Recall@k (``capped_recall_at_k``), nDCG@k and catalog coverage per method.
 
-    ``rec`` must be fitted on ``train``. Users only in the test period are scored too (cold start →
-    popularity), so every method is judged on the same users.
+    The relevant items are each user's test items; with ``rec.repeats`` off, only those the user had not
+    seen in train. ``rec`` must be fitted on ``train``. Users only in the test period are scored too (cold
+    start → popularity), so every method is judged on the same users.
     """
     seen: dict[str, set[str]] = defaultdict(set)
     for e in train:
         seen[e.user_id].add(e.item_id)
     relevant: dict[str, set[str]] = defaultdict(set)
     for e in test:
-        if e.item_id in rec.index_ and e.item_id not in seen[e.user_id]:
+        if e.item_id in rec.index_ and (rec.repeats or e.item_id not in seen[e.user_id]):
             relevant[e.user_id].add(e.item_id)
     users = sorted(u for u, r in relevant.items() if r)
     out: dict[str, dict[str, float]] = {}
@@ -741,7 +929,7 @@ def evaluate(rec: Recommender, train: Sequence[Ev], test: Sequence[Ev], *, k: in
         for u in progress(users, desc=f"eval {method}", enabled=show_progress):
             ranked = [it["id"] for it in rec.recommend_user(u, k, method=method).items]
             shown.update(ranked)
-            recalls.append(recall_at_k(ranked, relevant[u], k))
+            recalls.append(capped_recall_at_k(ranked, relevant[u], k))
             ndcgs.append(ndcg_at_k(ranked, relevant[u], k))
         out[method] = {f"recall@{k}": float(np.mean(recalls)) if recalls else 0.0,
                        f"ndcg@{k}": float(np.mean(ndcgs)) if ndcgs else 0.0,

