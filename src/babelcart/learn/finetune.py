@@ -2,7 +2,7 @@
 
 >>> path = train_finetune(records, task="classify", labels=None, encoder_spec="hf:/models/e5",  # doctest: +SKIP
 ...                       out_dir="models/intent", dev_records=dev, epochs=3)
->>> clf = load_finetuned(path)                                                                   # doctest: +SKIP
+>>> clf = babelcart.learn.finetuned.load_finetuned(path)                                         # doctest: +SKIP
 >>> clf.predict(["¿dónde está mi pedido?"])[0]["pred"]                                           # doctest: +SKIP
 'order_status'
 
@@ -23,7 +23,12 @@ translation pairs (:mod:`babelcart.learn.contrastive`) so the languages stay ali
 
 LoRA (``lora=True``): peft adapters on every Linear layer of the encoder (names discovered from the model);
 the encoder's own weights are frozen, the head trains fully; adapters are merged before saving, so the saved
-folder is a plain transformer. The folder layout is documented in ``docs/finetune.md``.
+folder is a plain transformer. Without LoRA the token embeddings stay frozen unless ``freeze_embeddings=False``.
+
+Self-training (``unlabeled_records`` and ``self_train_rounds``): the trained model is the teacher; its
+pseudo-labels follow each language's estimated class prior (:mod:`babelcart.learn.label_shift`) and the
+student learns them as soft targets. The folder layout is documented in ``docs/finetune.md``; loading is
+:mod:`babelcart.learn.finetuned`.
 """
 
 from __future__ import annotations

@@ -152,11 +152,15 @@ def assign_to_prior(Q: np.ndarray, prior: np.ndarray) -> np.ndarray:
     capacity = np.floor(prior * n).astype(int)
     capacity[np.argsort(-(prior * n - capacity))[: n - capacity.sum()]] += 1  # largest remainders
     labels = np.full(n, -1, dtype=np.int64)
+    left = n
     for flat in np.argsort(-Q, axis=None, kind="stable"):
         i, c = divmod(int(flat), k)
         if labels[i] < 0 and capacity[c] > 0:
             labels[i] = c
             capacity[c] -= 1
+            left -= 1
+            if not left:
+                break
     return labels
 
 
