@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 import zlib
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import load_note, machine  # noqa: E402
 
 
 def texts_pool(n: int) -> list[tuple[str, str]]:
@@ -267,8 +269,8 @@ def main() -> None:
               f"{t['p99_ratio']} | {t['batch_on']} | {t['errors']} |")
     total_errors = sum(r["errors"] for r in rows)
     print(f"total errors: {total_errors}")
-    meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
-            "cpus": os.cpu_count(), "python": platform.python_version(), "per_client": per_client,
+    print(load_note())
+    meta = {**machine(), "platform": platform.platform(), "per_client": per_client,
             "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
             "encoder": args.encoder,
             "classifier": f"babelcart.learn.train_model head (auto) on frozen {args.encoder}, 400 en reviews",
