@@ -561,8 +561,7 @@ class FinetuneRun:
         # everything cheap is checked before the model is loaded
         self._setup_labels(train_records)
         train, dev = self._load_data(train_records, dev_records, target_langs)
-        if unlabeled_records:  # a bad unlabeled set fails before the model is loaded
-            _unlabeled_texts(unlabeled_records, self.text_field)
+        unlabeled = self._unlabeled(unlabeled_records) if unlabeled_records else None  # fails before the model loads
         weights = joint_weights(train.langs, target_langs, joint_lambda)
         if opts.class_weight == "balanced":
             weights = weights * class_balance_weights(train.y, len(self.labels_))
@@ -580,8 +579,8 @@ class FinetuneRun:
                               show_progress)
             self.model_.eval()
             self._summarize()
-            if opts.self_train_rounds:
-                self.self_train(unlabeled_records or [], rounds=opts.self_train_rounds, show_progress=show_progress)
+            if opts.self_train_rounds and unlabeled is not None:
+                self._self_train(unlabeled, opts.self_train_rounds, show_progress)
         finally:
             if self.writer_ is not None:
                 self.writer_.close()
@@ -594,14 +593,19 @@ class FinetuneRun:
         records; the fit's labelled data, options and dev set are reused."""
         if not hasattr(self, "fit_state_"):
             raise RuntimeError("fit() first")
-        texts, langs = _unlabeled_texts(unlabeled_records, self.text_field)
-        unlabeled = _Data(texts, np.zeros(len(texts), dtype=np.int64), list(resolve_languages(texts, langs)))
+        self._self_train(self._unlabeled(unlabeled_records), rounds, show_progress)
+        return self
+
+    def _unlabeled(self, records: Sequence[Mapping[str, Any]]) -> _Data:
+        texts, langs = _unlabeled_texts(records, self.text_field)
+        return _Data(texts, np.zeros(len(texts), dtype=np.int64), list(resolve_languages(texts, langs)))
+
+    def _self_train(self, unlabeled: _Data, rounds: int, show_progress: bool | None) -> None:
         start = len(self.self_training_)
         for r in range(start + 1, start + rounds + 1):
             self._self_train_round(r, unlabeled, show_progress)
         self.model_.eval()
         self._summarize()
-        return self
 
     def snapshot(self) -> tuple[dict[str, Any], dict[str, Any], int]:
         """A copy of the live weights (encoder, head) and the history length, for :meth:`restore`."""

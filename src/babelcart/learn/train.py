@@ -369,6 +369,32 @@ def _lang_pair(text: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
+def read_unlabeled(sources: list[Source], text_field: str) -> tuple[list[str], list[Any], list[dict[str, Any]]]:
+    """Texts, given languages and per-source counts of the unlabeled inputs; bad lines and empty texts are
+    skipped, and a source with no usable text at all is an error."""
+    texts: list[str] = []
+    given: list[Any] = []
+    files: list[dict[str, Any]] = []
+    for src in sources:
+        n_before = len(texts)
+        for rec in _load(src, "unlabeled"):
+            if "error" in rec:
+                continue
+            try:
+                t = get_text(rec, text_field)
+            except FieldError:
+                continue
+            if t.strip():
+                texts.append(t)
+                given.append(rec.get("lang"))
+        n = len(texts) - n_before
+        name = str(src) if not isinstance(src, list) else "(records)"
+        if n == 0:
+            raise TrainDataError(f"unlabeled input {name} has no usable text in field {text_field!r}")
+        files.append({"source": name, "n": n})
+    return texts, given, files
+
+
 def _train_finetune(cfg: TrainConfig) -> Path:
     """``--method finetune``: the encoder itself learns (:func:`babelcart.learn.finetune.train_finetune`)."""
     try:
@@ -396,10 +422,8 @@ def _train_finetune(cfg: TrainConfig) -> Path:
         dl = resolve_languages(dp.texts, dp.langs)
         dev_records = [{"text": t, field: y, "lang": g}
                        for t, y, g in zip(dp.texts, dp.labels[str(h.name)], dl, strict=True) if y is not None]
-    unlabeled = []
-    for src in cfg.unlabeled:
-        unlabeled += [{"text": get_text(r, cfg.text_field), "lang": r.get("lang")}
-                      for r in _load(src, "unlabeled") if "error" not in r and isinstance(r.get(cfg.text_field), str)]
+    unl_texts, unl_langs, _ = read_unlabeled(cfg.unlabeled, cfg.text_field)
+    unlabeled = [{"text": t, "lang": g} for t, g in zip(unl_texts, unl_langs, strict=True)]
     pairs = [p for src in cfg.parallel for p in read_parallel(src)]
     targets = sorted({r["lang"] for r in train} - {source_lang}) if cfg.joint_lambda is not None else None
     return train_finetune(
@@ -500,7 +524,7 @@ class _Trainer:
             dev = parse_labelled(_load(cfg.dev, "dev"), cfg.heads, cfg.text_field, "dev")
             _check_bad(dev, "dev", cfg.skip_bad)
             dev_langs = resolve_languages(dev.texts, dev.langs)
-        unl_texts, unl_given, unl_files = self._read_unlabeled()
+        unl_texts, unl_given, unl_files = read_unlabeled(cfg.unlabeled, cfg.text_field)
         return _Inputs(train=train, train_langs=train_langs, source_lang=source_lang, groups=np.array(groups),
                        dev=dev, dev_langs=dev_langs, dev_given=cfg.dev is not None, unl_texts=unl_texts,
                        unl_langs=resolve_languages(unl_texts, unl_given), unl_files=unl_files,
@@ -531,30 +555,6 @@ class _Trainer:
         held = Labelled(texts=[tgt.texts[i] for i in rest], langs=[tgt_langs[i] for i in rest],
                         labels={k: [v[i] for i in rest] for k, v in tgt.labels.items()}, bad=[])
         return held, counts
-
-    def _read_unlabeled(self) -> tuple[list[str], list[Any], list[dict[str, Any]]]:
-        cfg = self.cfg
-        texts: list[str] = []
-        given: list[Any] = []
-        files: list[dict[str, Any]] = []
-        for src in cfg.unlabeled:
-            n_before = len(texts)
-            for rec in _load(src, "unlabeled"):
-                if "error" in rec:
-                    continue
-                try:
-                    t = get_text(rec, cfg.text_field)
-                except FieldError:
-                    continue
-                if t.strip():
-                    texts.append(t)
-                    given.append(rec.get("lang"))
-            n = len(texts) - n_before
-            name = str(src) if not isinstance(src, list) else "(records)"
-            if n == 0:
-                raise TrainDataError(f"unlabeled input {name} has no usable text in field {cfg.text_field!r}")
-            files.append({"source": name, "n": n})
-        return texts, given, files
 
     # -- phase 2: encode
     def encode_inputs(self, data: _Inputs) -> _Vectors:
