@@ -64,3 +64,12 @@ def test_bad_arguments():
         train_tokenizer(["".join(chr(0x4E00 + i) for i in range(300))] * 5, vocab_size=50, model="unigram")
     with pytest.raises(ValueError, match="languages"):
         train_tokenizer(["a", "b"], ["en"], vocab_size=100)
+
+
+def test_load_recovers_a_save_killed_between_its_renames(tmp_path):
+    tok = train_tokenizer(["ein kleiner Test", "a small test", "un petit test"] * 20, vocab_size=120)
+    tok.save(tmp_path / "stage")
+    (tmp_path / "stage").rename(tmp_path / ".tok.old-99999999")  # the old copy beside a missing target
+    again = load_tokenizer(tmp_path / "tok")
+    assert again.encode("a small test") == tok.encode("a small test")
+    assert [p.name for p in tmp_path.iterdir()] == ["tok"]

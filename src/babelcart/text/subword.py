@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import regex
 
-from babelcart.fsutil import atomic_dir
+from babelcart.fsutil import atomic_dir, recover_dir
 from babelcart.text.scripts import UNSPACED_CLASS
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def load_tokenizer(path: str | Path) -> SubwordTokenizer:
     """Load a folder written by :meth:`SubwordTokenizer.save`; clear errors for missing or foreign files."""
     from tokenizers import Tokenizer
 
-    path = Path(path)
+    path = recover_dir(path)
     if not path.is_dir():
         raise FileNotFoundError(f"tokenizer folder not found: {path}")
     for name in (TOKENIZER_FILE, CONFIG_FILE):
