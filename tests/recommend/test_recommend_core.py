@@ -89,20 +89,41 @@ def test_click_model_learns_planted_signal_and_round_trips(tmp_path) -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2000, 3))
     y = (rng.random(2000) < 1 / (1 + np.exp(-3 * X[:, 1]))).astype(int)  # only feature 1 matters
-    m = ClickModel(feature_names=["a", "b", "c"]).fit(X, y)
+    m = ClickModel(feature_names=["a", "b", "c"], kind="logistic").fit(X, y)
     w = m.weights()
     assert w["b"] > 1.0 and abs(w["a"]) < 0.3 and abs(w["c"]) < 0.3
     from sklearn.metrics import roc_auc_score
 
-    assert roc_auc_score(y, m.predict_proba(X)) > 0.8
+    assert roc_auc_score(y, m.score(X)) > 0.8
     m.save(tmp_path / "cm.json")
     m2 = ClickModel.load(tmp_path / "cm.json")
-    assert np.allclose(m2.predict_proba(X[:10]), m.predict_proba(X[:10]))
+    assert np.allclose(m2.score(X[:10]), m.score(X[:10]))
     (tmp_path / "bad.json").write_text(json.dumps({"format_version": 99}))
     with pytest.raises(ValueError, match="unsupported"):
         ClickModel.load(tmp_path / "bad.json")
     with pytest.raises(ValueError, match="positive and negative"):
         ClickModel(feature_names=["a", "b", "c"]).fit(X, np.ones(2000))
+
+
+def test_lambdarank_click_model_ranks_by_planted_signal_and_round_trips(tmp_path) -> None:
+    pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(6000, 3))
+    groups = np.repeat(np.arange(200), 30)  # 200 ranking lists of 30 candidates
+    y = (X[:, 2] + 0.3 * rng.normal(size=6000) > 1.0).astype(int)  # only feature c matters
+    m = ClickModel(feature_names=["a", "b", "c"], kind="lambdarank").fit(X, y, groups)
+    assert m.kind_ == "lambdarank" and m.best_iteration_ >= 1
+    w = m.weights()
+    assert w["c"] > 0.8 and w["c"] == max(w.values())
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(y, m.score(X)) > 0.9
+    m.save(tmp_path / "lr.json")
+    assert np.allclose(ClickModel.load(tmp_path / "lr.json").score(X[:50]), m.score(X[:50]))
+    with pytest.raises(ValueError, match="contiguous"):
+        ClickModel(feature_names=["a", "b", "c"], kind="lambdarank").fit(X, y, np.tile(np.arange(200), 30))
+    with pytest.raises(ValueError, match="needs groups"):
+        ClickModel(feature_names=["a", "b", "c"], kind="lambdarank").fit(X, y)
 
 
 def _planted_world(n_users: int = 150, seed: int = 0) -> tuple[list[dict], list[Ev], np.ndarray]:

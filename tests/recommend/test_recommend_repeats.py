@@ -75,7 +75,8 @@ def test_factors_fold_in_matches_a_fitted_user_and_round_trips(rebuy, tmp_path) 
 
 def test_batch_output_keeps_order_and_notes(rebuy) -> None:
     products, train, test, rec = rebuy
-    fresh = [{"user_id": "late", "item_id": "p7", "type": "purchase", "ts": "1970-06-01T00:00:00Z"}]
+    fresh = [{"user_id": "late", "item_id": "p7", "type": "purchase", "ts": f"1970-04-{d:02d}T00:00:00Z"}
+             for d in (1, 8, 15, 22)]  # a weekly staple, as the customers the model learned from
     rows = list(batch_recommendations(rec, ["u1", '{"user_id": "late"}', "ghost", "", "{broken"], k=4,
                                       history_of=lambda u: fresh if u == "late" else []))
     assert [r["user_id"] for r in rows] == ["u1", "late", "ghost", None, None]

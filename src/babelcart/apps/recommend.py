@@ -31,13 +31,14 @@ import math
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
+from babelcart.apps.click_model import KINDS as RANKER_KINDS
 from babelcart.apps.click_model import ClickModel
 from babelcart.apps.factorization import KINDS as MF_KINDS
 from babelcart.apps.factorization import ImplicitMF
@@ -49,11 +50,16 @@ logger = logging.getLogger(__name__)
 
 EVENT_WEIGHTS: dict[str, float] = {"view": 1.0, "click": 2.0, "cart": 4.0, "purchase": 8.0}
 DAY = 86400.0
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 METHODS = ("random", "popularity", "cooc", "similar", "profile", "repeat", "mf", "hybrid")
-FEATURES = ["profile_sim", "similar", "cooc", "log_pop", "recent_pop", "recency", "log_price", "price_missing",
-            "cat_affinity", "price_fit", "mf", "seen", "rep_weight", "rep_orders", "rep_share", "rep_days",
-            "seen_repeat_rate"]
+LAST_ORDERS = (1, 3, 10)  # rep_lastK: share of the user's last K orders that held the item
+REPEAT_HALF_LIVES_DAYS = (14.0, 120.0)  # rep_decay_Nd: the item's orders, each decayed with this half-life
+REPEAT_FEATURES = ["rep_orders", "rep_share", "rep_days", *(f"rep_last{k}" for k in LAST_ORDERS),
+                   *(f"rep_decay_{int(h)}d" for h in REPEAT_HALF_LIVES_DAYS), "rep_gap", "rep_due", "rep_tenure"]
+USER_FEATURES = ["u_orders", "u_days_since", "u_gap", "u_basket", "u_distinct", "u_repeat_share"]
+FEATURES = ["profile_sim", "similar", "cooc", "mf", "log_pop", "recent_pop", "recency", "item_age", "repeat_rate",
+            "log_price", "price_missing", "cat_affinity", "price_fit", "seen", "rep_weight",
+            *REPEAT_FEATURES, *USER_FEATURES]
 
 
 # ------------------------------------------------------------------------------------------------ events
@@ -312,17 +318,25 @@ class RecResult:
 
 @dataclass
 class UserHistory:
-    """One user's past: decayed item ``weights``, distinct purchase times per item (``orders``), the last
-    time of each item (``last``) and the user's number of distinct order times (``n_orders``)."""
+    """One user's past: decayed item ``weights``, the sorted distinct order times of each item
+    (``item_times``) and of the user (``order_times``; an order is one distinct event time, e.g. one invoice).
+    Derived: ``orders`` (orders per item), ``last`` (last time per item), ``n_orders``."""
 
     weights: dict[str, float]
-    orders: dict[str, int]
-    last: dict[str, float]
-    n_orders: int
+    item_times: dict[str, list[float]]
+    order_times: list[float]
+    orders: dict[str, int] = field(init=False)
+    last: dict[str, float] = field(init=False)
+    n_orders: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.orders = {i: len(t) for i, t in self.item_times.items()}
+        self.last = {i: t[-1] for i, t in self.item_times.items()}
+        self.n_orders = len(self.order_times)
 
 
 def user_histories(events: Sequence[Ev], profiles: UserProfiles) -> dict[str, UserHistory]:
-    """``UserHistory`` per user (an order is one distinct event time of the user, e.g. one invoice)."""
+    """``UserHistory`` per user."""
     by_user: dict[str, list[Ev]] = defaultdict(list)
     for e in events:
         by_user[e.user_id].append(e)
@@ -331,12 +345,12 @@ def user_histories(events: Sequence[Ev], profiles: UserProfiles) -> dict[str, Us
         times: dict[str, set[float]] = defaultdict(set)
         for e in evs:
             times[e.item_id].add(e.ts)
-        out[u] = UserHistory(profiles.user_weights(evs, profiles.now_), {i: len(t) for i, t in times.items()},
-                             {i: max(t) for i, t in times.items()}, len({e.ts for e in evs}))
+        out[u] = UserHistory(profiles.user_weights(evs, profiles.now_), {i: sorted(t) for i, t in times.items()},
+                             sorted({e.ts for e in evs}))
     return out
 
 
-_EMPTY = UserHistory({}, {}, {}, 0)
+_EMPTY = UserHistory({}, {}, [])
 
 
 @dataclass
@@ -349,6 +363,7 @@ class _State:
     recent_popularity: np.ndarray
     repeat_rate: np.ndarray
     last_ts: np.ndarray
+    first_ts: np.ndarray
     now: float
     users: dict[str, UserHistory]
     mf: ImplicitMF | None
@@ -388,8 +403,8 @@ class Recommender:
 
     def __init__(self, *, half_life_days: float | None = 30.0, session_gap_s: float | None = 1800.0,
                  cooc_measure: str = "cosine", category_bonus: float = 0.5, price_penalty: float = 0.5,
-                 n_candidates: int = 200, click_model: bool = True, neg_per_pos: int = 4,
-                 negatives: str = "impressions", label_days: float = 28.0, max_train_users: int = 5000,
+                 n_candidates: int = 200, click_model: bool = True, ranker: str = "auto",
+                 label_days: float = 28.0, label_windows: int = 2, max_train_users: int = 5000,
                  type_weights: dict[str, float] | None = None, repeats: bool = True, mf: str | None = "als",
                  mf_factors: int = 64, mf_regularization: float = 0.05, mf_iterations: int = 15,
                  recent_days: float = 28.0, max_negatives: int = 300, random_state: int = 0) -> None:
@@ -400,13 +415,15 @@ class Recommender:
         self.price_penalty = price_penalty
         self.n_candidates = n_candidates
         self.click_model = click_model
-        if negatives not in ("impressions", "popularity", "mixed"):
-            raise ValueError(f"negatives must be impressions, popularity or mixed, not {negatives!r}")
+        if ranker not in RANKER_KINDS:
+            raise ValueError(f"ranker must be one of {', '.join(RANKER_KINDS)}, not {ranker!r}")
+        if label_windows < 1:
+            raise ValueError("label_windows must be at least 1")
         if mf not in (None, *MF_KINDS):
             raise ValueError(f"mf must be None or one of {', '.join(MF_KINDS)}, not {mf!r}")
-        self.neg_per_pos = neg_per_pos
-        self.negatives = negatives
+        self.ranker = ranker
         self.label_days = label_days
+        self.label_windows = label_windows
         self.max_train_users = max_train_users
         self.type_weights = dict(type_weights or EVENT_WEIGHTS)
         self.repeats = repeats
@@ -421,7 +438,7 @@ class Recommender:
     def get_params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in (
             "half_life_days", "session_gap_s", "cooc_measure", "category_bonus", "price_penalty",
-            "n_candidates", "click_model", "neg_per_pos", "negatives", "label_days", "max_train_users",
+            "n_candidates", "click_model", "ranker", "label_days", "label_windows", "max_train_users",
             "type_weights", "repeats", "mf", "mf_factors", "mf_regularization", "mf_iterations", "recent_days",
             "max_negatives", "random_state")}
 
@@ -482,6 +499,7 @@ class Recommender:
         pop = np.zeros(n)
         recent = np.zeros(n)
         last = np.full(n, np.nan)
+        first = np.full(n, np.nan)
         since = profiles.now_ - self.recent_days * DAY
         for e in events:
             j = self.index_[e.item_id]
@@ -490,6 +508,7 @@ class Recommender:
             if e.ts >= since:
                 recent[j] += w
             last[j] = e.ts if np.isnan(last[j]) else max(last[j], e.ts)
+            first[j] = e.ts if np.isnan(first[j]) else min(first[j], e.ts)
         buyers, rebuyers = np.zeros(n), np.zeros(n)
         for h in users.values():
             for i, c in h.orders.items():
@@ -497,7 +516,7 @@ class Recommender:
                 rebuyers[self.index_[i]] += c > 1
         repeat_rate = (rebuyers + 1.0) / (buyers + 5.0)  # smoothed toward 0.2 for rarely bought items
         mf, rows = self._fit_mf(users)
-        return _State(cooc, profiles, pop, recent, repeat_rate, last, profiles.now_, users, mf, rows)
+        return _State(cooc, profiles, pop, recent, repeat_rate, last, first, profiles.now_, users, mf, rows)
 
     def _fit_mf(self, users: dict[str, UserHistory]) -> tuple[ImplicitMF | None, dict[str, int]]:
         if self.mf is None or not users:
@@ -566,35 +585,74 @@ class Recommender:
         n = len(self.item_ids_)
         zero = np.zeros(n)
         weights = hist.weights
-        prof = _zscore(comps.get("profile", zero))
-        simi = comps.get("similar", zero)
-        recency = st.item_recency()
         tot = sum(weights.values()) or 1.0
         cat_w = np.zeros(len(self.cat_list_) + 1)
-        price_hist: list[tuple[float, float]] = []
-        rep_w, rep_n, rep_days, seen = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+        rep_w = np.zeros(n)
         for i, w in weights.items():
             j = self.index_.get(i)
-            if j is None:
-                continue
-            cat_w[self.cat_codes_[j]] += w
-            if not self.price_missing_[j]:
-                price_hist.append((self.log_price_[j], w))
-            rep_w[j] = w
-            rep_n[j] = hist.orders.get(i, 0)
-            rep_days[j] = max(st.now - hist.last.get(i, st.now), 0.0) / DAY
-            seen[j] = 1.0
+            if j is not None:
+                cat_w[self.cat_codes_[j]] += w
+                rep_w[j] = w
         cat_aff = np.where(self.cat_codes_ >= 0, cat_w[self.cat_codes_] / tot, 0.0)
-        if price_hist:
-            ref = float(np.average([p for p, _ in price_hist], weights=[w for _, w in price_hist]))
+        seen = (rep_w > 0).astype(np.float64)
+        priced = (seen > 0) & (self.price_missing_ == 0)
+        if priced.any():
+            ref = float(np.average(self.log_price_[priced], weights=rep_w[priced]))
             price_fit = np.where(self.price_missing_ > 0, 0.0, -np.abs(self.log_price_ - ref))
         else:
             price_fit = zero
-        cols = [prof, simi, np.log1p(np.maximum(comps["cooc"], 0)), np.log1p(st.popularity),
-                np.log1p(st.recent_popularity), recency, self.log_price_, self.price_missing_, cat_aff, price_fit,
-                comps.get("mf", zero), seen, np.log1p(rep_w), np.log1p(rep_n), rep_n / max(hist.n_orders, 1),
-                seen * np.log1p(rep_days), seen * st.repeat_rate]
-        return np.stack([c[cand] for c in cols], axis=1)
+        item_age = np.where(np.isnan(st.first_ts), 0.0, np.maximum(st.now - np.nan_to_num(st.first_ts), 0) / DAY)
+        cols = [_zscore(comps.get("profile", zero)), comps.get("similar", zero),
+                np.log1p(np.maximum(comps["cooc"], 0)), comps.get("mf", zero), np.log1p(st.popularity),
+                np.log1p(st.recent_popularity), st.item_recency(), np.log1p(item_age), st.repeat_rate,
+                self.log_price_, self.price_missing_, cat_aff, price_fit, seen, np.log1p(rep_w)]
+        feats = np.stack([c[cand] for c in cols], axis=1)
+        return np.concatenate([feats, self._repeat_features(st.now, hist, cand)], axis=1)
+
+    def _repeat_features(self, now: float, hist: UserHistory, cand: np.ndarray) -> np.ndarray:
+        """``REPEAT_FEATURES`` then ``USER_FEATURES`` for the candidates, from the user's order times."""
+        m = len(cand)
+        out = np.zeros((m, len(REPEAT_FEATURES) + len(USER_FEATURES)))
+        ot = np.asarray(hist.order_times, dtype=np.float64)
+        if not len(ot):
+            return out
+        pos = {int(j): r for r, j in enumerate(cand.tolist())}
+        rows: list[int] = []
+        ts: list[float] = []
+        for i, times in hist.item_times.items():
+            r = pos.get(self.index_.get(i, -1))
+            if r is not None:
+                rows.extend([r] * len(times))
+                ts.extend(times)
+        u_gap = float(np.diff(ot).mean()) / DAY if len(ot) > 1 else 0.0
+        n_buys = sum(hist.orders.values())
+        out[:, len(REPEAT_FEATURES):] = [
+            np.log1p(len(ot)), np.log1p(max(now - ot[-1], 0.0) / DAY), np.log1p(u_gap),
+            np.log1p(n_buys / len(ot)), np.log1p(len(hist.item_times)),
+            (n_buys - len(hist.item_times)) / max(n_buys, 1)]
+        if not rows:
+            return out
+        r_ = np.asarray(rows)
+        t_ = np.asarray(ts, dtype=np.float64)
+        age = np.maximum(now - t_, 0.0) / DAY
+        count = np.bincount(r_, minlength=m).astype(np.float64)
+        last = np.full(m, -np.inf)
+        np.maximum.at(last, r_, t_)
+        first = np.full(m, np.inf)
+        np.minimum.at(first, r_, t_)
+        had = count > 0
+        days = np.where(had, np.maximum(now - last, 0.0) / DAY, 0.0)
+        gap = np.where(count > 1, (last - first) / np.maximum(count - 1, 1) / DAY, 0.0)
+        due = np.where(had, days / np.maximum(np.where(count > 1, gap, u_gap), 1.0), 0.0)
+        cols = [np.log1p(count), count / len(ot), np.log1p(days)]
+        for k in LAST_ORDERS:
+            since = ot[-min(k, len(ot))]
+            cols.append(np.bincount(r_, weights=(t_ >= since).astype(np.float64), minlength=m) / min(k, len(ot)))
+        for hl in REPEAT_HALF_LIVES_DAYS:
+            cols.append(np.bincount(r_, weights=np.power(0.5, age / hl), minlength=m))
+        cols += [np.log1p(gap), np.log1p(due), np.where(had, np.log1p(np.maximum(now - first, 0.0) / DAY), 0.0)]
+        out[:, :len(REPEAT_FEATURES)] = np.stack(cols, axis=1)
+        return out
 
     def _candidates(self, comps: dict[str, np.ndarray], exclude: set[int], hist: UserHistory) -> np.ndarray:
         n = len(self.item_ids_)
@@ -612,62 +670,60 @@ class Recommender:
         return np.asarray(list(pool), dtype=np.int64)
 
     def _fit_click(self, events: Sequence[Ev]) -> ClickModel | None:
-        """Learn the blend on a time split of the training log: the last ``label_days`` (at most a quarter
-        of its time span) give the labels, everything before gives the features."""
+        """Learn the blend on time splits of the training log. Window ``w`` (of ``label_windows``) ends ``w``
+        label periods before the log's end; its last ``label_days`` (at most 1/(2·(windows+1)) of the log's
+        span) give the labels, everything before them the features. The rows of one customer in one window
+        are the candidate pool they would be shown, bought items labelled 1 (the others thinned to
+        ``max_negatives``), so the ranker orders past purchases and new items on one scale, as when serving."""
         if len(events) < 20:
             logger.warning("too few events (%d) to train a click model; using rank fusion", len(events))
             return None
         rng = np.random.default_rng(self.random_state)
         t0, t1 = min(e.ts for e in events), max(e.ts for e in events)
-        cutoff = t1 - min(self.label_days * DAY, (t1 - t0) / 4)
-        hist_ev = [e for e in events if e.ts < cutoff]
-        label = [e for e in events if e.ts >= cutoff]
-        st = self._state(hist_ev)
-        pos_by_user: dict[str, set[str]] = defaultdict(set)
-        for e in label:
-            if self.repeats or e.item_id not in st.users.get(e.user_id, _EMPTY).orders:
-                pos_by_user[e.user_id].add(e.item_id)
-        users = [u for u in sorted(pos_by_user) if u in st.users]
-        if len(users) > self.max_train_users:
-            users = list(rng.choice(users, size=self.max_train_users, replace=False))
-        pop_p = st.popularity + 1.0
-        pop_p = pop_p / pop_p.sum()
+        period = min(self.label_days * DAY, (t1 - t0) / (2 * (self.label_windows + 1)))
+        jobs: list[tuple[_State, str, set[str]]] = []
+        for w in range(self.label_windows):
+            end = t1 - w * period
+            cutoff = end - period
+            hist_ev = [e for e in events if e.ts < cutoff]
+            if not hist_ev:
+                continue
+            st = self._state(hist_ev)
+            pos_by_user: dict[str, set[str]] = defaultdict(set)
+            for e in events:
+                if cutoff <= e.ts <= end and e.user_id in st.users and (
+                        self.repeats or e.item_id not in st.users[e.user_id].orders):
+                    pos_by_user[e.user_id].add(e.item_id)
+            users = sorted(pos_by_user)
+            if len(users) > self.max_train_users:
+                users = sorted(rng.choice(users, size=self.max_train_users, replace=False).tolist())
+            jobs += [(st, u, pos_by_user[u]) for u in users]
         X_parts: list[np.ndarray] = []
         y_parts: list[np.ndarray] = []
-        for u in progress(users, desc="click model features"):
+        for st, u, bought in progress(jobs, desc="click model features"):
             h = st.users[u]
-            seen = {self.index_[i] for i in h.orders}
-            exclude = set() if self.repeats else seen
-            pos = np.asarray([self.index_[i] for i in sorted(pos_by_user[u])][:50], dtype=np.int64)
-            pos_set = set(pos.tolist())
+            exclude = set() if self.repeats else {self.index_[i] for i in h.orders}
             comps = self._components(st, u, h)
-            shown = self._candidates(comps, exclude | pos_set, h)  # what the system would show
-            shown = shown[[j not in pos_set for j in shown.tolist()]]
-            if self.negatives == "impressions":
-                # the whole candidate pool the re-rank will see (uniformly thinned): the model must learn to
-                # order past purchases and new candidates on one scale, as at serving time
-                neg = shown if len(shown) <= self.max_negatives else rng.choice(shown, size=self.max_negatives,
-                                                                                 replace=False)
-            else:
-                n_neg = self.neg_per_pos * len(pos)
-                n_a = n_neg // 2 + 1 if self.negatives == "mixed" else 0
-                neg_a: Any = rng.choice(shown, size=min(len(shown), n_a), replace=False) if len(shown) and n_a else []
-                neg_b = rng.choice(len(pop_p), size=n_neg - len(neg_a) + 1, p=pop_p)
-                neg = np.asarray([j for j in np.concatenate([neg_a, neg_b]).astype(np.int64).tolist()
-                                  if j not in exclude and j not in pos_set], dtype=np.int64)
-            if not len(neg):
+            pool = self._candidates(comps, exclude, h)
+            hit = np.isin(pool, [self.index_[i] for i in bought])
+            if not hit.any():  # a list without a purchase teaches a ranker nothing
                 continue
-            cand = np.concatenate([pos, neg])
+            neg = pool[~hit]
+            if len(neg) > self.max_negatives:
+                neg = rng.choice(neg, size=self.max_negatives, replace=False)
+            # shuffled: a ranker's ties (and LightGBM's first nDCG) must not see the positives listed first
+            cand = rng.permutation(np.concatenate([pool[hit], neg]))
             X_parts.append(self.features(st, h, cand, comps))
-            y_parts.append(np.r_[np.ones(len(pos)), np.zeros(len(neg))])
-        if not X_parts:
-            logger.warning("no users with both history and later events; no click model")
+            y_parts.append(np.isin(cand, pool[hit]).astype(np.float64))
+        if not X_parts or not any(len(y) > y.sum() for y in y_parts):
+            logger.warning("no customers with both history and later purchases among their candidates; "
+                           "no click model")
             return None
         X, y = np.concatenate(X_parts), np.concatenate(y_parts)
-        if len(np.unique(y)) < 2:
-            return None
-        model = ClickModel(feature_names=FEATURES).fit(X, y)
-        logger.info("click model on %d examples (%.1f%% positive): %s", len(y), 100 * y.mean(), model.weights())
+        groups = np.repeat(np.arange(len(y_parts)), [len(p) for p in y_parts])
+        model = ClickModel(feature_names=FEATURES, kind=self.ranker, random_state=self.random_state).fit(X, y, groups)
+        logger.info("click model (%s) on %d examples in %d lists (%.1f%% positive): %s", model.kind_, len(y),
+                    len(y_parts), 100 * y.mean(), model.weights())
         return model
 
     # ---- recommending
@@ -734,7 +790,7 @@ class Recommender:
         cand = self._candidates(comps, exclude, hist)
         scores = np.full(len(self.item_ids_), -np.inf)
         if self.click_model_ is not None:
-            scores[cand] = self.click_model_.predict_proba(self.features(st, hist, cand, comps))
+            scores[cand] = self.click_model_.score(self.features(st, hist, cand, comps))
             strategy = "hybrid+click_model"
         else:
             scores[cand] = _rrf(list(comps.values()))[cand]
@@ -782,12 +838,12 @@ class Recommender:
             np.savez(tmp / "cooc.npz", data=m.data, indices=m.indices, indptr=m.indptr,
                      shape=np.asarray(m.shape), item_counts=st.cooc.item_counts_)
             np.savez(tmp / "items.npz", popularity=st.popularity, recent_popularity=st.recent_popularity,
-                     repeat_rate=st.repeat_rate, last_ts=st.last_ts)
+                     repeat_rate=st.repeat_rate, last_ts=st.last_ts, first_ts=st.first_ts)
             if self.vectors_ is not None:
                 np.save(tmp / "vectors.npy", self.vectors_)
             if st.mf is not None:
                 np.savez(tmp / "mf.npz", user_factors=st.mf.user_factors_, item_factors=st.mf.item_factors_)
-            users = {u: {"weights": h.weights, "orders": h.orders, "last": h.last, "n_orders": h.n_orders}
+            users = {u: {"weights": h.weights, "item_times": h.item_times, "order_times": h.order_times}
                      for u, h in st.users.items()}
             (tmp / "users.json").write_text(json.dumps({"now": st.now, "users": users}, ensure_ascii=False),
                                             encoding="utf-8")
@@ -827,8 +883,8 @@ class Recommender:
             cooc.item_counts_ = z["item_counts"]
         cooc.n_sessions_ = int(cfg["n_sessions"])
         raw = json.loads((path / "users.json").read_text(encoding="utf-8"))
-        users = {u: UserHistory(dict(h["weights"]), {i: int(c) for i, c in h["orders"].items()},
-                                {i: float(t) for i, t in h["last"].items()}, int(h["n_orders"]))
+        users = {u: UserHistory(dict(h["weights"]), {i: [float(t) for t in ts] for i, ts in h["item_times"].items()},
+                                [float(t) for t in h["order_times"]])
                  for u, h in raw["users"].items()}
         profiles = UserProfiles(half_life_days=rec.half_life_days, type_weights=rec.type_weights)
         profiles.now_, profiles.weights_ = float(raw["now"]), {u: h.weights for u, h in users.items()}
@@ -838,7 +894,7 @@ class Recommender:
             rows = {u: r for r, u in enumerate(cfg["mf"]["users"])}
         with np.load(path / "items.npz", allow_pickle=False) as z:
             rec.state_ = _State(cooc, profiles, z["popularity"], z["recent_popularity"], z["repeat_rate"],
-                                z["last_ts"], float(cfg["now"]), users, mf, rows)
+                                z["last_ts"], z["first_ts"], float(cfg["now"]), users, mf, rows)
         rec.n_events_ = int(cfg["n_events"])
         rec.n_unknown_item_events_ = 0
         return rec
