@@ -121,7 +121,8 @@ class ClickModel:
         params = {**LGB_PARAMS, "num_threads": _threads(), "seed": self.random_state}
         train = lgb.Dataset(X[~row_valid], y[~row_valid], group=sizes[~valid], feature_name=self.feature_names,
                             free_raw_data=True)
-        sets, callbacks = [train], []
+        sets = [train]
+        callbacks: list[Any] = []
         if valid.any() and (~valid).any():
             sets.append(lgb.Dataset(X[row_valid], y[row_valid], group=sizes[valid], reference=train))
             callbacks.append(lgb.early_stopping(30, verbose=False))

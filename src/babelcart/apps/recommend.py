@@ -13,9 +13,11 @@ Pieces (each usable alone):
   ``- price_penalty · |ln(price_j / price_i)|``.
 - ``ImplicitMF`` (``babelcart.apps.factorization``): ``implicit`` ALS or BPR factors.
 - ``Recommender``: fits all of the above plus popularity, takes candidates from each (and, with
-  ``repeats=True``, the user's past items), and re-ranks them with a ``ClickModel`` trained on the last
-  ``label_days`` of the log (earlier events → features, later purchases → labels; rows = the candidate pool
-  the user would be shown). Without a click model it fuses the candidate lists by reciprocal rank.
+  ``repeats=True``, the user's past items), and re-ranks them with a ``ClickModel`` (LightGBM LambdaRank)
+  trained on ``label_windows`` windows of ``label_days`` at the end of the log (earlier events → features,
+  later purchases → labels; one list = the candidate pool a user would be shown), over text, collaborative
+  and order-time repeat features (``FEATURES``). Without a click model it fuses the candidate lists by
+  reciprocal rank.
 
 >>> rec = Recommender(click_model=False).fit(events, products, vectors)   # doctest: +SKIP
 >>> rec.recommend_user("u1", k=5).items                                 # doctest: +SKIP
