@@ -85,6 +85,40 @@ def test_similar_items_category_and_price_rescoring() -> None:
     assert both.similar("nope") == []
 
 
+def test_history_scores_equal_the_mean_of_rescored_rows() -> None:
+    """The linear-time history score must match its definition: the weighted mean of every anchor's rescored
+    row, each anchor's own cell left out; with categories and prices, some missing."""
+    rng = np.random.default_rng(3)
+    n = 300
+    v = rng.normal(size=(n, 16)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    ids = [f"i{j}" for j in range(n)]
+    cats = [None if rng.random() < 0.2 else f"c{rng.integers(6)}" for _ in range(n)]
+    prices = [None if rng.random() < 0.15 else float(rng.uniform(1, 80)) for _ in range(n)]
+    sim = SimilarItems(category_bonus=0.7, price_penalty=0.4, max_history=20).fit(
+        ids, v, categories=cats, prices=prices)
+    cos = v.astype(np.float64) @ v.T.astype(np.float64)
+    np.testing.assert_allclose(sim.cos_std_, cos.std(axis=1), atol=1e-6)
+    weights = {f"i{j}": float(rng.uniform(0.1, 3)) for j in rng.choice(n, 30, replace=False)}
+    top = sorted(((w, sim.index_[i]) for i, w in weights.items()), reverse=True)[:20]
+    w = np.asarray([x[0] for x in top])
+    rows = sim.rescore(np.asarray([x[1] for x in top]))
+    rows[np.isinf(rows)] = np.nan
+    expected = np.nansum(rows * w[:, None], axis=0) / w.sum()
+    np.testing.assert_allclose(sim.history_scores(weights), expected, atol=1e-5)
+    assert not sim.history_scores({"unknown": 1.0}).any()
+
+
+def test_top_indices_match_a_stable_full_sort_with_ties() -> None:
+    from babelcart.apps.recommend import _top_indices
+
+    s = np.random.default_rng(0).normal(size=500)
+    s[:40] = s[40]  # a block of ties across the cut
+    s[100:120] = -np.inf
+    for m in (0, 1, 7, 45, 499, 500, 900):
+        assert _top_indices(s, m)[:m].tolist() == np.argsort(-s, kind="stable")[:m].tolist()
+
+
 def test_click_model_learns_planted_signal_and_round_trips(tmp_path) -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2000, 3))

@@ -268,12 +268,18 @@ class SimilarItems:
         pr = np.asarray([p if p is not None and p > 0 else np.nan for p in
                          (prices if prices is not None else [None] * len(item_ids))], dtype=np.float64)
         self.log_prices_ = np.log(pr)
+        # each item's mean and std of cosine over the catalog, in closed form: mean_a = v_a · v̄ and
+        # E[cos²]_a = v_a^T (V^T V / n) v_a, so no n × n matrix is ever built
+        v64 = vectors.astype(np.float64)
+        self.cos_mean_ = v64 @ v64.mean(axis=0)
+        second = np.einsum("ij,jk,ik->i", v64, v64.T @ v64 / max(len(v64), 1), v64)
+        self.cos_std_ = np.sqrt(np.maximum(second - self.cos_mean_ ** 2, 0.0))
         return self
 
     def rescore(self, anchors: np.ndarray) -> np.ndarray:
         """Scores ``[len(anchors), n_items]`` of every item against each anchor item index."""
         cos = self.vectors_[anchors] @ self.vectors_.T
-        z = (cos - cos.mean(axis=1, keepdims=True)) / (cos.std(axis=1, keepdims=True) + 1e-6)
+        z = (cos - self.cos_mean_[anchors][:, None]) / (self.cos_std_[anchors][:, None] + 1e-6)
         same = (self.cat_codes_[anchors][:, None] == self.cat_codes_[None, :]) & (self.cat_codes_[None, :] >= 0)
         z = z + self.category_bonus * same
         gap = np.abs(self.log_prices_[anchors][:, None] - self.log_prices_[None, :])
@@ -287,20 +293,31 @@ class SimilarItems:
         if j is None:
             return []
         s = self.rescore(np.asarray([j]))[0]
-        order = [o for o in np.argsort(-s, kind="stable") if o != j][:k]
+        order = [o for o in _top_indices(s, k + 1).tolist() if o != j][:k]
         return [(self.item_ids_[o], round(float(s[o]), 6)) for o in order]
 
     def history_scores(self, weights: dict[str, float]) -> np.ndarray:
-        """Weighted mean of neighbour scores over the user's heaviest ``max_history`` items."""
+        """Weighted mean of neighbour scores over the user's heaviest ``max_history`` items.
+
+        Equal to averaging ``rescore`` rows (each anchor's own item left out) but linear in the catalog: the
+        cosine part is one mat-vec, the category part a per-category weight lookup."""
         items = sorted(((w, self.index_[i]) for i, w in weights.items() if i in self.index_), reverse=True)
         items = items[:self.max_history]
         if not items:
             return np.zeros(len(self.item_ids_))
-        w = np.asarray([x[0] for x in items])
-        s = self.rescore(np.asarray([x[1] for x in items]))
-        s[np.isinf(s)] = np.nan
-        out = np.nansum(s * w[:, None], axis=0) / w.sum()
-        return out
+        w = np.asarray([x[0] for x in items], dtype=np.float64)
+        a = np.asarray([x[1] for x in items], dtype=np.int64)
+        scale = w / (self.cos_std_[a] + 1e-6)
+        va = self.vectors_[a].astype(np.float64)
+        out = (self.vectors_ @ (scale @ va).astype(np.float32)).astype(np.float64) - float(scale @ self.cos_mean_[a])
+        codes = self.cat_codes_
+        has_cat = codes[a] >= 0
+        cat_w = np.bincount(codes[a][has_cat], weights=w[has_cat], minlength=max(int(codes.max()) + 1, 1))
+        out += self.category_bonus * np.where(codes >= 0, cat_w[np.maximum(codes, 0)], 0.0)
+        out -= self.price_penalty * _weighted_abs_gaps(self.log_prices_[a], w, self.log_prices_)
+        own = scale * ((va * va).sum(axis=1) - self.cos_mean_[a]) + self.category_bonus * w * has_cat
+        out[a] -= own  # an anchor does not vote for itself (its own price gap is 0)
+        return out / w.sum()
 
 
 # -------------------------------------------------------------------------------------------- recommender
@@ -377,6 +394,34 @@ class _State:
             self._recency = np.where(np.isnan(self.last_ts), 0.0,
                                      decay(self.now - np.nan_to_num(self.last_ts), 30 * DAY))
         return self._recency
+
+
+def _top_indices(scores: np.ndarray, m: int) -> np.ndarray:
+    """The ``m`` best indices by descending score, ties by index (as a stable argsort), without sorting all:
+    every index tied with the ``m``-th score is kept, so the cut never depends on partition order."""
+    neg = -np.asarray(scores)
+    if m <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if m >= len(neg):
+        return np.argsort(neg, kind="stable")
+    keep = np.flatnonzero(neg <= np.partition(neg, m - 1)[m - 1])
+    return keep[np.argsort(neg[keep], kind="stable")]
+
+
+def _weighted_abs_gaps(points: np.ndarray, weights: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``Σ_a weights[a] · |points[a] - at[j]|`` for every ``j`` by prefix sums over the sorted points, NaN
+    points and NaN ``at`` contributing 0 (``O((n + A) log A)``, not ``A × n``)."""
+    ok = ~np.isnan(points)
+    order = np.argsort(points[ok])
+    p, w = points[ok][order], weights[ok][order]
+    out = np.zeros(len(at))
+    if not len(p):
+        return out
+    cw, cwp = np.concatenate([[0.0], np.cumsum(w)]), np.concatenate([[0.0], np.cumsum(w * p)])
+    x = at[~np.isnan(at)]
+    left = np.searchsorted(p, x)
+    out[~np.isnan(at)] = x * cw[left] - cwp[left] + (cwp[-1] - cwp[left]) - x * (cw[-1] - cw[left])
+    return out
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:
@@ -566,7 +611,9 @@ class Recommender:
             return self.sim_.history_scores(hist.weights) if self.sim_ is not None else np.zeros(n)
         if method == "profile":
             p = self._profile_vector(hist.weights)
-            return self.vectors_ @ p if p is not None and self.vectors_ is not None else np.zeros(n)
+            if p is None or self.vectors_ is None:
+                return np.zeros(n)
+            return (self.vectors_ @ p.astype(self.vectors_.dtype)).astype(np.float64)  # no upcast of the catalog
         if method == "repeat":
             s = np.zeros(n)
             for i, c in hist.orders.items():
@@ -735,7 +782,7 @@ class Recommender:
 
     def _result(self, scores: np.ndarray, k: int, exclude: set[int], strategy: str, message: str = "",
                 cold: bool = False) -> RecResult:
-        order = [int(j) for j in np.argsort(-scores, kind="stable") if int(j) not in exclude][:k]
+        order = [j for j in _top_indices(scores, k + len(exclude)).tolist() if j not in exclude][:k]
         items = [{"id": self.item_ids_[j], "score": round(float(scores[j]), 6), "title": self.titles_[j],
                   "category": self.categories_[j], "price": self.prices_[j]} for j in order]
         return RecResult(items, strategy, message, cold)
