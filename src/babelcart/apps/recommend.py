@@ -272,7 +272,7 @@ class SimilarItems:
         # E[cos²]_a = v_a^T (V^T V / n) v_a, so no n × n matrix is ever built
         v64 = vectors.astype(np.float64)
         self.cos_mean_ = v64 @ v64.mean(axis=0)
-        second = np.einsum("ij,jk,ik->i", v64, v64.T @ v64 / max(len(v64), 1), v64)
+        second = ((v64 @ (v64.T @ v64 / max(len(v64), 1))) * v64).sum(axis=1)
         self.cos_std_ = np.sqrt(np.maximum(second - self.cos_mean_ ** 2, 0.0))
         return self
 
