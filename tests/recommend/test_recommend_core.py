@@ -17,6 +17,7 @@ from babelcart.apps.recommend import (
     Recommender,
     SimilarItems,
     UserProfiles,
+    _top_indices,
     decay,
     evaluate,
     sessionize,
@@ -110,8 +111,6 @@ def test_history_scores_equal_the_mean_of_rescored_rows() -> None:
 
 
 def test_top_indices_match_a_stable_full_sort_with_ties() -> None:
-    from babelcart.apps.recommend import _top_indices
-
     s = np.random.default_rng(0).normal(size=500)
     s[:40] = s[40]  # a block of ties across the cut
     s[100:120] = -np.inf

@@ -418,9 +418,10 @@ def _weighted_abs_gaps(points: np.ndarray, weights: np.ndarray, at: np.ndarray) 
     if not len(p):
         return out
     cw, cwp = np.concatenate([[0.0], np.cumsum(w)]), np.concatenate([[0.0], np.cumsum(w * p)])
-    x = at[~np.isnan(at)]
+    priced = ~np.isnan(at)
+    x = at[priced]
     left = np.searchsorted(p, x)
-    out[~np.isnan(at)] = x * cw[left] - cwp[left] + (cwp[-1] - cwp[left]) - x * (cw[-1] - cw[left])
+    out[priced] = x * cw[left] - cwp[left] + (cwp[-1] - cwp[left]) - x * (cw[-1] - cw[left])
     return out
 
 
