@@ -544,19 +544,19 @@ class Recommender:
         profiles.weights_ = {u: h.weights for u, h in users.items()}
         cooc = CoOccurrence(gap_s=self.session_gap_s, measure=self.cooc_measure).fit(events,
                                                                                     item_ids=self.item_ids_)
-        pop = np.zeros(n)
-        recent = np.zeros(n)
-        last = np.full(n, np.nan)
-        first = np.full(n, np.nan)
-        since = profiles.now_ - self.recent_days * DAY
-        for e in events:
-            j = self.index_[e.item_id]
-            w = self.type_weights.get(e.type, 1.0)
-            pop[j] += w
-            if e.ts >= since:
-                recent[j] += w
-            last[j] = e.ts if np.isnan(last[j]) else max(last[j], e.ts)
-            first[j] = e.ts if np.isnan(first[j]) else min(first[j], e.ts)
+        item = np.fromiter((self.index_[e.item_id] for e in events), dtype=np.int64, count=len(events))
+        ts = np.fromiter((e.ts for e in events), dtype=np.float64, count=len(events))
+        w = np.fromiter((self.type_weights.get(e.type, 1.0) for e in events), dtype=np.float64, count=len(events))
+        pop = np.bincount(item, weights=w, minlength=n)
+        recent = np.bincount(item, weights=np.where(ts >= profiles.now_ - self.recent_days * DAY, w, 0.0),
+                             minlength=n)
+        last = np.full(n, -np.inf)
+        np.maximum.at(last, item, ts)
+        first = np.full(n, np.inf)
+        np.minimum.at(first, item, ts)
+        unseen = np.bincount(item, minlength=n) == 0
+        last[unseen] = np.nan
+        first[unseen] = np.nan
         buyers, rebuyers = np.zeros(n), np.zeros(n)
         for h in users.values():
             for i, c in h.orders.items():
