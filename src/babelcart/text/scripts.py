@@ -60,7 +60,24 @@ _COUNT_RE = regex.compile(
     + r"|(?P<other>\p{L}\p{M}*)",
     regex.VERSION1,
 )
-_ASCII_LETTERS_RE = regex.compile(r"[A-Za-z]")
+#: Below the combining marks (U+0300) no character joins another's run, so a text made only of such characters
+#: is counted character by character, per script by deleting that script's letters (``bytes.translate`` up to
+#: U+00FF, ``str.translate`` above). The tables are read off ``_COUNT_RE`` itself, so all paths count alike.
+_UNMARKED_END = "\u0300"
+
+
+def _unmarked_letters() -> dict[str, list[int]]:
+    by_script: dict[str, list[int]] = {}
+    for cp in range(ord(_UNMARKED_END)):
+        m = _COUNT_RE.fullmatch(chr(cp))
+        if m is not None and m.lastgroup is not None:
+            by_script.setdefault(m.lastgroup, []).append(cp)
+    return by_script
+
+
+_UNMARKED = _unmarked_letters()
+_LATIN1_DELETE = tuple((name, bytes(cp for cp in cps if cp < 256)) for name, cps in _UNMARKED.items())
+_UNMARKED_DELETE = tuple((name, dict.fromkeys(cps)) for name, cps in _UNMARKED.items())
 
 
 def script_counts(text: str) -> dict[str, int]:
@@ -68,10 +85,15 @@ def script_counts(text: str) -> dict[str, int]:
 
     Letters of scripts not in :data:`SCRIPTS` count as ``other``; digits, spaces and punctuation not at all.
     """
-    if text.isascii():
-        n = len(_ASCII_LETTERS_RE.findall(text))
-        return {"latin": n} if n else {}
-    counts: dict[str, int] = {}
+    top = max(text, default="")
+    if top < "\u0100":  # ASCII and Latin-1: one byte per character
+        raw = text.encode("latin-1")
+        counts = {name: len(raw) - len(raw.translate(None, letters)) for name, letters in _LATIN1_DELETE}
+        return {name: n for name, n in counts.items() if n}
+    if top < _UNMARKED_END:  # Latin Extended
+        counts = {name: len(text) - len(text.translate(table)) for name, table in _UNMARKED_DELETE}
+        return {name: n for name, n in counts.items() if n}
+    counts = {}
     for m in _COUNT_RE.finditer(text):
         name = m.lastgroup
         assert name is not None
