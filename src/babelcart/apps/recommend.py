@@ -27,6 +27,7 @@ Evaluation: ``time_split`` and ``evaluate`` (capped Recall@k, nDCG@k, coverage) 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -387,6 +388,7 @@ class _State:
     users: dict[str, UserHistory]
     mf: ImplicitMF | None
     user_rows: dict[str, int]
+    item_features: np.ndarray | None = None
 
     def item_recency(self) -> np.ndarray:
         """Decay (30-day half-life) of each item's last event; 0 for items without events (cached)."""
@@ -643,21 +645,32 @@ class Recommender:
             if j is not None:
                 cat_w[self.cat_codes_[j]] += w
                 rep_w[j] = w
-        cat_aff = np.where(self.cat_codes_ >= 0, cat_w[self.cat_codes_] / tot, 0.0)
-        seen = (rep_w > 0).astype(np.float64)
-        priced = (seen > 0) & (self.price_missing_ == 0)
+        priced = (rep_w > 0) & (self.price_missing_ == 0)
+        # every column but the profile z-score is elementwise, so it is computed on the candidates only
+        codes, missing, log_price, w_c = self.cat_codes_[cand], self.price_missing_[cand], self.log_price_[cand], \
+            rep_w[cand]
         if priced.any():
             ref = float(np.average(self.log_price_[priced], weights=rep_w[priced]))
-            price_fit = np.where(self.price_missing_ > 0, 0.0, -np.abs(self.log_price_ - ref))
+            price_fit = np.where(missing > 0, 0.0, -np.abs(log_price - ref))
         else:
-            price_fit = zero
-        item_age = np.where(np.isnan(st.first_ts), 0.0, np.maximum(st.now - np.nan_to_num(st.first_ts), 0) / DAY)
-        cols = [_zscore(comps.get("profile", zero)), comps.get("similar", zero),
-                np.log1p(np.maximum(comps["cooc"], 0)), comps.get("mf", zero), np.log1p(st.popularity),
-                np.log1p(st.recent_popularity), st.item_recency(), np.log1p(item_age), st.repeat_rate,
-                self.log_price_, self.price_missing_, cat_aff, price_fit, seen, np.log1p(rep_w)]
-        feats = np.stack([c[cand] for c in cols], axis=1)
-        return np.concatenate([feats, self._repeat_features(st.now, hist, cand)], axis=1)
+            price_fit = np.zeros(len(cand))
+        own = [_zscore(comps.get("profile", zero))[cand], comps.get("similar", zero)[cand],
+               np.log1p(np.maximum(comps["cooc"][cand], 0)), comps.get("mf", zero)[cand]]
+        user = [np.where(codes >= 0, cat_w[codes] / tot, 0.0), price_fit, (w_c > 0).astype(np.float64),
+                np.log1p(w_c)]
+        return np.concatenate([np.stack(own, axis=1), self._item_features(st)[cand], np.stack(user, axis=1),
+                               self._repeat_features(st.now, hist, cand)], axis=1)
+
+    def _item_features(self, st: _State) -> np.ndarray:
+        """The user-independent feature columns ``[n_items, 7]`` of a state (popularity ... price missing),
+        built once per state."""
+        if st.item_features is None:
+            item_age = np.where(np.isnan(st.first_ts), 0.0,
+                                np.maximum(st.now - np.nan_to_num(st.first_ts), 0) / DAY)
+            st.item_features = np.stack([np.log1p(st.popularity), np.log1p(st.recent_popularity),
+                                         st.item_recency(), np.log1p(item_age), st.repeat_rate, self.log_price_,
+                                         self.price_missing_], axis=1)
+        return st.item_features
 
     def _repeat_features(self, now: float, hist: UserHistory, cand: np.ndarray) -> np.ndarray:
         """``REPEAT_FEATURES`` then ``USER_FEATURES`` for the candidates, from the user's order times."""
@@ -666,24 +679,24 @@ class Recommender:
         ot = np.asarray(hist.order_times, dtype=np.float64)
         if not len(ot):
             return out
-        pos = {int(j): r for r, j in enumerate(cand.tolist())}
-        rows: list[int] = []
-        ts: list[float] = []
-        for i, times in hist.item_times.items():
-            r = pos.get(self.index_.get(i, -1))
-            if r is not None:
-                rows.extend([r] * len(times))
-                ts.extend(times)
+        pos = np.full(len(self.item_ids_), -1)
+        pos[cand] = np.arange(m)
+        items = np.fromiter((self.index_.get(i, -1) for i in hist.item_times), dtype=np.int64,
+                            count=len(hist.item_times))
+        lens = np.fromiter((len(t) for t in hist.item_times.values()), dtype=np.int64, count=len(items))
+        rows = np.repeat(np.where(items >= 0, pos[items], -1), lens)  # each order time's candidate row
+        ts = np.fromiter(itertools.chain.from_iterable(hist.item_times.values()), dtype=np.float64,
+                         count=int(lens.sum()))
+        on_pool = rows >= 0
         u_gap = float(np.diff(ot).mean()) / DAY if len(ot) > 1 else 0.0
         n_buys = sum(hist.orders.values())
         out[:, len(REPEAT_FEATURES):] = [
             np.log1p(len(ot)), np.log1p(max(now - ot[-1], 0.0) / DAY), np.log1p(u_gap),
             np.log1p(n_buys / len(ot)), np.log1p(len(hist.item_times)),
             (n_buys - len(hist.item_times)) / max(n_buys, 1)]
-        if not rows:
+        if not on_pool.any():
             return out
-        r_ = np.asarray(rows)
-        t_ = np.asarray(ts, dtype=np.float64)
+        r_, t_ = rows[on_pool], ts[on_pool]
         age = np.maximum(now - t_, 0.0) / DAY
         count = np.bincount(r_, minlength=m).astype(np.float64)
         last = np.full(m, -np.inf)
@@ -707,17 +720,17 @@ class Recommender:
     def _candidates(self, comps: dict[str, np.ndarray], exclude: set[int], hist: UserHistory) -> np.ndarray:
         n = len(self.item_ids_)
         m = min(self.n_candidates, n)
-        pool: dict[int, None] = {}
-        if self.repeats:
-            for i in hist.orders:
-                pool[self.index_[i]] = None
+        parts = [np.fromiter((self.index_[i] for i in hist.orders), dtype=np.int64, count=len(hist.orders))
+                 if self.repeats else np.zeros(0, dtype=np.int64)]
         top = min(m + len(exclude), n)
+        banned = np.fromiter(exclude, dtype=np.int64, count=len(exclude))
         for s in comps.values():
             best = np.argpartition(-s, top - 1)[:top] if top < n else np.arange(n)
-            for j in best[np.argsort(-s[best], kind="stable")].tolist():
-                if j not in exclude:
-                    pool[j] = None
-        return np.asarray(list(pool), dtype=np.int64)
+            best = best[np.argsort(-s[best], kind="stable")]
+            parts.append(best[~np.isin(best, banned)] if len(banned) else best)
+        listed = np.concatenate(parts)
+        _, first = np.unique(listed, return_index=True)  # each item where it is first listed
+        return listed[np.sort(first)]
 
     def _fit_click(self, events: Sequence[Ev]) -> ClickModel | None:
         """Learn the blend on time splits of the training log. Window ``w`` (of ``label_windows``) ends ``w``
