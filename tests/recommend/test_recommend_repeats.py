@@ -84,3 +84,47 @@ def test_batch_output_keeps_order_and_notes(rebuy) -> None:
     assert "from the database" in rows[1]["note"] and "p7" in [x["id"] for x in rows[1]["results"]]
     assert "cold start" in rows[2]["note"]
     assert rows[3]["error"] and rows[4]["error"] == "line is not valid JSON"
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 500])
+def test_recommend_users_gives_the_one_by_one_answers(rebuy, chunk_size: int) -> None:
+    products, train, test, rec = rebuy
+    late = [Ev("late", "p7", "purchase", 16 * 7 * DAY + d * DAY) for d in (1, 8)]
+    users = ["u1", "ghost", "u40", "late", "u3", "u1"] + [f"u{i}" for i in range(10, 30)]
+    histories = [late if u == "late" else None for u in users]
+    many = rec.recommend_users(users, 5, histories=histories, chunk_size=chunk_size)
+    one = [rec.recommend_user(u, 5, history=h) for u, h in zip(users, histories, strict=True)]
+    assert [r.as_dict() for r in many] == [r.as_dict() for r in one]
+    assert many[0].strategy == "hybrid+click_model" and many[1].cold_start
+    assert "p7" in [i["id"] for i in many[3].items]
+    with pytest.raises(ValueError, match="histories"):
+        rec.recommend_users(["u1"], 5, histories=[])
+
+
+def test_recommend_users_without_a_click_model_fuses_ranks(rebuy) -> None:
+    products, train, test, _ = rebuy
+    rec = Recommender(mf_factors=8, mf_iterations=5, click_model=False).fit(train, products)
+    users = ["u1", "ghost", "u2"]
+    many = rec.recommend_users(users, 5, chunk_size=2)
+    assert [r.as_dict() for r in many] == [rec.recommend_user(u, 5).as_dict() for u in users]
+    assert many[0].strategy == "hybrid+rrf"
+
+
+def test_batch_keeps_the_other_lines_when_one_user_fails(rebuy, monkeypatch) -> None:
+    products, train, test, rec = rebuy
+    plain = rec.recommend_user
+
+    def flaky(user_id: str, k: int = 10, **kw):
+        if user_id == "u2":
+            raise RuntimeError("disk on fire")
+        return plain(user_id, k, **kw)
+
+    def broken_batch(*args, **kw):
+        raise RuntimeError("batch failed")
+
+    monkeypatch.setattr(rec, "recommend_user", flaky)
+    monkeypatch.setattr(rec, "recommend_users", broken_batch)
+    rows = list(batch_recommendations(rec, ["u1", "u2", "", "u3"], k=3, chunk_lines=2))
+    assert [r["user_id"] for r in rows] == ["u1", "u2", None, "u3"]
+    assert len(rows[0]["results"]) == 3 and len(rows[3]["results"]) == 3
+    assert rows[1]["results"] == [] and "disk on fire" in rows[1]["error"]

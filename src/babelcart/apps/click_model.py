@@ -132,12 +132,14 @@ class ClickModel:
         self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
         self.valid_ndcg_ = (float(booster.best_score["valid_0"]["ndcg@10"]) if len(sets) > 1 else None)
 
-    def score(self, X: np.ndarray) -> np.ndarray:
-        """Ranking score for each row (log-odds for the logistic kind)."""
+    def score(self, X: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+        """Ranking score for each row (log-odds for the logistic kind); ``threads`` caps LightGBM's threads
+        (default: all cores)."""
         X = np.asarray(X, dtype=np.float64)
         if self.kind_ == "logistic":
             return ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
-        return np.asarray(self.booster_.predict(X, num_iteration=self.best_iteration_), dtype=np.float64)
+        return np.asarray(self.booster_.predict(X, num_iteration=self.best_iteration_,
+                                                num_threads=threads or _threads()), dtype=np.float64)
 
     def weights(self) -> dict[str, float]:
         """How much each feature moves the ranking: standardized coefficients (logistic) or each feature's

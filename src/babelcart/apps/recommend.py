@@ -34,6 +34,7 @@ import math
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -396,6 +397,17 @@ class _State:
             self._recency = np.where(np.isnan(self.last_ts), 0.0,
                                      decay(self.now - np.nan_to_num(self.last_ts), 30 * DAY))
         return self._recency
+
+
+@dataclass
+class _Plan:
+    """A hybrid recommendation waiting for its blend: the candidate pool (item indices), the excluded items,
+    and the click model's ``features`` for the pool, or the rank-fusion scores (``fused``) without a model."""
+
+    cand: np.ndarray
+    exclude: set[int]
+    features: np.ndarray | None
+    fused: np.ndarray | None
 
 
 def _top_indices(scores: np.ndarray, m: int) -> np.ndarray:
@@ -833,6 +845,51 @@ class Recommender:
 
         ``exclude_seen`` defaults to ``not repeats``: with repeats on, items the user bought can come back.
         """
+        plan = self._plan(user_id, k, method, history, exclude_seen)
+        if isinstance(plan, RecResult):
+            return plan
+        return self._finish(plan, k, self._blend(plan))
+
+    def recommend_users(self, user_ids: Sequence[str], k: int = 10, *,
+                        histories: Sequence[Iterable[dict[str, Any] | Ev] | None] | None = None,
+                        chunk_size: int = 32) -> list[RecResult]:
+        """``recommend_user`` (hybrid) for each user, in order, with the same answers. The click model scores
+        one chunk of users' pools (one thread, on a worker thread: LightGBM leaves the GIL) while the next
+        chunk's candidates and features are built, so the two halves of the work share the cores."""
+        histories = [None] * len(user_ids) if histories is None else list(histories)
+        if len(histories) != len(user_ids):
+            raise ValueError(f"{len(user_ids)} users but {len(histories)} histories")
+        out: list[RecResult | None] = [None] * len(user_ids)
+        step = max(1, chunk_size)
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            running: tuple[list[tuple[int, _Plan]], Future[list[np.ndarray]]] | None = None
+            for start in range(0, len(user_ids), step):
+                plans = []
+                for i in range(start, min(start + step, len(user_ids))):
+                    plan = self._plan(user_ids[i], k, "hybrid", histories[i], None)
+                    if isinstance(plan, RecResult):
+                        out[i] = plan
+                    else:
+                        plans.append((i, plan))
+                future = worker.submit(self._blend_many, [p for _, p in plans])
+                if running is not None:
+                    self._finish_many(out, *running, k)
+                running = (plans, future)
+            if running is not None:
+                self._finish_many(out, *running, k)
+        done = [r for r in out if r is not None]
+        if len(done) != len(out):
+            raise RuntimeError(f"{len(out) - len(done)} users got no recommendation")
+        return done
+
+    def _finish_many(self, out: list[RecResult | None], plans: list[tuple[int, _Plan]],
+                     future: Future[list[np.ndarray]], k: int) -> None:
+        for (i, plan), scores in zip(plans, future.result(), strict=True):
+            out[i] = self._finish(plan, k, scores)
+
+    def _plan(self, user_id: str, k: int, method: str, history: Iterable[dict[str, Any] | Ev] | None,
+              exclude_seen: bool | None) -> RecResult | _Plan:
+        """The answer when no blend is needed, else the hybrid's candidate pool and what the blend needs."""
         self._check_fitted()
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
@@ -851,14 +908,33 @@ class Recommender:
             return self._result(s, k, exclude, method)
         comps = self._components(st, user_id, hist)
         cand = self._candidates(comps, exclude, hist)
-        scores = np.full(len(self.item_ids_), -np.inf)
         if self.click_model_ is not None:
-            scores[cand] = self.click_model_.score(self.features(st, hist, cand, comps))
-            strategy = "hybrid+click_model"
-        else:
-            scores[cand] = _rrf(list(comps.values()))[cand]
-            strategy = "hybrid+rrf"
-        return self._result(scores, k, exclude, strategy)
+            return _Plan(cand, exclude, self.features(st, hist, cand, comps), None)
+        return _Plan(cand, exclude, None, _rrf(list(comps.values()))[cand])
+
+    def _blend(self, plan: _Plan, threads: int | None = None) -> np.ndarray:
+        """The pool's scores: the click model's, or rank fusion's without one."""
+        if plan.features is None:
+            assert plan.fused is not None
+            return plan.fused
+        assert self.click_model_ is not None
+        return self.click_model_.score(plan.features, threads=threads)
+
+    def _blend_many(self, plans: list[_Plan]) -> list[np.ndarray]:
+        """``_blend`` for many pools in one call of the click model (one thread)."""
+        feats = [p.features for p in plans if p.features is not None]
+        if not feats:
+            return [self._blend(p) for p in plans]
+        assert self.click_model_ is not None
+        stacked = self.click_model_.score(np.concatenate(feats), threads=1)
+        scores = iter(np.split(stacked, np.cumsum([len(f) for f in feats])[:-1]))
+        return [next(scores) if p.features is not None else self._blend(p) for p in plans]
+
+    def _finish(self, plan: _Plan, k: int, pool_scores: np.ndarray) -> RecResult:
+        scores = np.full(len(self.item_ids_), -np.inf)
+        scores[plan.cand] = pool_scores
+        strategy = "hybrid+click_model" if plan.features is not None else "hybrid+rrf"
+        return self._result(scores, k, plan.exclude, strategy)
 
     def recommend_item(self, item_id: str, k: int = 10, *, method: str = "hybrid") -> RecResult:
         """Items like ``item_id``: embedding neighbours (category/price aware) fused with co-occurrence."""
@@ -965,14 +1041,16 @@ class Recommender:
 
 # ------------------------------------------------------------------------------------------------ batch
 def batch_recommendations(rec: Recommender, lines: Iterable[str], *, k: int = 10,
-                          history_of: Callable[[str], list[dict[str, Any]]] | None = None
+                          history_of: Callable[[str], list[dict[str, Any]]] | None = None, chunk_lines: int = 256
                           ) -> Iterator[dict[str, Any]]:
     """One ``{"user_id", "results": [{"id", "score"}], "note"?}`` per input line, in order.
 
     A line is a user id, or a JSON object with ``user_id``. A user the model does not know is looked up with
     ``history_of`` (e.g. the store's events that arrived after training); without any events it gets popular
-    items and a ``note``. An empty or unreadable line comes back with ``"error"`` and no results.
+    items and a ``note``. An empty or unreadable line comes back with ``"error"`` and no results. Users are
+    recommended ``chunk_lines`` at a time with :meth:`Recommender.recommend_users`.
     """
+    pending: list[tuple[dict[str, Any], str, Any]] = []  # (row, user, history) waiting for recommend_users
     for n, raw in enumerate(lines, start=1):
         text = raw.strip()
         user: Any = text
@@ -980,25 +1058,55 @@ def batch_recommendations(rec: Recommender, lines: Iterable[str], *, k: int = 10
             try:
                 user = json.loads(text).get("user_id")
             except (json.JSONDecodeError, AttributeError):
-                yield {"line": n, "user_id": None, "results": [], "error": "line is not valid JSON"}
+                pending.append(({"line": n, "user_id": None, "results": [], "error": "line is not valid JSON"},
+                                "", None))
                 continue
         if user in (None, "") or isinstance(user, dict | list | bool):
-            yield {"line": n, "user_id": None, "results": [], "error": "no user id on this line"}
+            pending.append(({"line": n, "user_id": None, "results": [], "error": "no user id on this line"}, "", None))
             continue
         user = str(user)
-        note = ""
+        row: dict[str, Any] = {"user_id": user}
         history = None
         if user not in rec.state_.users and history_of is not None:
             history = history_of(user) or None
             if history:
-                note = f"user not in the model; used {len(history)} events from the database"
-        res = rec.recommend_user(user, k, history=history)
-        row: dict[str, Any] = {"user_id": user, "results": [{"id": it["id"], "score": it["score"]}
-                                                            for it in res.items]}
-        note = note or res.message
+                row["note"] = f"user not in the model; used {len(history)} events from the database"
+        pending.append((row, user, history))
+        if len(pending) >= chunk_lines:
+            yield from _recommend_rows(rec, pending, k)
+            pending = []
+    yield from _recommend_rows(rec, pending, k)
+
+
+def _recommend_rows(rec: Recommender, pending: list[tuple[dict[str, Any], str, Any]], k: int
+                    ) -> Iterator[dict[str, Any]]:
+    """Fill the rows of ``batch_recommendations`` (error rows pass through); a user whose recommendation
+    fails gets an ``error`` on their own line and the others are kept."""
+    asks = [(row, user, history) for row, user, history in pending if "error" not in row]
+    try:
+        results = rec.recommend_users([u for _, u, _ in asks], k, histories=[h for _, _, h in asks])
+    except Exception:  # noqa: BLE001 - one bad user must not sink the batch: redo them one by one
+        logger.warning("batch recommendation failed; retrying user by user", exc_info=True)
+        results = []
+        for _, user, history in asks:
+            try:
+                results.append(rec.recommend_user(user, k, history=history))
+            except Exception as exc:  # noqa: BLE001
+                results.append(RecResult([], "error", f"recommendation failed: {exc}"))
+    answers = iter(results)
+    for row, _, _ in pending:
+        if "error" in row:
+            yield row
+            continue
+        res = next(answers)
+        if res.strategy == "error":
+            yield {**row, "results": [], "error": res.message}
+            continue
+        out = {"user_id": row["user_id"], "results": [{"id": it["id"], "score": it["score"]} for it in res.items]}
+        note = row.get("note") or res.message
         if note:
-            row["note"] = note
-        yield row
+            out["note"] = note
+        yield out
 
 
 # ------------------------------------------------------------------------------------------- embeddings
