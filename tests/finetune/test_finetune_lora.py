@@ -36,8 +36,8 @@ def test_lora_trains_only_adapters_and_merges(tiny_bert: Path, tmp_path: Path) -
     assert 0 < n_train < 0.5 * n_total
     # adapters on every Linear kind of BERT
     assert {"query", "key", "value", "dense"} <= set(run.lora_targets_)
-    # chance: 0.25 on 24 dev examples; the full suite's run has landed on 14/24 (0.583), alone on >= 15/24
-    assert max(h["dev"]["accuracy"] for h in run.history_) >= 0.5
+    # chance: 0.25 on 24 dev examples; this seeded run reaches 19/24 (the tiny tokenizer is deterministic now)
+    assert max(h["dev"]["accuracy"] for h in run.history_) >= 0.6
     assert run.history_[-1]["loss"] < run.history_[0]["loss"]
     texts = [r["text"] for r in DEV]
     live = run.scores(texts)

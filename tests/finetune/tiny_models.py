@@ -11,11 +11,13 @@ Every builder is deterministic for a given ``seed`` and takes well under a secon
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-#: A small multilingual corpus the tokenizers are trained on (shopping-flavoured, several scripts).
+#: A small multilingual corpus the tokenizers' vocabularies are built from (shopping-flavoured, several scripts).
 CORPUS: tuple[str, ...] = (
     "great product, fast shipping, would buy again",
     "terrible quality, broke after one day, very bad",
@@ -47,17 +49,37 @@ def _corpus(sentences: Sequence[str] | None) -> list[str]:
     return list(CORPUS) + list(sentences or [])
 
 
+def _pieces(tok: Any, sentences: Sequence[str] | None) -> Counter[str]:
+    """The corpus's words as ``tok``'s own normalizer and pre-tokenizer cut them, with their counts."""
+    words: Counter[str] = Counter()
+    for text in _corpus(sentences):
+        norm = tok.normalizer.normalize_str(text) if tok.normalizer is not None else text
+        words.update(w for w, _ in tok.pre_tokenizer.pre_tokenize_str(norm))
+    return words
+
+
+def _by_count(counts: Counter[str]) -> list[str]:
+    """Most frequent first, ties in code-point order: the same list in every process (the ``tokenizers``
+    trainers break ties by hash order, which changes from run to run)."""
+    return sorted(counts, key=lambda w: (-counts[w], w))
+
+
 def tiny_bert_tokenizer(sentences: Sequence[str] | None = None, *, vocab_size: int = 400):
-    """A WordPiece tokenizer (BERT style: [CLS] ... [SEP], lowercase, CJK split) trained on ``sentences``."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    """A WordPiece tokenizer (BERT style: [CLS] ... [SEP], lowercase, CJK split) over ``sentences``: the special
+    tokens, every character (alone and as a ``##`` continuation), then whole words by frequency."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    words = _pieces(tok, sentences)
+    chars = sorted({c for w in words for c in w})
+    vocab = list(SPECIAL_BERT) + chars + [f"##{c}" for c in chars]
+    vocab += [w for w in _by_count(words) if len(w) > 1][:max(0, vocab_size - len(vocab))]
+    tok.model = models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]")
+    tok.add_special_tokens(SPECIAL_BERT)
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_BERT, min_frequency=1)
-    tok.train_from_iterator(_corpus(sentences), trainer=trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
@@ -70,16 +92,24 @@ def tiny_bert_tokenizer(sentences: Sequence[str] | None = None, *, vocab_size: i
 
 
 def tiny_xlmr_tokenizer(sentences: Sequence[str] | None = None, *, vocab_size: int = 400):
-    """A Unigram tokenizer (XLM-R style: <s> ... </s>, metaspace) trained on ``sentences``."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    """A Unigram tokenizer (XLM-R style: <s> ... </s>, metaspace) over ``sentences``: the special tokens,
+    whole words scored by log frequency, and every character as a costly fallback."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.Unigram())
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    words = _pieces(tok, sentences)
+    chars: Counter[str] = Counter(c for w, n in words.items() for c in w for _ in range(n))
+    total_words, total_chars = sum(words.values()), sum(chars.values())
+    pieces = [(t, 0.0) for t in SPECIAL_XLMR]
+    pieces += [(c, math.log(chars[c] / total_chars) - 10.0) for c in sorted(chars)]
+    pieces += [(w, math.log(words[w] / total_words)) for w in _by_count(words) if len(w) > 1]
+    pieces = pieces[:max(vocab_size, len(SPECIAL_XLMR) + len(chars))]
+    tok.model = models.Unigram(pieces, unk_id=SPECIAL_XLMR.index("<unk>"), byte_fallback=False)
+    tok.add_special_tokens(SPECIAL_XLMR)
     tok.decoder = decoders.Metaspace()
-    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_XLMR, unk_token="<unk>")
-    tok.train_from_iterator(_corpus(sentences), trainer=trainer)
     bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)],
