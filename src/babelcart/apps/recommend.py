@@ -666,12 +666,12 @@ class Recommender:
             price_fit = np.where(missing > 0, 0.0, -np.abs(log_price - ref))
         else:
             price_fit = np.zeros(len(cand))
-        own = [_zscore(comps.get("profile", zero))[cand], comps.get("similar", zero)[cand],
-               np.log1p(np.maximum(comps["cooc"][cand], 0)), comps.get("mf", zero)[cand]]
-        user = [np.where(codes >= 0, cat_w[codes] / tot, 0.0), price_fit, (w_c > 0).astype(np.float64),
-                np.log1p(w_c)]
-        return np.concatenate([np.stack(own, axis=1), self._item_features(st)[cand], np.stack(user, axis=1),
-                               self._repeat_features(st.now, hist, cand)], axis=1)
+        component_cols = [_zscore(comps.get("profile", zero))[cand], comps.get("similar", zero)[cand],
+                          np.log1p(np.maximum(comps["cooc"][cand], 0)), comps.get("mf", zero)[cand]]
+        user_cols = [np.where(codes >= 0, cat_w[codes] / tot, 0.0), price_fit, (w_c > 0).astype(np.float64),
+                     np.log1p(w_c)]
+        return np.concatenate([np.stack(component_cols, axis=1), self._item_features(st)[cand],
+                               np.stack(user_cols, axis=1), self._repeat_features(st.now, hist, cand)], axis=1)
 
     def _item_features(self, st: _State) -> np.ndarray:
         """The user-independent feature columns ``[n_items, 7]`` of a state (popularity ... price missing),
