@@ -9,7 +9,7 @@ import pytest
 from babelcart.apps.analyzers import analyze, guess_script_lang
 from babelcart.text.clean import clean_text
 from babelcart.text.dedupe import shingles
-from babelcart.text.scripts import _COUNT_RE, LETTERS_RE, WORD_RE, script_counts
+from babelcart.text.scripts import LETTERS_RE, WORD_RE, _run_counts, script_counts
 from babelcart.text.subword import fertility
 
 # (script, text without digits or punctuation, written with spaces between words?)
@@ -101,18 +101,10 @@ def test_mixed_script_text_counts_each_part() -> None:
     assert script_counts("Ꭰ") == {"other": 1}  # Cherokee: a letter of a script without a rule
 
 
-def _counts_by_regex(text: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for m in _COUNT_RE.finditer(text):
-        assert m.lastgroup is not None
-        counts[m.lastgroup] = counts.get(m.lastgroup, 0) + m.end() - m.start()
-    return counts
-
-
 @pytest.mark.parametrize("top", [0x80, 0x100, 0x300, 0x400])
 def test_per_character_fast_paths_count_like_the_script_regex(top: int) -> None:
     rng = random.Random(top)
     texts = ["".join(chr(rng.randrange(top)) for _ in range(rng.randrange(40))) for _ in range(3000)]
     texts += ["naïve café ª º µ ß", "Łódź Ǆemal ȘȚ", ""]
     for text in texts:
-        assert script_counts(text) == _counts_by_regex(text), repr(text)
+        assert script_counts(text) == _run_counts(text), repr(text)

@@ -89,11 +89,16 @@ def script_counts(text: str) -> dict[str, int]:
     if top < "\u0100":  # ASCII and Latin-1: one byte per character
         raw = text.encode("latin-1")
         counts = {name: len(raw) - len(raw.translate(None, letters)) for name, letters in _LATIN1_DELETE}
-        return {name: n for name, n in counts.items() if n}
-    if top < _UNMARKED_END:  # Latin Extended
+    elif top < _UNMARKED_END:  # Latin Extended
         counts = {name: len(text) - len(text.translate(table)) for name, table in _UNMARKED_DELETE}
-        return {name: n for name, n in counts.items() if n}
-    counts = {}
+    else:
+        return _run_counts(text)
+    return {name: n for name, n in counts.items() if n}
+
+
+def _run_counts(text: str) -> dict[str, int]:
+    """``script_counts`` by the script regex: each run of one script's letters and marks counts for it."""
+    counts: dict[str, int] = {}
     for m in _COUNT_RE.finditer(text):
         name = m.lastgroup
         assert name is not None
