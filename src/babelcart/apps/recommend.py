@@ -912,13 +912,13 @@ class Recommender:
             return _Plan(cand, exclude, self.features(st, hist, cand, comps), None)
         return _Plan(cand, exclude, None, _rrf(list(comps.values()))[cand])
 
-    def _blend(self, plan: _Plan, threads: int | None = None) -> np.ndarray:
+    def _blend(self, plan: _Plan) -> np.ndarray:
         """The pool's scores: the click model's, or rank fusion's without one."""
         if plan.features is None:
             assert plan.fused is not None
             return plan.fused
         assert self.click_model_ is not None
-        return self.click_model_.score(plan.features, threads=threads)
+        return self.click_model_.score(plan.features)
 
     def _blend_many(self, plans: list[_Plan]) -> list[np.ndarray]:
         """``_blend`` for many pools in one call of the click model (one thread)."""
@@ -1083,8 +1083,9 @@ def _recommend_rows(rec: Recommender, pending: list[tuple[dict[str, Any], str, A
     """Fill the rows of ``batch_recommendations`` (error rows pass through); a user whose recommendation
     fails gets an ``error`` on their own line and the others are kept."""
     asks = [(row, user, history) for row, user, history in pending if "error" not in row]
+    results: list[RecResult | Exception]
     try:
-        results = rec.recommend_users([u for _, u, _ in asks], k, histories=[h for _, _, h in asks])
+        results = list(rec.recommend_users([u for _, u, _ in asks], k, histories=[h for _, _, h in asks]))
     except Exception:  # noqa: BLE001 - one bad user must not sink the batch: redo them one by one
         logger.warning("batch recommendation failed; retrying user by user", exc_info=True)
         results = []
@@ -1092,15 +1093,15 @@ def _recommend_rows(rec: Recommender, pending: list[tuple[dict[str, Any], str, A
             try:
                 results.append(rec.recommend_user(user, k, history=history))
             except Exception as exc:  # noqa: BLE001
-                results.append(RecResult([], "error", f"recommendation failed: {exc}"))
+                results.append(exc)
     answers = iter(results)
     for row, _, _ in pending:
         if "error" in row:
             yield row
             continue
         res = next(answers)
-        if res.strategy == "error":
-            yield {**row, "results": [], "error": res.message}
+        if isinstance(res, Exception):
+            yield {**row, "results": [], "error": f"recommendation failed: {res}"}
             continue
         out = {"user_id": row["user_id"], "results": [{"id": it["id"], "score": it["score"]} for it in res.items]}
         note = row.get("note") or res.message
