@@ -17,8 +17,9 @@ SENTENCES = [
 
 
 def build_finetuned(path: Path, *, task: str = "classify", labels: list | None = None, seed: int = 0,
-                    num_heads: int = 4) -> Path:
-    """A ``method: finetune`` folder around a random tiny BERT with a random head (no training)."""
+                    num_heads: int = 4, rating_head: str = "coral") -> Path:
+    """A ``method: finetune`` folder around a random tiny BERT with a random head (no training); a rating
+    model's head is ``coral`` or ``softmax``."""
     import torch
     from safetensors.torch import save_file
 
@@ -29,15 +30,16 @@ def build_finetuned(path: Path, *, task: str = "classify", labels: list | None =
     shutil.copytree(enc, path / "tokenizer", ignore=shutil.ignore_patterns("model.safetensors", "config.json"))
     torch.manual_seed(seed + 1)
     n = len(labels)
-    rows = n if task == "classify" else 1
-    bias = torch.randn(n) if task == "classify" else torch.sort(torch.randn(n - 1), descending=True).values
+    head_type = "linear" if task == "classify" else rating_head
+    rows = 1 if head_type == "coral" else n
+    bias = torch.sort(torch.randn(n - 1), descending=True).values if head_type == "coral" else torch.randn(n)
     head = {"head.weight": torch.randn(rows, 32) * 2.0, "head.bias": bias}
     save_file(head, str(path / "model.safetensors"))
     config = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "babelcart_version": "0.1.0", "method": "finetune",
         "task": task, "labels": labels, "encoder_spec": f"hf:{enc}", "base_model": str(enc), "pooling": "mean",
         "max_length": 64, "query_prefix": "", "passage_prefix": "",
-        "head": {"type": "linear" if task == "classify" else "coral", "dim": 32, "n_labels": n},
+        "head": {"type": head_type, "dim": 32, "n_labels": n},
     }
     (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
     return path

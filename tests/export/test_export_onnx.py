@@ -144,16 +144,19 @@ def test_load_classifier_serves_onnx_exports(clf_onnx: Path) -> None:
 
 
 @pytest.mark.slow
-def test_rating_classifier_round_trip(work: Path) -> None:
+@pytest.mark.parametrize("rating_head", ["coral", "softmax"])
+def test_rating_classifier_round_trip(work: Path, rating_head: str) -> None:
     from babelcart.learn.finetuned import load_finetuned
 
-    src = build_finetuned(work / "rating", task="rating", seed=3)
-    out = export_model(src, work / "rating-onnx")
+    src = build_finetuned(work / f"rating-{rating_head}", task="rating", seed=3, rating_head=rating_head)
+    out = export_model(src, work / f"rating-{rating_head}-onnx")
     want = load_finetuned(src, device="cpu").predict(SENTENCES, langs=["en"] * 4)
     got = load_onnx_classifier(out).predict(SENTENCES, langs=["en"] * 4)
     assert [g["pred"] for g in got] == [w["pred"] for w in want]
     assert all(isinstance(g["pred"], int) for g in got)
     np.testing.assert_allclose([g["expected"] for g in got], [w["expected"] for w in want], atol=1e-4)
+    np.testing.assert_allclose([list(g["scores"].values()) for g in got],
+                               [list(w["scores"].values()) for w in want], atol=1e-4)
 
 
 def test_prune_heads_shrinks_and_still_runs() -> None:

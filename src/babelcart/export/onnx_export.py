@@ -107,6 +107,23 @@ def _modules() -> tuple[Any, Any]:
     return EncoderGraph, ClassifierGraph
 
 
+def _SoftmaxToCumulativeLogits(n_labels: int) -> Any:  # noqa: N802 - builds a torch module lazily
+    """A module mapping softmax logits ``[n, K]`` to cumulative logits ``[n, K-1]`` of ``P(y > k)``."""
+    import torch
+
+    class SoftmaxToCumulativeLogits(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            above = torch.arange(n_labels)[:, None] > torch.arange(n_labels - 1)[None, :]  # [j, k]: j > k
+            self.register_buffer("above", above.float())
+
+        def forward(self, logits: Any) -> Any:
+            p_gt = (torch.softmax(logits, dim=-1) @ self.above).clamp(1e-7, 1 - 1e-7)
+            return torch.log(p_gt) - torch.log1p(-p_gt)
+
+    return SoftmaxToCumulativeLogits()
+
+
 def load_source(path: str | os.PathLike[str], *, query_prefix: str | None = None,
                 passage_prefix: str | None = None, prefix: str | None = None,
                 max_length: int | None = None) -> Source:
@@ -173,10 +190,14 @@ def _load_finetuned(folder: Path, cfg: dict[str, Any], *, max_length: int | None
     if weight.shape[0] != b.shape[0] or weight.shape[1] != model.config.hidden_size:
         raise ExportError(f"head shapes {tuple(w.shape)} / {tuple(b.shape)} do not fit hidden size "
                           f"{model.config.hidden_size} and {len(labels)} labels")
-    head = torch.nn.Linear(weight.shape[1], weight.shape[0])
+    head: Any = torch.nn.Linear(weight.shape[1], weight.shape[0])
     with torch.no_grad():
         head.weight.copy_(weight)
         head.bias.copy_(b)
+    if task == "rating" and head_type == "softmax":
+        # the runtime reads a rating graph's output as cumulative logits log P(y > k) / P(y <= k): a softmax
+        # head is turned into those exactly, so every rating model is decoded the same way (median, mean)
+        head = torch.nn.Sequential(head, _SoftmaxToCumulativeLogits(len(labels)))
     _, classifier_graph = _modules()
     prefix = cfg.get("query_prefix") or ""
     limit = token_limit(model, tok, max_length or int(cfg.get("max_length") or 512))

@@ -71,6 +71,9 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "FinetuneRun", "train_finetune"]
 # FORMAT and FORMAT_VERSION are those of babelcart.learn.persist: one folder format for both kinds of
 # model, and ``config["method"]`` tells the loaders apart.
 TASKS = ("classify", "rating")
+#: Rating heads: ``coral`` (one weight vector, K-1 ordered thresholds, binary losses) or ``softmax`` (K logits,
+#: cross-entropy); both are decoded to the median of their class distribution.
+RATING_HEADS = ("coral", "softmax")
 
 
 def seed_everything(seed: int) -> None:
@@ -316,6 +319,7 @@ class FitOptions:
     grad_accum: int = 1
     lr: float = 2e-5
     head_lr: float = 1e-3
+    warmup: float = 0.06
     patience: int = 2
     class_weight: str = "balanced"
     contrastive_weight: float = 0.0
@@ -328,8 +332,8 @@ class FitOptions:
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.grad_accum, self.self_train_epochs) < 1:
             raise ValueError("epochs, batch_size, grad_accum and self_train_epochs must be >= 1")
-        if self.lr <= 0 or self.head_lr <= 0 or self.patience < 0:
-            raise ValueError("lr and head_lr must be > 0 and patience >= 0")
+        if self.lr <= 0 or self.head_lr <= 0 or self.patience < 0 or not 0 <= self.warmup < 1:
+            raise ValueError("lr and head_lr must be > 0, patience >= 0 and warmup in [0, 1)")
         if self.class_weight not in ("balanced", "none"):
             raise ValueError(f"class_weight must be 'balanced' or 'none', not {self.class_weight!r}")
         if self.contrastive_weight < 0:
@@ -404,9 +408,12 @@ class FinetuneRun:
         self, *, task: str, labels: Sequence[Any] | None, encoder_spec: str, lora: bool = False, lora_r: int = 8,
         max_length: int = 128, seed: int = 0, device: str | None = None, text_field: str = "text",
         label_field: str = "label", freeze_embeddings: bool = True, precision: str = "auto",
+        rating_head: str = "coral",
     ) -> None:
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, not {task!r}")
+        if rating_head not in RATING_HEADS:
+            raise ValueError(f"rating_head must be one of {RATING_HEADS}, not {rating_head!r}")
         if precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
         self.task = task
@@ -421,6 +428,7 @@ class FinetuneRun:
         self.label_field = label_field
         self.freeze_embeddings = freeze_embeddings
         self.precision = precision
+        self.head_type = "linear" if task == "classify" else rating_head
         self.history_: list[dict[str, Any]] = []
 
     # -- setup
@@ -446,9 +454,10 @@ class FinetuneRun:
             for p in self.model_.get_input_embeddings().parameters():
                 p.requires_grad_(False)
         dim = int(self.model_.config.hidden_size)
-        n_out = len(self.labels_) if self.task == "classify" else len(self.labels_) - 1
+        coral = self.head_type == "coral"
+        n_out = len(self.labels_) - 1 if coral else len(self.labels_)
         head = torch.nn.Module()
-        head.weight = torch.nn.Parameter(torch.randn(n_out if self.task == "classify" else 1, dim) * 0.02)
+        head.weight = torch.nn.Parameter(torch.randn(1 if coral else n_out, dim) * 0.02)
         head.bias = torch.nn.Parameter(torch.zeros(n_out))
         self.head_: Any = head.to(self.device_)
         self.dim_ = dim
@@ -461,7 +470,7 @@ class FinetuneRun:
 
         k = len(self.labels_)
         prior = (np.bincount(y, weights=weights, minlength=k) + 1.0) / (weights.sum() + k)
-        if self.task == "classify":
+        if self.head_type != "coral":
             bias = np.log(prior)
         else:
             p_gt = np.clip(1.0 - np.cumsum(prior)[:-1], 1e-4, 1 - 1e-4)
@@ -488,7 +497,7 @@ class FinetuneRun:
         """Per-example loss against target distributions ``[B, K]`` (one-hot labels or soft pseudo-labels)."""
         import torch.nn.functional as F
 
-        if self.task == "classify":
+        if self.head_type != "coral":
             return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1)
         p_gt = (1.0 - targets.cumsum(dim=1)[:, :-1]).clamp(0.0, 1.0)  # P(y > k) under the target
         return F.binary_cross_entropy_with_logits(logits, p_gt, reduction="none").sum(dim=1)
@@ -505,7 +514,7 @@ class FinetuneRun:
 
         self.model_.eval()
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        n_out = len(self.labels_) - (1 if self.task == "rating" else 0)
+        n_out = len(self.labels_) - (1 if self.head_type == "coral" else 0)
         out = np.zeros((len(texts), n_out), dtype=np.float32)
         with torch.inference_mode():
             for s in range(0, len(order), batch_size):
@@ -515,7 +524,7 @@ class FinetuneRun:
 
     def scores(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
         """Class probabilities ``[n, K]`` from the live (possibly unmerged LoRA) model."""
-        return logits_to_probs(self.task, self.logits(texts, batch_size=batch_size))
+        return logits_to_probs(self.head_type, self.logits(texts, batch_size=batch_size))
 
     def evaluate_records(self, records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         """Metrics (accuracy, macro-F1, + MAE for rating) of the live model on labelled records."""
@@ -645,7 +654,7 @@ class FinetuneRun:
                                 weight_decay=0.01)
         micro = math.ceil(len(stage.texts) / opts.batch_size)
         total_steps = max(math.ceil(micro / opts.grad_accum) * stage.epochs, 1)
-        warmup = max(1, int(0.06 * total_steps))
+        warmup = max(1, int(opts.warmup * total_steps))
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(total_steps - warmup, 1))))
         lengths = [len(ids) for ids in self.tokenizer_(stage.texts, truncation=True,
@@ -801,7 +810,7 @@ class FinetuneRun:
             "base_model": self.base_.name if not is_local(self.base_.name) else str(Path(self.base_.name)),
             "pooling": "mean", "max_length": self.max_length_, "query_prefix": self.base_.query_prefix,
             "passage_prefix": self.base_.passage_prefix,
-            "head": {"type": "linear" if self.task == "classify" else "coral", "dim": self.dim_,
+            "head": {"type": self.head_type, "dim": self.dim_,
                      "n_labels": len(self.labels_)},
             "freeze_embeddings": self.freeze_embeddings,
             "lora": {"enabled": self.lora, "r": self.lora_r if self.lora else None, "merged": self.lora,
@@ -831,7 +840,7 @@ def train_finetune(
     target_langs: Sequence[str] | None = None, contrastive_weight: float | None = 0.0, lora: bool = False,
     lora_r: int = 8, max_length: int = 128, seed: int = 0, tensorboard_dir: str | Path | None = None,
     device: str | None = None, text_field: str = "text", label_field: str = "label", freeze_embeddings: bool = True,
-    precision: str = "auto", show_progress: bool | None = None, **options: Any,
+    precision: str = "auto", rating_head: str = "coral", show_progress: bool | None = None, **options: Any,
 ) -> Path:
     """Fine-tune ``encoder_spec`` (``hf:<id|folder>``) with a ``task`` head on labelled records; save to ``out_dir``.
 
@@ -840,7 +849,8 @@ def train_finetune(
     ``contrastive_weight=None`` means 1.0 when ``parallel_pairs`` are given, else 0. ``freeze_embeddings=True``
     (the default) keeps the token embedding table fixed: for multilingual models that is 80% of the weights, a
     third of the step cost on CPU, and tokens of languages absent from training keep their pretrained place.
-    ``precision="auto"`` runs the encoder under bf16 autocast on CUDA and in fp32 on CPU.
+    ``precision="auto"`` runs the encoder under bf16 autocast on CUDA and in fp32 on CPU. ``rating_head`` is
+    ``coral`` or ``softmax`` (:data:`RATING_HEADS`).
     ``options`` are :class:`FitOptions` fields: ``epochs`` (3), ``batch_size`` (16), ``grad_accum`` (1),
     ``lr`` (2e-5), ``head_lr`` (1e-3), ``patience`` (2; 0 = never stop early), ``class_weight``
     ("balanced"), ``temperature`` (0.05), ``self_train_rounds`` (0), ``self_train_fraction`` (0.5),
@@ -849,7 +859,8 @@ def train_finetune(
     """
     run = FinetuneRun(task=task, labels=labels, encoder_spec=encoder_spec, lora=lora, lora_r=lora_r,
                       max_length=max_length, seed=seed, device=device, text_field=text_field,
-                      label_field=label_field, freeze_embeddings=freeze_embeddings, precision=precision)
+                      label_field=label_field, freeze_embeddings=freeze_embeddings, precision=precision,
+                      rating_head=rating_head)
     run.fit(train_records, dev_records, unlabeled_records=unlabeled_records, parallel_pairs=parallel_pairs,
             joint_lambda=joint_lambda, target_langs=target_langs, contrastive_weight=contrastive_weight,
             tensorboard_dir=tensorboard_dir, show_progress=show_progress, **options)

@@ -19,9 +19,11 @@ import numpy as np
 from babelcart.encoders.hf import embed_batch, load_hf, pick_device
 from babelcart.fsutil import read_json_config
 from babelcart.learn.langs import resolve_languages
+from babelcart.learn.ordinal import expected_value, median_decode
 from babelcart.learn.persist import FORMAT, ModelLoadError, check_format_version
 
-__all__ = ["FinetunedClassifier", "coral_decode", "coral_probs", "load_finetuned", "logits_to_probs", "require_train"]
+__all__ = ["FinetunedClassifier", "coral_decode", "coral_probs", "head_type", "load_finetuned", "logits_to_probs",
+           "require_train"]
 
 
 def require_train(*, lora: bool = False, tensorboard: bool = False) -> None:
@@ -56,26 +58,30 @@ def coral_probs(logits: np.ndarray) -> np.ndarray:
 
 
 def coral_decode(probs: np.ndarray, labels: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(median label index, expected value)`` per row of class probabilities ``[n, K]``.
+    """``(median label index, expected value)`` per row of class probabilities ``[n, K]`` (any rating head).
 
     The median minimizes the expected absolute error: the first class whose cumulative probability
-    reaches 0.5.
+    reaches 0.5 (:func:`babelcart.learn.ordinal.median_decode`); ``expected`` is the mean.
     """
     probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
-    cum = np.cumsum(probs, axis=1)
-    idx = np.argmax(cum >= 0.5 - 1e-9, axis=1)
-    values = np.asarray(labels, dtype=np.float64)
-    return idx, probs @ values
+    return median_decode(probs), expected_value(probs, np.asarray(labels, dtype=np.float64))
 
 
-def logits_to_probs(task: str, logits: np.ndarray) -> np.ndarray:
-    """Softmax (classify) or CORAL class probabilities (rating) from head logits."""
-    if task == "rating":
+def logits_to_probs(head_type: str, logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from head logits: CORAL (``coral``, or the task name ``rating`` of older folders)
+    or softmax (``linear``/``softmax``, or the task name ``classify``)."""
+    if head_type in ("coral", "rating"):
         return coral_probs(logits)
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
 
+
+
+def head_type(config: dict[str, Any]) -> str:
+    """``linear`` (classify), ``coral`` or ``softmax`` (rating) from a fine-tuned folder's config."""
+    default = "linear" if config.get("task") == "classify" else "coral"
+    return str((config.get("head") or {}).get("type") or default)
 
 
 # ---------------------------------------------------------------- loading
@@ -96,6 +102,7 @@ class FinetunedClassifier:
         self.text_field: str = config.get("text_field", "text")
         self.label_field: str = config.get("label_field", "label")
         self.source_lang: str | None = config.get("source_lang")
+        self.head_type: str = head_type(config)
         self._model = model
         self._tokenizer = tokenizer
         self._head = head
@@ -122,6 +129,10 @@ class FinetunedClassifier:
         h = self._pooled(texts, batch_size)
         return h @ self._head["weight"].T + self._head["bias"]
 
+    def predict_proba(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+        """Class probabilities ``[n, len(labels)]`` in label order."""
+        return logits_to_probs(self.head_type, self.logits(list(texts), batch_size=batch_size))
+
     def predict(self, texts: Sequence[str], langs: Sequence[str | None] | None = None, *,
                 batch_size: int = 32) -> list[dict[str, Any]]:
         """One dict per text: ``pred``, ``scores`` (label → probability), ``lang`` (+ ``expected`` for rating)."""
@@ -132,7 +143,7 @@ class FinetunedClassifier:
             raise ValueError(f"{len(langs)} langs for {len(texts)} texts")
         if not texts:
             return []
-        probs = logits_to_probs(self.task, self.logits(texts, batch_size=batch_size))
+        probs = self.predict_proba(texts, batch_size=batch_size)
         if self.task == "rating":
             idx, expected = coral_decode(probs, self.labels)
         else:
@@ -194,8 +205,8 @@ def load_finetuned(path: str | Path, *, device: str | None = None) -> FinetunedC
     head = {k.removeprefix("head."): v.astype(np.float32) for k, v in tensors.items() if k.startswith("head.")}
     n = len(config["labels"])
     dim = int(config["head"]["dim"])
-    want = {"weight": (n if config["task"] == "classify" else 1, dim),
-            "bias": (n if config["task"] == "classify" else n - 1,)}
+    coral = head_type(config) == "coral"
+    want = {"weight": (1 if coral else n, dim), "bias": (n - 1 if coral else n,)}
     for k, shape in want.items():
         if k not in head or tuple(head[k].shape) != shape:
             got = None if k not in head else tuple(head[k].shape)

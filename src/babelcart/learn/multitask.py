@@ -14,7 +14,7 @@ import numpy as np
 
 from babelcart.align import Aligner
 from babelcart.learn.heads import Head, LogisticHead, MLPHead
-from babelcart.learn.ordinal import OrdinalHead, expected_value
+from babelcart.learn.ordinal import OrdinalHead, expected_value, median_decode
 
 TASKS = ("classify", "rating")
 RATING_LABELS = [1, 2, 3, 4, 5]
@@ -58,7 +58,7 @@ class TransferModel:
         for j, hs in enumerate(self.heads):
             prefix = "" if j == 0 else f"{hs.name}_"
             P = hs.head.predict_proba(F)
-            pred = hs.head.predict(F)
+            pred = median_decode(P) if hs.task == "rating" else P.argmax(axis=1)
             exp = expected_value(P, np.asarray(hs.labels, dtype=np.float64)) if hs.task == "rating" else None
             keys = [str(label) for label in hs.labels]
             for i, row in enumerate(rows):
