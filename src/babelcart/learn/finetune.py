@@ -39,6 +39,7 @@ import json
 import logging
 import math
 import random
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -321,6 +322,7 @@ class FitOptions:
     head_lr: float = 1e-3
     warmup: float = 0.06
     patience: int = 2
+    max_seconds: float | None = None
     class_weight: str = "balanced"
     contrastive_weight: float = 0.0
     temperature: float = 0.05
@@ -336,6 +338,8 @@ class FitOptions:
             raise ValueError("lr and head_lr must be > 0, patience >= 0 and warmup in [0, 1)")
         if self.class_weight not in ("balanced", "none"):
             raise ValueError(f"class_weight must be 'balanced' or 'none', not {self.class_weight!r}")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ValueError(f"max_seconds must be > 0, not {self.max_seconds}")
         if self.contrastive_weight < 0:
             raise ValueError(f"contrastive_weight must be >= 0, not {self.contrastive_weight}")
         if self.self_train_rounds < 0 or not 0 < self.self_train_fraction <= 1 or self.pseudo_weight < 0:
@@ -581,6 +585,8 @@ class FinetuneRun:
         self.stopped_early_ = False
         self.writer_ = tensorboard_writer(tensorboard_dir)
         self.step_ = 0
+        self.deadline_ = None if opts.max_seconds is None else time.monotonic() + opts.max_seconds
+        self.out_of_time_ = False
         targets = np.eye(len(self.labels_), dtype=np.float32)[train.y]
         self.fit_state_ = _FitState(train, dev, targets, weights, pairs, opts, joint_lambda, list(target_langs or []))
         try:
@@ -663,6 +669,8 @@ class FinetuneRun:
         pair_rng = np_rng(self.seed + 1 + len(self.history_))
         best_score, best_state, bad = -math.inf, None, 0
         for epoch in range(1, stage.epochs + 1):
+            if self.out_of_time_:
+                break
             batches = length_batches(lengths, opts.batch_size, rng)
             logger.debug("%s epoch %d: padding waste %.1f%%", stage.name, epoch, 100 * padding_waste(lengths, batches))
             record = self._run_epoch(stage, epoch, batches, opt, sched, enc_params + head_params, pairs, pair_rng,
@@ -694,8 +702,6 @@ class FinetuneRun:
                    params: list[Any], pairs: list[tuple[str, str]], pair_rng: np.random.Generator,
                    opts: FitOptions, show_progress: bool | None) -> dict[str, Any]:
         """One pass over ``batches`` with gradient accumulation; returns the epoch's record (losses, cost)."""
-        import time
-
         import torch
 
         from babelcart.learn.contrastive import info_nce
@@ -706,6 +712,11 @@ class FinetuneRun:
         bar = progress_bar(batches, desc=f"{stage.name} epoch {epoch}/{stage.epochs}", enabled=show_progress)
         opt.zero_grad()
         for n, batch in enumerate(bar, start=1):
+            if self.deadline_ is not None and time.monotonic() > self.deadline_:
+                self.out_of_time_ = True
+                logger.warning("%s epoch %d: max_seconds reached after %d of %d batches; training stops",
+                               stage.name, epoch, n - 1, len(batches))
+                break
             targets = torch.as_tensor(stage.targets[batch], dtype=torch.float32, device=self.device_)
             w = torch.as_tensor(stage.weights[batch], dtype=torch.float32, device=self.device_)
             task_loss = (self._loss(self._logits([stage.texts[i] for i in batch]), targets) * w).mean()
@@ -777,7 +788,8 @@ class FinetuneRun:
             "label_counts": {str(self.labels_[k]): int(c) for k, c in
                              enumerate(np.bincount(train.y, minlength=len(self.labels_)))},
             "data_sha256": _data_hash(train), "epochs": opts.epochs, "epochs_run": len(self.history_),
-            "best_epoch": self.best_epoch_, "stopped_early": self.stopped_early_, "batch_size": opts.batch_size,
+            "best_epoch": self.best_epoch_, "stopped_early": self.stopped_early_, "out_of_time": self.out_of_time_,
+            "batch_size": opts.batch_size,
             "grad_accum": opts.grad_accum, "lr": opts.lr, "head_lr": opts.head_lr, "patience": opts.patience,
             "class_weight": opts.class_weight, "seed": self.seed, "max_length": self.max_length_,
             "parallel_pairs": len(pairs), "temperature": opts.temperature, "bf16_autocast": self.autocast_,

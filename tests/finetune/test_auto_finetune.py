@@ -1,0 +1,44 @@
+"""``--method auto`` with the [train] extra: fine-tuning is one of the candidates (tiny BERT built in code)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+sys.path.insert(0, str(Path(__file__).parent))
+from toy_data import rating_records  # noqa: E402
+
+from babelcart.apps.classify import load_classifier
+from babelcart.learn import auto
+from babelcart.learn.train import train_model
+
+pytestmark = pytest.mark.torch
+
+
+def test_auto_tries_finetuning_and_records_the_choice(tiny_bert: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auto, "MIN_FINETUNE_ROWS", 20)
+    train = [{**r, "lang": "en"} for r in rating_records(60, seed=3)]
+    path = train_model(train=train, out=tmp_path / "m", task="rating", encoder=f"hf:{tiny_bert}", method="auto",
+                       epochs=2, lr=2e-3, batch_size=10, max_length=32, time_budget=300)
+    cfg = json.loads((path / "config.json").read_text())
+    cands = cfg["auto"]["candidates"]
+    assert cands["finetune"]["kind"] == "finetune" and "score" in cands["finetune"]
+    assert {"head", "head, no alignment", "head, logreg"} <= set(cands)
+    best = min(c["score"] for c in cands.values() if "score" in c)
+    assert cands[cfg["auto"]["chosen"]]["score"] <= best + 1.0  # a tie within noise may go to a cheaper recipe
+    assert cfg["method"] == cands[cfg["auto"]["chosen"]]["kind"]
+    preds = load_classifier(path).predict(["good good good good", "bad bad bad bad"], langs=["en", "en"])
+    assert all(p["pred"] in [1, 2, 3, 4, 5] and "expected" in p for p in preds)
+
+
+def test_small_data_does_not_finetune(tiny_bert: Path, tmp_path: Path) -> None:
+    train = [{**r, "lang": "en"} for r in rating_records(40, seed=4)]
+    path = train_model(train=train, out=tmp_path / "s", task="rating", encoder=f"hf:{tiny_bert}", method="auto")
+    cfg = json.loads((path / "config.json").read_text())
+    assert "finetune" not in cfg["auto"]["candidates"] and "labelled rows" in cfg["auto"]["reason"]
