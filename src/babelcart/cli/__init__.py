@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-COMMAND_MODULES = ["text", "detect", "embed", "demo", "learn", "search", "recommend", "serve", "export"]
+COMMAND_MODULES = ["text", "detect", "embed", "demo", "learn", "label", "search", "recommend", "serve", "export"]
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"babelcart.cli.{_name}").register(app)
