@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from babelcart.cli import app
 from babelcart.datasets.records import write_records
-from babelcart.learn.active import pick, uncertainty, weighted_k_center
+from babelcart.learn.active import cluster_pick, pick, uncertainty
 
 runner = CliRunner()
 
@@ -25,11 +25,11 @@ def test_uncertainty_margin_and_rating_spread() -> None:
     assert uncertainty(split, "rating")[0] == pytest.approx(0.5)  # half the mass 4 stars from the median
 
 
-def test_k_center_skips_near_duplicates() -> None:
+def test_cluster_pick_skips_near_duplicates() -> None:
     # three copies of one confusing text, and a second, slightly less uncertain, different text
-    V = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-    u = np.array([0.9, 0.9, 0.9, 0.6])
-    assert sorted(weighted_k_center(V, u, 2)) == [0, 3]
+    V = np.array([[1.0, 0.0], [1.0, 0.0], [0.999, 0.045], [0.0, 1.0]])
+    u = np.array([0.9, 0.8, 0.7, 0.6])
+    assert sorted(cluster_pick(V, u, 2)) == [0, 3]
     assert np.argsort(-u, kind="stable")[:2].tolist() == [0, 1]  # plain uncertainty wastes a label
 
 

@@ -7,9 +7,10 @@ For each language of the pool, separately:
 1. uncertainty ``u`` of the model on every text: ``1 - (p_top1 - p_top2)`` (classify, the margin) or, for
    ratings, the expected absolute error of the model's own median prediction, ``sum_k p_k |k - median|``,
    divided by its maximum ``K - 1`` (what MAE charges);
-2. a greedy, uncertainty-weighted k-center pass over the model's vectors for those texts: the first pick is the
-   most uncertain text, each next one maximizes ``u_i * d_i`` where ``d_i`` is the cosine distance to the
-   nearest text already picked, so a batch does not spend labels on near-duplicates of one confusing review.
+2. diversity: k-means with ``k = n`` over the model's vectors of those texts, and from each cluster its most
+   uncertain member, so a batch covers the kinds of text in the pool (and follows its mix) instead of spending
+   labels on near-duplicates of one confusing review. A first version (uncertainty-weighted greedy k-center)
+   lost to random picks on the Indonesian ratings (docs/transfer.md, "Active learning").
 
 ``strategy="random"`` (a seeded uniform draw per language) and ``"uncertainty"`` (top-``n`` ``u``, no
 diversity) are the baselines the benchmark compares against.
@@ -41,23 +42,26 @@ def uncertainty(P: np.ndarray, task: str) -> np.ndarray:
     return 1.0 - (top[:, 0] - (top[:, 1] if P.shape[1] > 1 else 0.0))
 
 
-def weighted_k_center(V: np.ndarray, u: np.ndarray, n: int) -> list[int]:
-    """``n`` row indices of unit vectors ``V``: greedy max of ``u * (cosine distance to the nearest pick)``."""
+def cluster_pick(V: np.ndarray, u: np.ndarray, n: int, *, seed: int = 0) -> list[int]:
+    """``n`` row indices of unit vectors ``V``: k-means with ``k = n``, then from each cluster its most uncertain
+    member (ties: the one nearest the centroid). Clusters follow where the pool's mass is, so a batch covers
+    the kinds of text the pool holds instead of one confusing corner (or its outliers)."""
     n = min(n, len(V))
     if n <= 0:
         return []
-    picked = [int(np.argmax(u))]
-    dist = 1.0 - V @ V[picked[0]]
-    for _ in range(n - 1):
-        gain = u * np.maximum(dist, 0.0)
-        gain[picked] = -1.0
-        j = int(np.argmax(gain))
-        if gain[j] <= 0:  # everything left duplicates a pick or is certain: fill by uncertainty
-            rest = [i for i in np.argsort(-u) if i not in set(picked)]
-            picked += [int(i) for i in rest[: n - len(picked)]]
-            break
-        picked.append(j)
-        dist = np.minimum(dist, 1.0 - V @ V[j])
+    if n == len(V):
+        return list(range(n))
+    from sklearn.cluster import KMeans
+
+    km = KMeans(n_clusters=n, n_init=3, random_state=seed).fit(V)
+    sim = (V * km.cluster_centers_[km.labels_]).sum(axis=1)
+    picked = []
+    for c in range(n):
+        members = np.flatnonzero(km.labels_ == c)
+        if len(members):
+            picked.append(int(members[np.lexsort((-sim[members], -u[members]))[0]]))
+    taken = set(picked)
+    picked += [int(i) for i in np.argsort(-u, kind="stable") if int(i) not in taken][: n - len(picked)]
     return picked
 
 
@@ -79,7 +83,7 @@ def pick(P: np.ndarray, V: np.ndarray, langs: Sequence[str], n: int, *, task: st
         elif strategy == "uncertainty":
             chosen = np.argsort(-u[idx], kind="stable")[:n]
         else:
-            chosen = np.array(weighted_k_center(V[idx], u[idx], n), dtype=np.int64)
+            chosen = np.array(cluster_pick(V[idx], u[idx], n, seed=seed), dtype=np.int64)
         out += idx[chosen].tolist()
     return out, u
 
