@@ -30,9 +30,27 @@ def test_auto_tries_finetuning_and_records_the_choice(tiny_bert: Path, tmp_path:
     cands = cfg["auto"]["candidates"]
     assert cands["finetune"]["kind"] == "finetune" and "score" in cands["finetune"]
     assert {"head", "head, no alignment", "head, logreg"} <= set(cands)
+    ens = next(c for n, c in cands.items() if n.startswith("finetune + frozen head"))
+    assert ens["kind"] == "ensemble" and "score" in ens
     best = min(c["score"] for c in cands.values() if "score" in c)
     assert cands[cfg["auto"]["chosen"]]["score"] <= best + 1.0  # a tie within noise may go to a cheaper recipe
     assert cfg["method"] == cands[cfg["auto"]["chosen"]]["kind"]
+
+
+@pytest.mark.parametrize("winner", ["finetune", "ensemble"])
+def test_auto_writes_a_finetuned_or_ensemble_winner(tiny_bert: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch, winner: str) -> None:
+    monkeypatch.setattr(auto, "MIN_FINETUNE_ROWS", 20)
+    real = auto._better
+    monkeypatch.setattr(auto, "_better", lambda new, best, task: new.kind == winner or (
+        best.kind != winner and real(new, best, task)))
+    train = [{**r, "lang": "en"} for r in rating_records(60, seed=5)]
+    path = train_model(train=train, out=tmp_path / winner, task="rating", encoder=f"hf:{tiny_bert}", method="auto",
+                       epochs=1, lr=2e-3, batch_size=10, max_length=32, time_budget=300)
+    cfg = json.loads((path / "config.json").read_text())
+    assert cfg["method"] == winner and cfg["auto"]["candidates"][cfg["auto"]["chosen"]]["kind"] == winner
+    if winner == "ensemble":
+        assert sorted(cfg["members"]) == ["finetune", "head"]
     preds = load_classifier(path).predict(["good good good good", "bad bad bad bad"], langs=["en", "en"])
     assert all(p["pred"] in [1, 2, 3, 4, 5] and "expected" in p for p in preds)
 

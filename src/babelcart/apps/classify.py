@@ -96,6 +96,10 @@ def load_classifier(path: str | Path, *, encoder: Any = None, cache_dir: str | N
             raise ModelLoadError(f"{folder} is a fine-tuned model: loading it needs babelcart.learn.finetuned and "
                                  "the [train] extra (pip install 'babelcart[train]')") from exc
         return load_finetuned(folder)  # type: ignore[no-any-return]
+    if method == "ensemble":
+        from babelcart.learn.ensemble import load_ensemble
+
+        return load_ensemble(folder, encoder=encoder, cache_dir=cache_dir)  # type: ignore[return-value]
     if method != "head":
         raise ModelLoadError(f"{folder}: unknown model method {method!r}")
     for key in ("task", "tasks", "labels", "encoder", "model"):

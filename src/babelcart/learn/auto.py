@@ -12,8 +12,10 @@
 3. Score: the mean over held-out languages of MAE (rating) or accuracy (classify), every language counting the
    same; the worst language is reported next to it. Candidates run cheapest first; one that would start after
    ``time_budget`` seconds is skipped (a fine-tune gets the rest of the budget as its own time limit).
-4. The winner: a frozen recipe is refitted on all labels; a fine-tuned one keeps the model trained without the
-   held-out rows (refitting would double its cost). ``config.json`` gets an ``auto`` section (candidates, scores,
+4. After the fine-tune, ``finetune + frozen head`` (the two models' probabilities averaged,
+   :mod:`babelcart.learn.ensemble`) is scored on the same held-out rows at no training cost.
+5. The winner: a frozen recipe is refitted on all labels; a fine-tuned one keeps the model trained without the
+   held-out rows (refitting would double its cost); an ensemble does both for its members. ``config.json`` gets an ``auto`` section (candidates, scores,
    choice, reason) and the model card a paragraph; one log line says what was chosen and why.
 """
 
@@ -39,6 +41,8 @@ HOLDOUT_MAX = 1000
 #: A recipe must beat the one before it (cheaper) by more than this many standard errors of the score
 #: difference to be preferred: a tie goes to the cheaper recipe.
 TIE_SE = 1.0
+#: The name of the candidate that averages the fine-tuned model with the best frozen recipe.
+ENSEMBLE = "finetune + frozen head"
 #: Fine-tuning is tried from this many labelled training rows on: below it a frozen head is as good and far cheaper.
 MIN_FINETUNE_ROWS = 200
 
@@ -59,9 +63,12 @@ class Outcome:
     score: float | None = None
     per_lang: dict[str, float] = field(default_factory=dict)
     errors: np.ndarray | None = None
+    probs: np.ndarray | None = None
     seconds: float = 0.0
     skipped: str | None = None
     path: Path | None = None
+    members: dict[str, Outcome] = field(default_factory=dict)
+    lower_is_better: bool = False
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "seconds": round(self.seconds, 1)}
@@ -73,8 +80,6 @@ class Outcome:
                                                                                 self.per_lang.items()},
                         "worst_language": worst})
         return out
-
-    lower_is_better: bool = False
 
 
 def finetune_available() -> bool:
@@ -132,13 +137,35 @@ def split_holdout(records: list[dict[str, Any]], label_field: str, langs: list[s
     return [i for i in range(len(records)) if i not in held], sorted(held)
 
 
-def _errors(clf: Any, records: list[dict[str, Any]], langs: list[str], cfg: Any) -> np.ndarray:
-    """Per-row loss on held-out records: absolute error (rating) or 0/1 error (classify)."""
+def _errors(P: np.ndarray, labels: list[Any], records: list[dict[str, Any]], cfg: Any) -> np.ndarray:
+    """Per-row loss of class probabilities ``P`` on held-out records: absolute error of the median (rating) or
+    0/1 error of the most probable label (classify)."""
+    from babelcart.learn.ensemble import decode
+
     h = cfg.heads[0]
-    preds = clf.predict([r[cfg.text_field] for r in records], langs)
+    preds = decode(P, labels, h.task)
     if h.task == "rating":
         return np.array([abs(float(p["pred"]) - float(r[h.label_field])) for p, r in zip(preds, records, strict=True)])
     return np.array([float(str(p["pred"]) != str(r[h.label_field])) for p, r in zip(preds, records, strict=True)])
+
+
+def _ensemble(outcomes: list[Outcome], labels: list[Any], held: list[dict[str, Any]], cfg: Any) -> Outcome | None:
+    """The fine-tuned model averaged with the best frozen recipe, scored on the same held-out rows (no training)."""
+    task = cfg.heads[0].task
+    heads = [o for o in outcomes if o.kind == "head" and o.probs is not None]
+    ft = next((o for o in outcomes if o.kind == "finetune" and o.probs is not None), None)
+    if ft is None or not heads:
+        return None
+    head = min(heads, key=lambda o: o.score if task == "rating" else -o.score)
+    from babelcart.learn.ensemble import average_probabilities
+
+    out = Outcome(f"{ENSEMBLE} ({head.name})", "ensemble", lower_is_better=task == "rating",
+                  seconds=head.seconds + ft.seconds)
+    out.probs = average_probabilities([head.probs, ft.probs])
+    out.errors = _errors(out.probs, labels, held, cfg)
+    out.score, out.per_lang = _score(out.errors, [r["lang"] for r in held], task)
+    out.members = {"head": head, "finetune": ft}
+    return out
 
 
 def _score(err: np.ndarray, langs: list[str], task: str) -> tuple[float, dict[str, float]]:
@@ -160,6 +187,7 @@ def train_auto(cfg: Any, encoder: Any) -> Path:
     """Run ``--method auto`` for ``cfg`` (a TrainConfig); returns the written model folder."""
     from babelcart.apps.classify import load_classifier
     from babelcart.encoders import get_encoder
+    from babelcart.learn.ensemble import member_probabilities
     from babelcart.learn.train import TrainDataError, _check_bad, _load, parse_labelled, train_model
 
     t_start = time.monotonic()
@@ -199,6 +227,7 @@ def train_auto(cfg: Any, encoder: Any) -> Path:
         else f"encoder {cfg.encoder!r} is not a transformer, several heads, or parallel data")
     tmp = Path(tempfile.mkdtemp(prefix="babelcart-auto-"))
     outcomes: list[Outcome] = []
+    labels: list[Any] = []
     base = replace(cfg, method="head", out=tmp / "x", dev=None)
     try:
         for n, cand in enumerate(cands):
@@ -216,7 +245,9 @@ def train_auto(cfg: Any, encoder: Any) -> Path:
             try:
                 path = train_model(c, encoder=encoder if cand.kind == "head" else None)
                 clf = load_classifier(path, encoder=encoder) if cand.kind == "head" else load_classifier(path)
-                out.errors = _errors(clf, held, held_langs, cfg)
+                labels = list(clf.labels)
+                out.probs = member_probabilities(clf, [r[cfg.text_field] for r in held], held_langs, labels)[0]
+                out.errors = _errors(out.probs, labels, held, cfg)
                 out.score, out.per_lang = _score(out.errors, held_langs, h.task)
                 out.path = path
             except (TrainDataError, ValueError, RuntimeError) as exc:
@@ -224,6 +255,9 @@ def train_auto(cfg: Any, encoder: Any) -> Path:
             out.seconds = time.monotonic() - t0
             outcomes.append(out)
             logger.info("auto: %s -> %s", cand.name, out.describe())
+        ens = _ensemble(outcomes, labels, held, cfg) if labels else None
+        if ens is not None:
+            outcomes.append(ens)
         return _finish(cfg, encoder, outcomes, texts_ok, target_train, source_lang, held, why_no_ft, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -271,13 +305,19 @@ def _finish(cfg: Any, encoder: Any, outcomes: list[Outcome], all_rows: list[dict
               + (f"; next {runner_up[0].name} {min(runner_up, key=lambda o: o.score if task == 'rating' else -o.score).score:.4f}"
                  if runner_up else "")
               + (f"; fine-tuning not tried: {why_no_ft}" if why_no_ft else ""))
-    if best.kind == "head":
+    if best.kind in ("head", "ensemble"):
+        head = best.members["head"] if best.kind == "ensemble" else best
         cand = next(c for c in candidates(cfg, has_unlabeled=bool(cfg.unlabeled), finetune_ok=False)
-                    if c.name == best.name)
+                    if c.name == head.name)
         final = replace(cfg, **cand.changes, train=copy.deepcopy(all_rows), target=target_train or None,
-                        few_shot=None, out=cfg.out)
+                        few_shot=None, out=cfg.out if best.kind == "head" else tmp / "final-head")
         path = train_model(final, encoder=encoder)
         refit = "refitted on all labels"
+        if best.kind == "ensemble":
+            from babelcart.learn.ensemble import save_ensemble
+
+            path = save_ensemble(cfg.out, {"head": path, "finetune": best.members["finetune"].path})
+            refit = "frozen head refitted on all labels, fine-tuned model kept as trained without the held-out labels"
     else:
         from babelcart.fsutil import atomic_dir
 
