@@ -34,7 +34,7 @@ from _common import RESULTS, markdown_table  # noqa: E402
 from _transfer_common import train_and_load, write_results  # noqa: E402
 from _transfer_data import CACHE_DIR, rating_data, xsid_split  # noqa: E402
 
-STRATEGIES = ("uncertainty-diversity", "random")
+STRATEGIES = ("uncertainty-diversity", "diversity", "random")
 INTENT_LANGS = ("lt", "sr", "de-st", "ja")
 
 

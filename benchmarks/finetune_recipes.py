@@ -39,6 +39,8 @@ SHIPPED = {"rating_head": "coral", "lr": 3e-5, "head_lr": 1e-3, "class_weight": 
 #: except the combinations at the end.
 VARIANTS: dict[str, dict[str, Any]] = {
     "shipped (coral, balanced, lr 3e-5, 2 ep)": {},
+    "plain: softmax CE, no class weight, best epoch on source dev": {"rating_head": "softmax", "class_weight": "none",
+                                                                     "early_stop": True},
     "softmax CE head": {"rating_head": "softmax"},
     "class weight none": {"class_weight": "none"},
     "lr 5e-5": {"lr": 5e-5},

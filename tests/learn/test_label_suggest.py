@@ -38,7 +38,7 @@ def test_pick_is_per_language_and_random_is_seeded() -> None:
     P = rng.dirichlet(np.ones(3), size=30)
     V = rng.normal(size=(30, 4))
     langs = ["de"] * 10 + ["ja"] * 20
-    for strategy in ("uncertainty-diversity", "uncertainty", "random"):
+    for strategy in ("uncertainty-diversity", "diversity", "uncertainty", "random"):
         idx, _ = pick(P, V, langs, 4, task="classify", strategy=strategy)
         assert [langs[i] for i in idx].count("de") == 4 and [langs[i] for i in idx].count("ja") == 4
         assert len(set(idx)) == 8

@@ -12,8 +12,9 @@ For each language of the pool, separately:
    labels on near-duplicates of one confusing review. A first version (uncertainty-weighted greedy k-center)
    lost to random picks on the Indonesian ratings (docs/transfer.md, "Active learning").
 
-``strategy="random"`` (a seeded uniform draw per language) and ``"uncertainty"`` (top-``n`` ``u``, no
-diversity) are the baselines the benchmark compares against.
+``strategy="diversity"`` keeps step 2 without the uncertainty (the text nearest each centroid), ``"uncertainty"``
+is the top-``n`` ``u`` without diversity, ``"random"`` a seeded uniform draw per language: the baselines the
+benchmark compares against.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from babelcart.learn.ordinal import median_decode
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("uncertainty-diversity", "uncertainty", "random")
+STRATEGIES = ("uncertainty-diversity", "diversity", "uncertainty", "random")
 
 
 def uncertainty(P: np.ndarray, task: str) -> np.ndarray:
@@ -82,6 +83,8 @@ def pick(P: np.ndarray, V: np.ndarray, langs: Sequence[str], n: int, *, task: st
             chosen = rng.permutation(len(idx))[:n]
         elif strategy == "uncertainty":
             chosen = np.argsort(-u[idx], kind="stable")[:n]
+        elif strategy == "diversity":  # the text nearest each k-means centroid (the model's scores unused)
+            chosen = np.array(cluster_pick(V[idx], np.zeros(len(idx)), n, seed=seed), dtype=np.int64)
         else:
             chosen = np.array(cluster_pick(V[idx], u[idx], n, seed=seed), dtype=np.int64)
         out += idx[chosen].tolist()
@@ -132,7 +135,7 @@ def suggest(clf: Any, records: list[dict[str, Any]], n: int, *, text_field: str 
     texts = [r[text_field] for r in keep]
     langs = list(resolve_languages(texts, [r.get("lang") for r in keep]))
     P = probabilities(clf, texts, langs)
-    V = model_vectors(clf, texts, langs) if strategy == "uncertainty-diversity" else P
+    V = model_vectors(clf, texts, langs) if "diversity" in strategy else P
     chosen, u = pick(P, V, langs, n, task=getattr(clf, "task", "classify"), strategy=strategy, seed=seed)
     out = [{**keep[i], "lang": langs[i], label_field: "", "uncertainty": round(float(u[i]), 4)} for i in chosen]
     per_lang = {lang: sum(1 for i in chosen if langs[i] == lang) for lang in sorted(set(langs))}
