@@ -73,11 +73,14 @@ def test_soft_target_loss_matches_the_hard_losses(tiny_bert: Path) -> None:
     run.task = "classify"
     np.testing.assert_allclose(run._loss(logits, F.one_hot(y, 4).float()).numpy(),
                                F.cross_entropy(logits, y, reduction="none").numpy(), rtol=1e-5)
-    run.task = "rating"  # CORAL: BCE over the K-1 thresholds P(y > k)
+    run.task, run.head_type = "rating", "coral"  # CORAL: BCE over the K-1 thresholds P(y > k)
     coral = logits[:, :3]
     hard = (y.unsqueeze(1) > torch.arange(3)).float()
     want = F.binary_cross_entropy_with_logits(coral, hard, reduction="none").sum(dim=1)
     np.testing.assert_allclose(run._loss(coral, F.one_hot(y, 4).float()).numpy(), want.numpy(), rtol=1e-5)
+    run.head_type = "softmax"  # a softmax rating head: cross-entropy over the K stars
+    np.testing.assert_allclose(run._loss(logits, F.one_hot(y, 4).float()).numpy(),
+                               F.cross_entropy(logits, y, reduction="none").numpy(), rtol=1e-5)
 
 
 def test_self_training_follows_the_target_mix_and_reports_it(tiny_bert: Path, tmp_path: Path) -> None:
