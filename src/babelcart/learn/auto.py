@@ -26,6 +26,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -205,7 +206,7 @@ def train_auto(cfg: Any, encoder: Any) -> Path:
     langs = resolve_languages(parsed.texts, parsed.langs)
     texts_ok = [{cfg.text_field: t, "lang": g, **{hc.label_field: parsed.labels[str(hc.name)][i] for hc in cfg.heads}}
                 for i, (t, g) in enumerate(zip(parsed.texts, langs, strict=True))]
-    source_lang = cfg.source_lang or max(set(langs), key=langs.count)
+    source_lang = cfg.source_lang or Counter(langs).most_common(1)[0][0]
     train_idx, held_idx = split_holdout(texts_ok, h.label_field, langs, source_lang, cfg.seed)
     train_rows = [texts_ok[i] for i in train_idx]
     held = [texts_ok[i] for i in held_idx]
