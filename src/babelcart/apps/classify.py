@@ -117,6 +117,13 @@ def load_classifier(path: str | Path, *, encoder: Any = None, cache_dir: str | N
     if encoder.spec != spec or int(encoder.dim) != dim:
         raise ModelLoadError(f"{folder} was trained with encoder {spec!r} ({dim}-d) but the given encoder is "
                              f"{encoder.spec!r} ({encoder.dim}-d); use the same encoder")
+    from babelcart.encoders.base import vectors_id
+
+    build = cfg["encoder"].get("build")
+    if build is not None and vectors_id(encoder) != build:
+        raise ModelLoadError(f"{folder} was trained on vectors of {build}, but encoder {spec!r} now gives "
+                             f"{vectors_id(encoder)}: retrain the model (babelcart train ...) so its head sees "
+                             "the vectors it will serve")
     return Classifier(folder, cfg, model, encoder)
 
 

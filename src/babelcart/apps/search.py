@@ -62,6 +62,10 @@ class IndexFormatError(ValueError):
     """A search-index folder that is missing, half-written, corrupted or from an unknown format version."""
 
 
+class EncoderMismatchError(IndexFormatError):
+    """The encoder at hand gives other vectors than the ones the index holds (another model or build)."""
+
+
 @dataclass
 class AddReport:
     """What ``SearchIndex.add`` did: rows added, ids replaced (last wins), per-product errors."""
@@ -173,6 +177,7 @@ class SearchIndex:
         self.batch_size = batch_size
         self._encoder = encoder
         # fitted state
+        self.encoder_build_: str | None = None  # vectors_id of the encoder that made the dense vectors
         self.ids_: list[str] = []
         self.titles_: list[str] = []
         self.langs_: list[str | None] = []
@@ -206,7 +211,21 @@ class SearchIndex:
             from babelcart.encoders import get_encoder
 
             self._encoder = get_encoder(self.encoder_spec, cache_dir=self.cache_dir)
+            self._check_encoder_build()
         return self._encoder
+
+    def _check_encoder_build(self) -> None:
+        """Refuse an encoder whose vectors are not the index's: mixing two builds silently skews every score."""
+        from babelcart.encoders.base import vectors_id
+
+        if self._encoder is None or self.encoder_build_ is None:
+            return
+        found = vectors_id(self._encoder)
+        if found != self.encoder_build_:
+            raise EncoderMismatchError(
+                f"this index holds vectors of {self.encoder_build_}, but encoder {self._encoder.spec!r} gives "
+                f"{found}; rebuild the index with this encoder (babelcart index build ... --encoder "
+                f"{self._encoder.spec}) or search with the index's encoder")
 
     def __len__(self) -> int:
         return int(self.alive_.sum())
@@ -291,6 +310,9 @@ class SearchIndex:
                                               batch_size=self.batch_size, show_progress=show_progress)
             if self.dense_ is not None and vectors.shape[1] != self.dense_.dim:
                 raise ValueError(f"vectors have dimension {vectors.shape[1]}, the index has {self.dense_.dim}")
+            from babelcart.encoders.base import vectors_id
+
+            self.encoder_build_ = self.encoder_build_ or vectors_id(self.encoder)
             vectors = self._align(vectors, [d["lang"] for d in docs])
         replaced = [d["id"] for d in docs if d["id"] in self.row_of_]
         if replaced:
@@ -554,7 +576,8 @@ class SearchIndex:
 
     # ------------------------------------------------------------------ persistence
     def _config(self) -> dict[str, Any]:
-        return {"encoder_spec": self.encoder_spec, "text_fields": list(self.text_fields),
+        return {"encoder_spec": self.encoder_spec, "encoder_build": self.encoder_build_,
+                "text_fields": list(self.text_fields),
                 "hnsw_threshold": self.hnsw_threshold, "rrf_k": self.rrf_k, "depth": self.depth,
                 "bm25_weight": self.bm25_weight, "dense_weight": self.dense_weight, "fusion": self.fusion,
                 "coverage_power": self.coverage_power, "k1": self.lexical_.k1, "b": self.lexical_.b, "max_query_chars": self.max_query_chars,
@@ -654,10 +677,14 @@ class SearchIndex:
             with np.load(path / "alignment.npz", allow_pickle=False) as z:
                 alignment = LanguageCentering.from_arrays({k: z[k] for k in z.files},
                                                           manifest["alignment"]["meta"])
-        if encoder is not None and cfg["encoder_spec"] is not None and encoder.spec != cfg["encoder_spec"]:
-            logger.warning("index was built with encoder %s; searching with %s", cfg["encoder_spec"], encoder.spec)
+        build = cfg.pop("encoder_build", None)
+        if build is None and cfg["encoder_spec"] is not None:
+            logger.warning("%s predates encoder build ids: it cannot tell whether %s still gives its vectors; "
+                           "rebuild it to be sure", path, cfg["encoder_spec"])
         index = cls(**cfg, k1=k1, b=b, alignment=alignment, cache_dir=cache_dir)
+        index.encoder_build_ = build
         index._encoder = encoder
+        index._check_encoder_build()
         docs = json.loads((path / "docs.json").read_text(encoding="utf-8"))
         n = len(docs["ids"])
         if n != manifest.get("n_rows") or any(len(docs[c]) != n for c in

@@ -21,6 +21,7 @@ import numpy as np
 
 from babelcart.align import ALIGN_MODES, Aligner
 from babelcart.datasets.records import FieldError, Record, get_text, read_records
+from babelcart.encoders.base import vectors_id
 from babelcart.learn.heads import Head, LogisticHead, MLPHead, balanced_class_weights, fit_temperature
 from babelcart.learn.label_shift import adjust_to_prior, estimate_prior, select_pseudo_labels
 from babelcart.learn.labels import parse_label
@@ -843,7 +844,8 @@ class _Trainer:
             "task": first["task"],
             "tasks": [h["task"] for h in model_meta["heads"]],
             "labels": first["labels"],
-            "encoder": {"spec": self.encoder.spec, "dim": int(self.encoder.dim), "role": cfg.role},
+            "encoder": {"spec": self.encoder.spec, "build": vectors_id(self.encoder), "dim": int(self.encoder.dim),
+                        "role": cfg.role},
             "text_field": cfg.text_field,
             "source_lang": data.source_lang,
             "model": model_meta,
