@@ -76,7 +76,8 @@ def tatoeba_set(per_lang: int) -> RetrievalSet:
     """Tatoeba xx → en: each language's sentences search the English sides of all pairs loaded."""
     from babelcart.datasets.shared import TATOEBA_PAIRS, tatoeba
 
-    queries, langs, relevant, catalog = [], [], [], {}
+    queries, langs, relevant = [], [], []
+    catalog: dict[str, int] = {}
     for lang in TATOEBA_PAIRS:
         for xx, en in tatoeba(lang)[:per_lang]:
             queries.append(xx)
@@ -189,7 +190,7 @@ def gate(candidate: Any, reference: Any, sets: list[RetrievalSet], *,
     reasons in ``failures`` when any metric falls more than :data:`MAX_METRIC_DROP` below the reference or a
     text's vector moves with its batch."""
     report: dict[str, Any] = {"sets": {}, "failures": []}
-    pooled = {"candidate": [], "reference": []}
+    pooled: dict[str, list[tuple[float, float]]] = {"candidate": [], "reference": []}
     for rset in sets:
         cand, ref = retrieval_metrics(candidate, rset), retrieval_metrics(reference, rset)
         report["sets"][rset.name] = {"candidate": cand, "reference": ref, "notes": rset.notes}

@@ -120,7 +120,7 @@ def q4_matmuls(model: Any, *, accuracy_level: int = 0) -> int:
     def rewrite(node: Any) -> list[Any] | None:
         w = g.weight(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
         blocks = None if w is None or w.ndim != 2 else q4_0_blocks(np.ascontiguousarray(w.T))
-        if blocks is None:
+        if w is None or blocks is None:
             return None
         q, d = blocks
         k, n = w.shape
