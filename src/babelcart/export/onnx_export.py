@@ -186,6 +186,7 @@ def _load_finetuned(folder: Path, cfg: dict[str, Any], *, max_length: int | None
                   prefixes={"query": prefix, "passage": prefix},
                   meta={"model_type": getattr(model.config, "model_type", None), "pooling": "mean",
                         "encoder_spec": cfg.get("encoder_spec"), "base_model": cfg.get("base_model"),
+                        "text_field": cfg.get("text_field", "text"),
                         "source_metrics": cfg.get("metrics")})
 
 
