@@ -11,7 +11,6 @@ import os
 import sys
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -46,7 +45,7 @@ def is_user_error(exc: BaseException) -> bool:
 class _Group(TyperGroup):
     """The root group: a user error from any command is one 'error: ...' line and exit code 2."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except Exception as exc:
