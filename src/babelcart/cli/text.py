@@ -62,7 +62,10 @@ def mask(
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Mask e-mails, phones, cards, IBANs and IPs; adds pii (counts per type). No mapping is written."""
+    """Mask e-mails, phones, cards, IBANs and IPs; adds pii (counts per type). No mapping is written.
+
+    The original kept by clean (TEXT_FIELD_raw) is masked too, so no PII survives in it.
+    """
     from babelcart.text.pii import PIIMasker
 
     masker = PIIMasker(default_region=region)
@@ -71,7 +74,11 @@ def mask(
         out_recs = []
         for r in records:
             res = masker.mask(get_text(r, text_field))
-            out_recs.append({**r, text_field: res.text, "pii": res.counts})
+            rec = {**r, text_field: res.text, "pii": res.counts}
+            raw = r.get(f"{text_field}_raw")
+            if isinstance(raw, str):  # clean's copy of the original
+                rec[f"{text_field}_raw"] = masker.mask(raw).text
+            out_recs.append(rec)
         return out_recs
 
     run_jsonl_job(source, out, batch, fmt=fmt, strict=strict, quiet=quiet, desc="mask")
