@@ -85,6 +85,7 @@ def setup_logging(verbose: bool) -> None:
     """Warnings and the announcements by default, everything with -v; library noise off."""
     for key, value in QUIET_LIBRARIES.items():
         os.environ.setdefault(key, value)
+    _quiet_loaded_libraries()
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler()
@@ -93,6 +94,18 @@ def setup_logging(verbose: bool) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     for name in ANNOUNCERS:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _quiet_loaded_libraries() -> None:
+    """The environment switches above act at import: quiet the libraries already imported (library use, tests)."""
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") != "1":
+        return
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
+    if "transformers" in sys.modules:
+        tf_logging = importlib.import_module("transformers.utils.logging")
+        tf_logging.disable_progress_bar()
+        tf_logging.set_verbosity_error()
 
 
 def _version(value: bool) -> None:
