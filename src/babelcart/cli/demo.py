@@ -1,4 +1,4 @@
-"""``babelcart demo``: the main job on the bundled sample, printed as tables."""
+"""babelcart demo: the main job on the bundled sample, printed as tables."""
 
 from __future__ import annotations
 
@@ -96,5 +96,5 @@ def demo(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``demo`` to ``app``."""
+    """Add demo to app."""
     app.command("demo")(demo)

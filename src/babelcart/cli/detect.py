@@ -1,4 +1,4 @@
-"""``babelcart detect``: add ``lang`` and ``lang_confidence`` to every line (or detect one ``--text``)."""
+"""babelcart detect: add lang and lang_confidence to every line (or detect one --text)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def detect(
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Detect the language of every line: adds ``lang`` (ISO 639-1 or 'und') and ``lang_confidence``."""
+    """Detect the language of every line: adds lang (ISO 639-1 or 'und') and lang_confidence."""
     from babelcart.text.langid import LanguageDetector
 
     det = LanguageDetector(languages=_parse_languages(languages))
@@ -62,5 +62,5 @@ def detect(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``detect`` to ``app``."""
+    """Add detect to app."""
     app.command("detect")(detect)

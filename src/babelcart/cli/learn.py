@@ -1,4 +1,4 @@
-"""``babelcart train``, ``babelcart predict`` and ``babelcart evaluate``: thin wrappers over the learn area."""
+"""babelcart train, babelcart predict and babelcart evaluate: thin wrappers over the learn area."""
 
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ def predict(
     ray_address: RayAddressOpt = None,
     num_actors: NumActorsOpt = 1,
 ) -> None:
-    """Add ``pred``, ``scores``, ``lang`` (and ``expected`` for ratings) to every line, in order."""
+    """Add pred, scores, lang (and expected for ratings) to every line, in order."""
     require_engine(engine)
     clf = _load(model_dir, cache_dir)
     if engine == "ray":
@@ -186,7 +186,7 @@ def evaluate(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``train``, ``predict`` and ``evaluate`` to ``app``."""
+    """Add train, predict and evaluate to app."""
     app.command("train")(train)
     app.command("predict")(predict)
     app.command("evaluate")(evaluate)

@@ -1,5 +1,5 @@
-"""``babelcart index build``, ``babelcart search`` and ``babelcart search-eval``: thin wrappers over
-``babelcart.apps.search``."""
+"""babelcart index build, babelcart search and babelcart search-eval: thin wrappers over
+babelcart.apps.search."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from babelcart.cli._common import (
     QuietOpt,
     RayAddressOpt,
     StrictOpt,
+    plural,
     require_engine,
     run_jsonl_job,
 )
@@ -62,8 +63,8 @@ def index_build(
 ) -> None:
     """Index a product catalog (id, title, description, category, price, lang) for hybrid search.
 
-    With ``--engine ray`` the folder holds ``shard-00000``... (each an ordinary index folder: search
-    each with ``babelcart search OUT/shard-0000N``) and ``shards.json``.
+    With --engine ray the folder holds shard-00000... (each an ordinary index folder: search
+    each with babelcart search OUT/shard-0000N) and shards.json.
     """
     from babelcart.apps.search import SearchIndex
     from babelcart.datasets.records import read_records
@@ -99,7 +100,7 @@ def index_build(
             print(f"{where}: {err['error']}", file=sys.stderr)
         if len(rep.errors) > 20:
             print(f"... and {len(rep.errors) - 20} more errors", file=sys.stderr)
-        print(f"{len(products)} lines, {len(rep.errors)} errors; indexed {len(index)} products "
+        print(f"{plural(len(products), 'line')}, {plural(len(rep.errors), 'error')}; indexed {len(index)} products "
               f"({rep.replaced} duplicate ids replaced, last wins) into {out if rep.added else 'nothing'}",
               file=sys.stderr)
     if not rep.added:
@@ -125,7 +126,7 @@ def search(
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Search an index with one query, or a JSONL batch of queries (``--queries``)."""
+    """Search an index with one query, or a JSONL batch of queries (--queries)."""
     from babelcart.datasets.records import Record, dumps, get_text
 
     mode = _check_mode(mode)
@@ -210,7 +211,7 @@ def search_eval(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``index build``, ``search`` and ``search-eval`` to ``app``."""
+    """Add index build, search and search-eval to app."""
     index_app.command("build")(index_build)
     app.add_typer(index_app, name="index")
     app.command("search")(search)

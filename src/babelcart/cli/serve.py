@@ -1,4 +1,4 @@
-"""``babelcart serve`` (the HTTP service) and ``babelcart keys create|list|revoke`` (API keys)."""
+"""babelcart serve (the HTTP service) and babelcart keys create|list|revoke (API keys)."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (second p
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``serve`` and ``keys`` to ``app``."""
+    """Add serve and keys to app."""
     app.command("serve")(serve)
     keys = typer.Typer(help="Manage API keys of the HTTP service.", no_args_is_help=True)
     keys.command("create")(keys_create)

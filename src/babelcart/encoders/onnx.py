@@ -318,6 +318,23 @@ class OnnxClassifier:
         return out
 
 
+    def predict_records(self, records: list[dict[str, Any]], *, text_field: str | None = None
+                        ) -> list[dict[str, Any]]:
+        """Records in, records out (same order) with ``pred``/``scores``/``lang`` added, as the folder it was
+        exported from gives them; a record without usable text gets ``error``."""
+        from babelcart.datasets.records import collect_texts
+        from babelcart.learn.langs import resolve_languages
+
+        field = text_field or (self.config.get("source_meta") or {}).get("text_field") or "text"
+        out, good, texts = collect_texts(records, field)
+        if not good:
+            return out
+        langs = resolve_languages(texts, [records[i].get("lang") for i in good])
+        for i, p in zip(good, self.predict(texts, langs), strict=True):
+            out[i] = {**records[i], **p}
+        return out
+
+
 def _as_number(label: Any) -> float:
     try:
         return float(label)

@@ -105,6 +105,11 @@ class TrainConfig:
             raise ValueError(f"head must be auto, logreg, mlp or ordinal, not {self.head!r}")
         if self.align not in ALIGN_MODES:
             raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, not {self.align!r}")
+        for what, sources in (("training", [self.train]), ("dev", [self.dev]), ("unlabeled", self.unlabeled),
+                              ("parallel", self.parallel), ("target", [self.target])):
+            for src in sources:  # every file checked before any embedding work
+                if isinstance(src, str | Path) and not Path(src).is_file():
+                    raise TrainDataError(f"{what} file not found: {src}")
         if self.align == "procrustes" and not self.parallel:
             raise ValueError("--align procrustes needs parallel sentences (--parallel FILE)")
         if self.self_train_rounds < 0:
@@ -325,6 +330,9 @@ def train_model(config: TrainConfig | dict[str, Any] | None = None, *, encoder: 
     if encoder is not None:
         cfg.encoder = encoder.spec
     cfg.validate()
+    if cfg.parallel and cfg.method == "head" and cfg.align != "procrustes":
+        logger.warning("--parallel is used by --align procrustes (and --method finetune) only: ignored under "
+                       "--align %s", cfg.align)
     if cfg.method == "finetune":
         return _train_finetune(cfg)
     return _Trainer(cfg, encoder).run()

@@ -230,7 +230,8 @@ class LangSentiment(BaseModel):
     neg: int
     neutral: int
     rated: int = Field(0, description="Reviews with a star rating (the others carry only pos/neg).")
-    avg_rating: float | None = Field(None, description="Mean star rating of the rated reviews.")
+    avg_rating: float | None = Field(None, description="Mean star rating of the rated reviews; null when fewer "
+                                      "than 5 carry stars (see rated).")
 
 
 class SentimentSummaryOut(BaseModel):
