@@ -84,16 +84,21 @@ def detect_lang(text: str) -> str | None:
     return detect_langs([text])[0]
 
 
-def detect_langs(texts: Sequence[str]) -> list[str | None]:
-    """``detect_lang`` for many texts (one batch call to the detector)."""
+def detect_langs(texts: Sequence[str], *, listings: bool = False) -> list[str | None]:
+    """``detect_lang`` for many texts (one batch call to the detector); ``listings``: the texts are product
+    listings, read under the shop profile in force (``babelcart.shop.detect_listings``)."""
     if not texts:
         return []
     try:
+        from babelcart.shop import detect_listings
         from babelcart.text.langid import detect_batch
     except ImportError:
         return [guess_script_lang(t) for t in texts]
     try:
-        found = [getattr(g, "lang", None) for g in detect_batch(list(texts))]
+        if listings:
+            found = detect_listings(list(texts))
+        else:
+            found = [getattr(g, "lang", None) for g in detect_batch(list(texts))]
     except Exception:  # noqa: BLE001 - a detector failure must not fail a search
         logger.debug("language detection failed", exc_info=True)
         found = [None] * len(texts)
@@ -258,7 +263,7 @@ class SearchIndex:
         docs = list(latest.values())
         if self.detect_doc_lang:
             todo = [d for d in docs if d["lang"] is None]
-            for d, lang in zip(todo, detect_langs([d["text"][:500] for d in todo]), strict=True):
+            for d, lang in zip(todo, detect_langs([d["text"][:500] for d in todo], listings=True), strict=True):
                 d["lang"] = lang
         return docs
 

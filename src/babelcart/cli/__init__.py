@@ -25,9 +25,19 @@ for _name in COMMAND_MODULES:
 
 
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+    languages: str | None = typer.Option(
+        None, "--languages", help="The shop's storefront languages, e.g. en,zh,id: language ID leans to them "
+        "(every command; else $BABELCART_LANGUAGES or the [shop] table of $BABELCART_CONFIG)."),
+    shop: str | None = typer.Option(
+        None, "--shop", help="Shop profile TOML file, or 'demo' for the bundled one (else $BABELCART_SHOP_PROFILE)."),
+) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from babelcart.cli._common import apply_shop_profile
+
+    apply_shop_profile(languages=languages, shop=shop)
 
 
 def main() -> None:
