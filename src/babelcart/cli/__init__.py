@@ -119,8 +119,16 @@ def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
+    languages: str | None = typer.Option(
+        None, "--languages", help="The shop's storefront languages, e.g. en,zh,id: language ID leans to them "
+        "(every command; else $BABELCART_LANGUAGES or the [shop] table of $BABELCART_CONFIG)."),
+    shop: str | None = typer.Option(
+        None, "--shop", help="Shop profile TOML file, or 'demo' for the bundled one (else $BABELCART_SHOP_PROFILE)."),
 ) -> None:
     setup_logging(verbose)
+    from babelcart.cli._common import apply_shop_profile
+
+    apply_shop_profile(languages=languages, shop=shop)
 
 
 def main() -> None:

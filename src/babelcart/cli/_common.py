@@ -72,6 +72,22 @@ def _one(rec: Record, fn: BatchFn) -> Record:
         return {**rec, "error": f"{type(exc).__name__}: {exc}"}
 
 
+def apply_shop_profile(*, languages: str | None = None, shop: str | None = None) -> None:
+    """Resolve the shop profile (options, environment, settings file) and make it the default detector's;
+    a bad profile is a usage error."""
+    import os
+
+    from babelcart.config import CONFIG_ENV, read_toml
+    from babelcart.shop import resolve_profile, use_profile
+
+    try:
+        config = os.environ.get(CONFIG_ENV)
+        settings_shop = read_toml(config).get("shop") if config else None
+        use_profile(resolve_profile(languages=languages, shop=shop, settings_shop=settings_shop))
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 def require_input(source: str) -> None:
     """Stop with a usage error when source (a path, or '-' for stdin) does not exist."""
     if source != "-" and not Path(source).exists():

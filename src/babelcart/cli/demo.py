@@ -26,7 +26,7 @@ def demo(
     from rich.table import Table
 
     from babelcart.datasets.records import write_records
-    from babelcart.demo import SHOP_NOT_SERVED, SHOP_PRIOR, report_as_dict, run_demo
+    from babelcart.demo import report_as_dict, run_demo, shop_detector
 
     console = Console()
     start = time.perf_counter()
@@ -35,8 +35,8 @@ def demo(
     elapsed = time.perf_counter() - start
 
     console.print("Every record is cleaned (mojibake, HTML, width, control characters), its language detected "
-                  f"(told the shop's storefronts, {'/'.join(SHOP_PRIOR)}, and the markets it does not serve, "
-                  f"{'/'.join(SHOP_NOT_SERVED)}), PII masked and near-duplicates dropped; the rest is embedded in "
+                  f"(with the shop profile: storefronts {'/'.join(sorted(shop_detector().served))}; see --shop), "
+                  "PII masked and near-duplicates dropped; the rest is embedded in "
                   "one vector space for all languages.")
     title = f"{report.n_records} records by detected language"
     langs = Table(title=title, min_width=len(title) + 4)

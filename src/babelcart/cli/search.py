@@ -109,6 +109,14 @@ def index_build(
         raise typer.Exit(1)
 
 
+def _doubt(hits: Any, explain: bool) -> dict[str, Any]:
+    """``relevance`` (probability the top hit is relevant) and ``no_good_match``; the features with --explain."""
+    out = {"relevance": hits.relevance, "no_good_match": hits.no_good_match}
+    if explain:
+        out["doubt"] = hits.doubt
+    return out
+
+
 def search(
     index_dir: IndexDirArg,
     query: Annotated[str | None, typer.Argument(help="Query text (or use --queries).")] = None,
@@ -126,7 +134,11 @@ def search(
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Search an index with one query, or a JSONL batch of queries (--queries)."""
+    """Search an index with one query, or a JSONL batch of queries (--queries).
+
+    Each answer carries relevance (calibrated probability that the top hit is relevant) and no_good_match
+    (true when nothing in the catalog seems to fit; see docs/search.md).
+    """
     from babelcart.datasets.records import Record, dumps, get_text
 
     mode = _check_mode(mode)
@@ -140,14 +152,17 @@ def search(
             results = index.search(query, k=k, mode=mode, filters=filters, lang=lang, explain=explain)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
-        print(dumps({"query": query, "results": results}))
+        print(dumps({"query": query, "results": results, **_doubt(results, explain)}))
+        if results.no_good_match and not quiet:
+            print(f"no good match: the top hit is relevant with probability {results.relevance:.2f}; "
+                  "nothing in this catalog may fit the query", file=sys.stderr)
         return
 
     def batch(records: list[Record]) -> list[Record]:
         texts = [get_text(r, "query") for r in records]
         langs = [r.get("lang") or lang for r in records]
         res = index.search_batch(texts, k=k, mode=mode, filters=filters, langs=langs, explain=explain)
-        return [{"qid": r.get("qid"), "query": t, "results": hits}
+        return [{"qid": r.get("qid"), "query": t, "results": hits, **_doubt(hits, explain)}
                 for r, t, hits in zip(records, texts, res, strict=True)]
 
     assert queries is not None

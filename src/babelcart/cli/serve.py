@@ -36,10 +36,14 @@ def serve(
         from babelcart.serve.app import create_app
     except ImportError as exc:
         raise typer.BadParameter(f"the service needs its extra: pip install 'babelcart[serve]' ({exc})") from exc
+    from babelcart.shop import DEMO, active_profile, read_profile
+
+    profile = active_profile() or (read_profile(DEMO) if demo else None)  # --languages / --shop / env
     try:
         settings = load_settings(config, host=host, port=port, workers=workers, models_dir=models_dir,
                                  index_dir=index_dir, db_url=db_url, encoder=encoder,
-                                 batching_enabled=False if no_batching else None)
+                                 batching_enabled=False if no_batching else None,
+                                 shop=profile.as_dict() if profile else None)
     except (ValueError, FileNotFoundError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     logging.getLogger("babelcart").setLevel(log_level.upper())

