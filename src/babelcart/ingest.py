@@ -52,10 +52,13 @@ class TextPipeline:
     detect: Callable[[list[str]], list[str | None]]
     mask: Callable[[str], str]
     duplicates: Callable[[list[str]], list[int | None]]
+    #: language of product listings (default ``detect``); the default pipeline's reads the shop profile
+    detect_listings: Callable[[list[str]], list[str | None]] | None = None
 
     @classmethod
     def default(cls, *, dedupe_threshold: float = 0.8) -> TextPipeline:
         """babelcart.text: clean_text, langid.detect_batch, pii.mask_pii, dedupe.find_duplicates."""
+        from babelcart.shop import detect_listings
         from babelcart.text.clean import clean_text
         from babelcart.text.langid import detect_batch
         from babelcart.text.pii import mask_pii
@@ -64,7 +67,7 @@ class TextPipeline:
             return [g.lang if g.lang and g.lang != "und" else None for g in detect_batch(texts)]
 
         return cls(clean=lambda t: clean_text(t).text, detect=detect, mask=lambda t: mask_pii(t).text,
-                   duplicates=_default_duplicates(dedupe_threshold))
+                   duplicates=_default_duplicates(dedupe_threshold), detect_listings=detect_listings)
 
 
 def _default_duplicates(threshold: float) -> Callable[[list[str]], list[int | None]]:
@@ -214,7 +217,8 @@ def ingest_products(records: Iterable[dict[str, Any]], store: Store, *, pipeline
             rows.append(row)
         need_lang = [r for r in rows if not r.get("lang")]
         if need_lang:
-            langs = pipe.detect([f"{r['title']}. {r.get('description') or ''}"[:500] for r in need_lang])
+            langs = (pipe.detect_listings or pipe.detect)(
+                [f"{r['title']}. {r.get('description') or ''}"[:500] for r in need_lang])
             for r, lg in zip(need_lang, langs, strict=True):
                 r["lang"] = lg
         if rows:

@@ -146,3 +146,15 @@ def test_trained_classifier_is_used_when_given(hash_encoder):
     assert bot.classify(["where is my order"])[0][0] == "refund"  # the model decides, not the centroids
     a = bot.answer(["where is my order"], langs=["en"])[0]
     assert a["intent"] == "refund" and a["confidence"] == 0.9 and a["answer"] == "Refunds take 5-10 days."
+
+
+def test_close_top_two_intents_are_handed_over(hash_encoder):
+    kw = {"templates": TEMPLATES, "encoder": hash_encoder, "threshold": 0.0, "temperature": 1.0, "faq": [],
+          "detect_lang": lambda t: type("G", (), {"lang": "en", "confidence": 1.0})()}
+    loose = SupportBot(**kw).answer(["where is my order #A12345?"])[0]
+    ranked = sorted(loose["scores"].values(), reverse=True)
+    lead = ranked[0] - ranked[1]
+    assert loose["handover"] is False and lead > 0
+    strict = SupportBot(**kw, margin=lead + 1e-3).answer(["where is my order #A12345?"])[0]
+    assert strict["handover"] is True and strict["source"] == "handover"
+    assert SupportBot(**kw, margin=lead - 1e-3).answer(["where is my order #A12345?"])[0]["handover"] is False

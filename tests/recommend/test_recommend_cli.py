@@ -40,7 +40,7 @@ def test_ingest_and_recommend_commands(tmp_path) -> None:
     rep = [json.loads(x) for x in (tmp_path / "rep.jsonl").read_text().splitlines()]
     assert [x["status"] for x in rep] == ["inserted"] * 12
     r = runner.invoke(app, ["ingest", "events", efile, "--db", db, "--strict"])
-    assert r.exit_code == 1 and "1 errors" in r.output  # the broken line, reported not dropped
+    assert r.exit_code == 1 and "1 error;" in r.output  # the broken line, reported not dropped
     r = runner.invoke(app, ["recommend", "user", "u0", "-k", "3", "--db", db, "--encoder", "hash:64", "-q"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
@@ -48,12 +48,26 @@ def test_ingest_and_recommend_commands(tmp_path) -> None:
     r = runner.invoke(app, ["recommend", "user", "ghost", "--db", db, "--encoder", "hash:64"])
     assert json.loads(r.stdout.splitlines()[-1])["cold_start"] is True
     r = runner.invoke(app, ["recommend", "item", "nope", "--db", db, "--encoder", "hash:64", "-q"])
-    assert r.exit_code == 0 and json.loads(r.stdout)["items"] == []
+    assert r.exit_code == 1 and r.stdout == "" and "unknown item 'nope'" in r.stderr
     model = tmp_path / "model"
-    r = runner.invoke(app, ["recommend", "train", "--db", db, "--encoder", "hash:64", "-o", str(model), "-q"])
+    r = runner.invoke(app, ["recommend", "train", "--db", db, "--encoder", "hash:64", "-o", str(model)])
     assert r.exit_code == 0, r.output
+    assert "12 items, 180 events" in r.stderr and "{" not in r.stderr  # readable, not a raw dict
     r = runner.invoke(app, ["recommend", "item", "p0", "--db", db, "--model", str(model), "-k", "2", "-q"])
     assert r.exit_code == 0 and len(json.loads(r.stdout)["items"]) == 2
+
+
+def test_recommend_without_events_says_so(tmp_path) -> None:
+    pfile, _ = _world(tmp_path)
+    db = f"sqlite:///{tmp_path / 'bc.db'}"
+    assert runner.invoke(app, ["ingest", "products", pfile, "--db", db, "-q"]).exit_code == 0
+    r = runner.invoke(app, ["recommend", "user", "u1", "--db", db, "--encoder", "hash:64", "-q"])
+    assert r.exit_code == 1 and r.stdout == ""
+    assert "no events" in r.stderr and "babelcart ingest events" in r.stderr
+    r = runner.invoke(app, ["recommend", "item", "p0", "--db", db, "--encoder", "hash:64", "-q"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["items"][0]["category"] == "dress"  # text similarity
+    r = runner.invoke(app, ["recommend", "train", "--db", db, "--encoder", "hash:64", "-o", str(tmp_path / "m")])
+    assert r.exit_code == 0 and "0 events" in r.stderr and "ingest events" in r.stderr
 
 
 @pytest.mark.slow

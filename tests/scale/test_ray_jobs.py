@@ -113,7 +113,7 @@ def test_embed_cli_engine_ray(local_ray: None, tmp_path: Path) -> None:
     rows = [json.loads(x) for x in dest.read_text(encoding="utf-8").splitlines()]
     assert [r.get("id") for r in rows] == [0, 1, 2, None] and "error" in rows[3]
     assert all(len(r["embedding"]) == 32 for r in rows[:3])
-    assert "4 lines, 1 errors" in res.stderr
+    assert "4 lines, 1 error" in res.stderr
     strict = runner.invoke(app, ["embed", str(src), "--out", str(dest), "--encoder", "hash:32", "--engine", "ray",
                                  "--text-field", "body", "--strict"])
     assert strict.exit_code == 1
@@ -153,4 +153,4 @@ def test_predict_cli_engine_ray(local_ray: None, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     rows = [json.loads(x) for x in dest.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 3 and "pred" in rows[0] and "error" in rows[1] and "pred" in rows[2]
-    assert "3 lines, 1 errors" in res.stderr
+    assert "3 lines, 1 error" in res.stderr

@@ -25,7 +25,7 @@ CATALOG = "\n".join([
 
 @pytest.fixture(autouse=True)
 def _script_lang_detector(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search_mod, "detect_langs", lambda texts: [guess_script_lang(t) or "en" for t in texts])
+    monkeypatch.setattr(search_mod, "detect_langs", lambda texts, **_: [guess_script_lang(t) or "en" for t in texts])
 
 
 @pytest.fixture()
@@ -82,7 +82,7 @@ def test_query_batch_keeps_every_line(built: Path, tmp_path: Path) -> None:
     assert "error" in lines[1]
     assert lines[2]["results"] == []
     assert lines[3]["results"][0]["id"] == "p4"
-    assert "4 lines, 1 errors" in res.output
+    assert "4 lines, 1 error" in res.output
 
 
 def test_search_eval(built: Path, tmp_path: Path) -> None:

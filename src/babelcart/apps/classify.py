@@ -121,6 +121,13 @@ def load_classifier(path: str | Path, *, encoder: Any = None, cache_dir: str | N
     if encoder.spec != spec or int(encoder.dim) != dim:
         raise ModelLoadError(f"{folder} was trained with encoder {spec!r} ({dim}-d) but the given encoder is "
                              f"{encoder.spec!r} ({encoder.dim}-d); use the same encoder")
+    from babelcart.encoders.base import vectors_id
+
+    build = cfg["encoder"].get("build")
+    if build is not None and vectors_id(encoder) != build:
+        raise ModelLoadError(f"{folder} was trained on vectors of {build}, but encoder {spec!r} now gives "
+                             f"{vectors_id(encoder)}: retrain the model (babelcart train ...) so its head sees "
+                             "the vectors it will serve")
     return Classifier(folder, cfg, model, encoder)
 
 
@@ -173,13 +180,21 @@ def _head_view(clf: Predictor, head: str | None) -> _HeadView:
     return _HeadView(name, clf.task, list(clf.labels), name, "")
 
 
+#: Fewest lines a language needs for its own row in an evaluation; smaller ones are folded into "other".
+MIN_LANGUAGE_ROWS = 20
+
+
 def evaluate_classifier(clf: Predictor, records: list[Record], *, head: str | None = None,
-                        label_field: str | None = None, text_field: str | None = None) -> dict[str, Any]:
+                        label_field: str | None = None, text_field: str | None = None,
+                        min_n: int = MIN_LANGUAGE_ROWS) -> dict[str, Any]:
     """Per-language report (n, accuracy, macro-F1, MAE for ratings, gap to the source language) of one head.
 
     Works for heads models and fine-tuned or exported single-head models. Lines without a label or with an
     unreadable text are counted in ``skipped``; a label the model does not know raises ``ValueError`` naming
-    it (an evaluation on unknown classes would be meaningless).
+    it (an evaluation on unknown classes would be meaningless). Languages are the records' ``lang`` or
+    detected (under the shop profile in force); a language with fewer than ``min_n`` lines is folded into
+    ``"other"``. The gap is against the model's source language (its config): on these data when they hold
+    ``min_n`` source lines, else on the model's own dev (or training) metrics, as ``"gap_reference"`` says.
     """
     from babelcart.learn.labels import parse_label
     from babelcart.learn.metrics import per_language_report
@@ -219,6 +234,7 @@ def evaluate_classifier(clf: Predictor, records: list[Record], *, head: str | No
         raise ValueError(f"no line has a usable label in field {field!r}")
     out = clf.predict_records(keep, text_field=text_field)  # type: ignore[attr-defined]
     prefix = hs.prefix
+    source_lang = getattr(clf, "source_lang", None)
     ok = [i for i, r in enumerate(out) if "error" not in r]
     for r in out:
         if "error" in r:
@@ -226,8 +242,27 @@ def evaluate_classifier(clf: Predictor, records: list[Record], *, head: str | No
     report = per_language_report([str(truth[i]) if hs.task != "rating" else truth[i] for i in ok],
                                  [str(out[i][f"{prefix}pred"]) if hs.task != "rating" else out[i][f"{prefix}pred"]
                                   for i in ok],
-                                 [out[i]["lang"] for i in ok], task=hs.task,
-                                 source_lang=getattr(clf, "source_lang", None))
+                                 [out[i]["lang"] for i in ok], task=hs.task, source_lang=source_lang,
+                                 min_n=min_n, source_reference=_source_reference(clf, hs.name, source_lang, min_n))
     report.update({"head": hs.name, "task": hs.task, "label_field": field, "skipped": len(skipped),
                    "skipped_examples": skipped[:5]})
     return report
+
+
+def _source_reference(clf: Predictor, head: str, source_lang: str | None, min_n: int) -> dict[str, Any] | None:
+    """The source language's row from the model's ``metrics.json``: dev data when it has ``min_n`` source
+    lines, else the training data (in-sample, so optimistic); ``None`` when the model recorded neither."""
+    path = getattr(clf, "path", None)
+    if not source_lang or path is None:
+        return None
+    try:
+        metrics = json.loads((Path(path) / "metrics.json").read_text(encoding="utf-8"))
+        hm = metrics["heads"][head]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    for split, where in (("dev", "the model's dev data"),
+                         ("train", "the model's training data (in-sample: optimistic; train with --dev)")):
+        row = (hm.get(split) or {}).get("languages", {}).get(source_lang)
+        if row and (row.get("n", 0) >= min_n or split == "train"):
+            return {"row": row, "from": where}
+    return None

@@ -22,8 +22,9 @@ timestamp or any sentiment are counted as errors; records older than the current
 ``late`` and skipped (the stream must be ordered by ``ts``).
 
 Alerts are plain dicts: ``id``, ``ts`` (window end), ``window_start``, ``scope`` (``{"field", "value"}``),
-``neg_share``, ``baseline``, ``z``, ``count``, ``negatives``, ``method`` (plus ``cusum`` for CUSUM), sent to
-every sink: :class:`ListSink`, :class:`JsonlSink`, :class:`WebhookSink` (POST with retries and exponential
+``neg_share``, ``baseline``, ``z``, ``count``, ``negatives``, ``method`` and ``methods`` (one alert per scope
+and window, naming every detector that fired: ``zscore``, ``cusum`` or ``zscore+cusum``; plus ``cusum`` when
+CUSUM fired), sent to every sink: :class:`ListSink`, :class:`JsonlSink`, :class:`WebhookSink` (POST with retries and exponential
 backoff; failed alerts are kept in ``.failed``).
 
 >>> mon = SentimentMonitor(config=MonitorConfig(window="1d", min_count=5, warmup=2))
@@ -151,8 +152,8 @@ class JsonlSink:
 
 
 def redact_url(url: str) -> str:
-    """A webhook URL fit for logs: scheme and host, then a short hash of the whole URL in place of the
-    user, password, port, path and query (which often carry the token).
+    """A webhook URL fit for logs: scheme, host and port, then a short hash of the whole URL in place of the
+    user, password, path and query (which often carry the token).
 
     >>> redact_url("https://hooks.example.com/services/T0/B0/secret?token=x")  # doctest: +ELLIPSIS
     'https://hooks.example.com/…#...'
@@ -160,6 +161,14 @@ def redact_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:8]
     host = parts.hostname or "?"
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: leave it out
+        port = None
+    if port is not None:
+        host = f"{host}:{port}"
     return f"{parts.scheme or '?'}://{host}/…#{digest}"
 
 
@@ -351,16 +360,23 @@ class SentimentMonitor:
             if st.mu is not None and st.n_windows >= cfg.warmup:
                 mu = max(st.mu, cfg.min_baseline)
                 z = (p - mu) / math.sqrt(mu * (1 - mu) / n) if mu < 1 else 0.0
+                fired: list[str] = []
+                cusum = None
                 if "zscore" in cfg.methods and z >= cfg.z_threshold:
                     z_alert = True
-                    raised.append(self._alert("zscore", fname, value, start, p, st.mu, z, n, k))
+                    fired.append("zscore")
                 if "cusum" in cfg.methods:
                     st.cusum = max(0.0, st.cusum + z - cfg.cusum_k)
                     if st.cusum >= cfg.cusum_h:
-                        a = self._alert("cusum", fname, value, start, p, st.mu, z, n, k)
-                        a["cusum"] = round(st.cusum, 3)
-                        raised.append(a)
+                        fired.append("cusum")
+                        cusum = round(st.cusum, 3)
                         st.cusum = 0.0
+                if fired:  # one alert per scope and window, naming every detector that fired
+                    a = self._alert("+".join(fired), fname, value, start, p, st.mu, z, n, k)
+                    a["methods"] = fired
+                    if cusum is not None:
+                        a["cusum"] = cusum
+                    raised.append(a)
             if not z_alert:
                 st.mu = p if st.mu is None else (1 - cfg.ewma_alpha) * st.mu + cfg.ewma_alpha * p
                 st.n_windows += 1

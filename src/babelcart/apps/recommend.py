@@ -323,6 +323,11 @@ class SimilarItems:
 
 
 # -------------------------------------------------------------------------------------------- recommender
+#: What a user gets from a recommender fitted without any events: nothing, and how to fix it.
+NO_EVENTS = ("no events yet: the recommender has no views, carts or purchases to learn from; load them with "
+             "`babelcart ingest events EVENTS.jsonl --db DB`")
+
+
 @dataclass
 class RecResult:
     """Recommendations: ``items`` [{"id", "score", ...}], the ``strategy`` used and a ``message``."""
@@ -809,7 +814,7 @@ class Recommender:
     def _result(self, scores: np.ndarray, k: int, exclude: set[int], strategy: str, message: str = "",
                 cold: bool = False) -> RecResult:
         order = [j for j in _top_indices(scores, k + len(exclude)).tolist() if j not in exclude][:k]
-        items = [{"id": self.item_ids_[j], "score": round(float(scores[j]), 6), "title": self.titles_[j],
+        items = [{"id": self.item_ids_[j], "score": round(float(scores[j]), 6) + 0.0, "title": self.titles_[j],
                   "category": self.categories_[j], "price": self.prices_[j]} for j in order]
         return RecResult(items, strategy, message, cold)
 
@@ -900,6 +905,8 @@ class Recommender:
         if method == "random":
             rng = np.random.default_rng(zlib.crc32(user_id.encode("utf-8")) + self.random_state)
             return self._result(rng.random(len(self.item_ids_)), k, exclude, "random")
+        if not hist.weights and not self.n_events_:
+            return RecResult([], "none", NO_EVENTS, True)
         if not hist.weights:
             return self._result(self._method_scores(st, user_id, hist, "popularity"), k, set(), "popularity",
                                 f"cold start: no events for user {user_id!r}; showing popular items", True)

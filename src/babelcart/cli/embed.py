@@ -1,4 +1,4 @@
-"""``babelcart embed`` and ``babelcart demo``."""
+"""babelcart embed and babelcart demo."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def embed(
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Add an ``embedding`` (unit vector, list of floats) to every line."""
+    """Add an embedding (unit vector, list of floats) to every line."""
     from babelcart.encoders import get_encoder
 
     if role not in ("query", "passage"):
@@ -67,5 +67,5 @@ def embed(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``embed`` to ``app``."""
+    """Add embed to app."""
     app.command("embed")(embed)

@@ -1,4 +1,4 @@
-"""``babelcart export``: an HF encoder or a fine-tuned classifier folder to ONNX (int8, pruned)."""
+"""babelcart export: an HF encoder or a fine-tuned classifier folder to ONNX (int8, pruned)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def export(
     no_fp32: Annotated[bool, typer.Option("--no-fp32", help="With --int8, do not keep model.onnx.")] = False,
     opset: Annotated[int, typer.Option("--opset")] = 17,
 ) -> None:
-    """Export SOURCE to an ONNX folder servable as ``onnx:OUT`` (encoders) or by ``load_onnx_classifier``."""
+    """Export SOURCE to an ONNX folder servable as onnx:OUT (encoders) or by load_onnx_classifier."""
     if not onnx:
         raise typer.BadParameter("pass --onnx (ONNX is the export target)", param_hint="--onnx")
     if not 0.0 <= prune < 1.0:
@@ -57,5 +57,5 @@ def export(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``export`` to ``app``."""
+    """Add export to app."""
     app.command("export")(export)

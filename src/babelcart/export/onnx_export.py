@@ -207,6 +207,7 @@ def _load_finetuned(folder: Path, cfg: dict[str, Any], *, max_length: int | None
                   prefixes={"query": prefix, "passage": prefix},
                   meta={"model_type": getattr(model.config, "model_type", None), "pooling": "mean",
                         "encoder_spec": cfg.get("encoder_spec"), "base_model": cfg.get("base_model"),
+                        "text_field": cfg.get("text_field", "text"),
                         "source_metrics": cfg.get("metrics")})
 
 
@@ -312,6 +313,28 @@ def _recovery(src: Source, data: str | os.PathLike[str], *, text_field: str, lab
             "loss_first": round(float(np.mean(losses[:10])), 4), "loss_last": round(float(np.mean(losses[-10:])), 4)}
 
 
+#: Below this share of sample texts on which int8 predicts what the source predicts, the export warns.
+INT8_MIN_AGREEMENT = 0.95
+#: Below this cosine between an int8 encoder's vectors and the source's, the export warns.
+INT8_MIN_COSINE = 0.95
+
+
+def int8_warning(validation: dict[str, Any]) -> str | None:
+    """A warning when the int8 model strays from its source on the validation texts, else None."""
+    int8 = validation.get("int8")
+    if not int8:
+        return None
+    agree = int8.get("pred_agreement")
+    if agree is not None and agree < INT8_MIN_AGREEMENT:
+        return (f"the int8 model predicts what the source predicts on only {agree:.0%} of "
+                f"{validation.get('texts', '?')} sample texts (below {INT8_MIN_AGREEMENT:.0%}); it is used by "
+                "default when present: check it on your data, or export without --int8 (model.onnx, fp32)")
+    if agree is None and int8.get("min_cosine", 1.0) < INT8_MIN_COSINE:
+        return (f"the int8 encoder's vectors reach a cosine of only {int8['min_cosine']:.3f} to the source's "
+                f"(below {INT8_MIN_COSINE}); check retrieval on your data, or export without --int8")
+    return None
+
+
 def export_model(
     source: str | os.PathLike[str], out: str | os.PathLike[str], *, int8: bool = False, keep_fp32: bool = True,
     prune: float = 0.0, recovery_data: str | os.PathLike[str] | None = None, recovery_steps: int = 200,
@@ -386,6 +409,9 @@ def export_model(
         (tmp / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
         _copy_card(Path(source), tmp)
     logger.info("exported %s to %s: %s", source, out, validation)
+    warning = int8_warning(validation)
+    if warning:
+        logger.warning("%s", warning)
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,22 +24,43 @@ def _row(y_true: list[Any], y_pred: list[Any], task: str) -> dict[str, Any]:
 
 
 def per_language_report(y_true: Sequence[Any], y_pred: Sequence[Any], langs: Sequence[str], *, task: str,
-                        source_lang: str | None = None) -> dict[str, Any]:
+                        source_lang: str | None = None, min_n: int = 1,
+                        source_reference: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``{"languages": {lang: row}, "all": row, "source_lang": ..., "gap": {lang: source_acc - acc}}``.
 
-    For ratings the gap is also given in MAE (``mae - source_mae``).
+    For ratings the gap is also given in MAE (``mae - source_mae``). Language rows with fewer than ``min_n``
+    lines (never the largest) are folded into one ``"other"`` row, their counts listed under ``"folded"``:
+    a handful of misdetected lines measures nothing. The gap is taken against the ``source_lang`` row of
+    these data when it has ``min_n`` lines, else against ``source_reference`` (``{"row": row, "from": where}``,
+    e.g. the model's own dev metrics); ``"gap_reference"`` says which.
     """
     langs = list(langs)
     y_true, y_pred = list(y_true), list(y_pred)
     out: dict[str, Any] = {"languages": {}, "all": _row(y_true, y_pred, task), "source_lang": source_lang}
-    for lang in sorted(set(langs)):
-        idx = [i for i, g in enumerate(langs) if g == lang]
+    index: dict[str, list[int]] = {}
+    for i, g in enumerate(langs):
+        index.setdefault(g, []).append(i)
+    largest = max(index, key=lambda g: len(index[g])) if index else None
+    small = sorted(g for g, idx in index.items() if len(idx) < min_n and g != largest)
+    for lang in sorted(set(index) - set(small)):
+        idx = index[lang]
         out["languages"][lang] = _row([y_true[i] for i in idx], [y_pred[i] for i in idx], task)
+    if small:
+        idx = sorted(i for g in small for i in index[g])
+        out["folded"] = {g: len(index[g]) for g in small}
+        out["min_n"] = min_n
+        out["other"] = _row([y_true[i] for i in idx], [y_pred[i] for i in idx], task)
+    src: dict[str, Any] | None = None
     if source_lang and source_lang in out["languages"]:
         src = out["languages"][source_lang]
+        out["gap_reference"] = {"lang": source_lang, "from": "these data", "n": src["n"]}
+    elif source_lang and source_reference is not None:
+        src = dict(source_reference["row"])
+        out["gap_reference"] = {"lang": source_lang, "from": source_reference["from"], "n": src.get("n")}
+    if src is not None:
         gap: dict[str, Any] = {}
         for lang, row in out["languages"].items():
-            if lang == source_lang:
+            if lang == source_lang and out["gap_reference"]["from"] == "these data":
                 continue
             g = {"accuracy": src["accuracy"] - row["accuracy"], "macro_f1": src["macro_f1"] - row["macro_f1"]}
             if task == "rating":
@@ -50,16 +71,30 @@ def per_language_report(y_true: Sequence[Any], y_pred: Sequence[Any], langs: Seq
 
 
 def format_report(report: dict[str, Any], *, task: str) -> str:
-    """A plain-text table of a :func:`per_language_report`."""
+    """A plain-text table of a :func:`per_language_report`, with what the gap and the folded rows mean."""
     cols = ["lang", "n", "accuracy", "macro_f1"] + (["mae"] if task == "rating" else []) + ["gap_acc"]
     lines = ["  ".join(f"{c:>9}" for c in cols)]
     gap = report.get("gap", {})
-    for lang, row in [*report["languages"].items(), ("ALL", report["all"])]:
+    rows = [*report["languages"].items(), *([("other", report["other"])] if "other" in report else []),
+            ("ALL", report["all"])]
+    for lang, row in rows:
         cells = [f"{lang:>9}", f"{row['n']:>9d}", f"{row['accuracy']:>9.3f}", f"{row['macro_f1']:>9.3f}"]
         if task == "rating":
             cells.append(f"{row['mae']:>9.3f}")
         cells.append(f"{gap[lang]['accuracy']:>9.3f}" if lang in gap else f"{'-':>9}")
         lines.append("  ".join(cells))
+    ref = report.get("gap_reference")
+    src = report.get("source_lang")
+    if ref:
+        n = f", n={ref['n']}" if ref.get("n") is not None else ""
+        lines.append(f"gap_acc: source-language ({ref['lang']}) accuracy minus the row's, source measured on "
+                     f"{ref['from']}{n}")
+    elif src:
+        lines.append(f"gap_acc: none, the source language {src} is neither in these data nor in the model's metrics")
+    if report.get("folded"):
+        folded = ", ".join(f"{g} ({n})" for g, n in report["folded"].items())
+        lines.append(f"other: {folded}, folded: fewer than {report['min_n']} lines each, too few to report "
+                     "(often misdetected lines; --min-n, or a 'lang' field, or a shop profile)")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from babelcart.align import ALIGN_MODES, Aligner
 from babelcart.datasets.records import FieldError, Record, get_text, read_records
+from babelcart.encoders.base import vectors_id
 from babelcart.learn.heads import Head, LogisticHead, MLPHead, balanced_class_weights, fit_temperature
 from babelcart.learn.label_shift import adjust_to_prior, estimate_prior, select_pseudo_labels
 from babelcart.learn.labels import parse_label
@@ -115,6 +116,11 @@ class TrainConfig:
             raise ValueError(f"head must be auto, logreg, mlp or ordinal, not {self.head!r}")
         if self.align not in ALIGN_MODES:
             raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, not {self.align!r}")
+        for what, sources in (("training", [self.train]), ("dev", [self.dev]), ("unlabeled", self.unlabeled),
+                              ("parallel", self.parallel), ("target", [self.target])):
+            for src in sources:  # every file checked before any embedding work
+                if isinstance(src, str | Path) and not Path(src).is_file():
+                    raise TrainDataError(f"{what} file not found: {src}")
         if self.align == "procrustes" and not self.parallel:
             raise ValueError("--align procrustes needs parallel sentences (--parallel FILE)")
         if self.self_train_rounds < 0:
@@ -335,6 +341,9 @@ def train_model(config: TrainConfig | dict[str, Any] | None = None, *, encoder: 
     if encoder is not None:
         cfg.encoder = encoder.spec
     cfg.validate()
+    if cfg.parallel and cfg.method == "head" and cfg.align != "procrustes":
+        logger.warning("--parallel is used by --align procrustes (and --method finetune) only: ignored under "
+                       "--align %s", cfg.align)
     if cfg.method == "auto":
         from babelcart.learn.auto import train_auto
 
@@ -883,7 +892,8 @@ class _Trainer:
             "task": first["task"],
             "tasks": [h["task"] for h in model_meta["heads"]],
             "labels": first["labels"],
-            "encoder": {"spec": self.encoder.spec, "dim": int(self.encoder.dim), "role": cfg.role},
+            "encoder": {"spec": self.encoder.spec, "build": vectors_id(self.encoder), "dim": int(self.encoder.dim),
+                        "role": cfg.role},
             "text_field": cfg.text_field,
             "source_lang": data.source_lang,
             "model": model_meta,

@@ -40,6 +40,11 @@ def _ray() -> Any:
     return ray
 
 
+def _actors(n: int) -> Any:
+    """A pool of ``n`` actors (at least one), each holding its model once."""
+    return _ray().data.ActorPoolStrategy(size=max(1, n))
+
+
 def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> Any:
     """Connect to Ray once: ``address`` (``ray://host:10001``, ``auto``), else ``RAY_ADDRESS``, else local.
 
@@ -48,12 +53,16 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> Any:
     ray = _ray()
     if ray.is_initialized():
         return ray
+    # Ray's INFO/WARNING chatter (auth notes, plans, progress) stays out of normal output; -v shows it
+    level = logging.WARNING if logger.isEnabledFor(logging.DEBUG) else logging.ERROR
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(level)
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         logger.info("connecting to Ray at %s", address)
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        ray.init(address=address, logging_level=level, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=level, log_to_driver=False)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # every line comes back where it was
     ctx.enable_progress_bars = False
@@ -167,7 +176,7 @@ def embed_catalog(
     ds = _dataset(records, batch_size).map_batches(
         EmbedBatch, fn_constructor_kwargs={"encoder": encoder, "text_field": text_field, "role": role,
                                            "batch_size": batch_size, "cache_dir": cache_dir},
-        batch_size=batch_size, concurrency=max(1, num_actors), batch_format="default")
+        batch_size=batch_size, compute=_actors(num_actors), batch_format="default")
     out, n, k = _collect(ds, dest)
     return (n, k) if out is None else (out, n, k)
 
@@ -185,7 +194,7 @@ def classify_catalog(
     ds = _dataset(records, batch_size).map_batches(
         ClassifyBatch, fn_constructor_kwargs={"model_dir": str(Path(model_dir).resolve()),
                                               "text_field": text_field, "cache_dir": cache_dir},
-        batch_size=batch_size, concurrency=max(1, num_actors), batch_format="default")
+        batch_size=batch_size, compute=_actors(num_actors), batch_format="default")
     out, n, k = _collect(ds, dest)
     return (n, k) if out is None else (out, n, k)
 

@@ -92,6 +92,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     settings = settings or (services.settings if services else Settings())
     services = services or Services(settings)
+    if settings.shop:  # the shop profile: every detection of this process leans to its storefronts
+        from babelcart.shop import ShopProfile, use_profile
+
+        use_profile(ShopProfile.from_mapping(settings.shop, source="settings [shop]"))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

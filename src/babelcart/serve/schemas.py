@@ -153,6 +153,10 @@ class SearchHit(BaseModel):
 class SearchOut(BaseModel):
     query: str
     results: list[SearchHit]
+    relevance: float | None = Field(None, description="Calibrated probability that the top hit is relevant "
+                                    "(null: not known, e.g. mode 'bm25' or a tiny catalog).")
+    no_good_match: bool | None = Field(None, description="True when nothing in the catalog seems to fit the "
+                                       "query (relevance below the calibrated threshold).")
 
 
 # ---------------------------------------------------------------- recommend
@@ -230,7 +234,8 @@ class LangSentiment(BaseModel):
     neg: int
     neutral: int
     rated: int = Field(0, description="Reviews with a star rating (the others carry only pos/neg).")
-    avg_rating: float | None = Field(None, description="Mean star rating of the rated reviews.")
+    avg_rating: float | None = Field(None, description="Mean star rating of the rated reviews; null when fewer "
+                                      "than 5 carry stars (see rated).")
 
 
 class SentimentSummaryOut(BaseModel):

@@ -110,6 +110,10 @@ def ingest_reviews(body: ReviewsIn, key: WriteKey, services: ServicesDep, settin
         alerts=alerts)
 
 
+#: Fewest star-rated reviews of a language for the summary to give their average (fewer: only the count).
+MIN_RATED = 5
+
+
 @router.get("/reviews/summary", response_model=SentimentSummaryOut, responses=_ERRORS,
             summary="Review sentiment per language (for the dashboard)")
 def reviews_summary(key: ReadKey, services: ServicesDep) -> SentimentSummaryOut:
@@ -128,7 +132,8 @@ def reviews_summary(key: ReadKey, services: ServicesDep) -> SentimentSummaryOut:
             d["rated"] += n_rated
             d["_r"] += float(rating_sum or 0)
     langs = [LangSentiment(lang=lg, count=d["count"], pos=d["pos"], neg=d["neg"], neutral=d["neutral"],
-                           rated=d["rated"], avg_rating=round(d["_r"] / d["rated"], 3) if d["rated"] else None)
+                           rated=d["rated"],
+                           avg_rating=round(d["_r"] / d["rated"], 3) if d["rated"] >= MIN_RATED else None)
              for lg, d in sorted(per.items(), key=lambda kv: -kv[1]["count"])]
     return SentimentSummaryOut(total=sum(x.count for x in langs), languages=langs)
 

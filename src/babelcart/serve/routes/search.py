@@ -43,4 +43,5 @@ def search(body: SearchIn, key: ReadKey, services: ServicesDep, settings: Settin
         h["id"] = str(h.get("id"))
         h["score"] = float(h.get("score") or 0.0)  # type: ignore[arg-type]
         results.append(SearchHit(**h))
-    return SearchOut(query=body.query, results=results)
+    return SearchOut(query=body.query, results=results, relevance=getattr(hits, "relevance", None),
+                     no_good_match=getattr(hits, "no_good_match", None))

