@@ -25,7 +25,7 @@ def suggest(
     cache_dir: CacheDirOpt = None,
 ) -> None:
     """Write the N texts per language the model is least sure about (and that differ from each other) with an
-    empty label field; fill them in and pass the file to ``babelcart train --target``."""
+    empty label field; fill them in and pass the file to 'babelcart train --target'."""
     from babelcart.cli.learn import _load
     from babelcart.datasets.records import read_records, write_records
     from babelcart.learn.active import suggest as suggest_records
