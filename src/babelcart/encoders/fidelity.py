@@ -169,6 +169,9 @@ def retrieval_metrics(encoder: Any, rset: RetrievalSet) -> dict[str, float]:
 def batch_independence(encoder: Any, texts: list[str], seed: int = 0) -> float:
     """Lowest cosine between each text's vector alone and the same text inside shuffled batches of other
     texts of mixed lengths (both roles)."""
+    if getattr(encoder, "_cache", None) is not None:
+        raise ValueError("batch_independence needs an encoder without an embedding cache: cached vectors would "
+                         "hide what a batch does to a text (unset BABELCART_CACHE_DIR)")
     rng = random.Random(seed)
     worst = 1.0
     for role in ("query", "passage"):
