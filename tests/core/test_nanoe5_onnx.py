@@ -74,7 +74,7 @@ def test_long_and_empty_texts_and_batch_order(engines) -> None:
     texts = ["", "ok", "great fabric, true to size. " * 300, "蓝牙耳机" * 500, SNIPPETS["thai"][0]]
     together = onnx_enc.encode(texts, batch_size=2)
     alone = np.stack([onnx_enc.encode([t])[0] for t in texts])
-    # one activation scale per token and no padding across texts: a text's batch mates never move its vector
+    # activations quantized within each token and no padding across texts: batch mates never move a vector
     assert np.array_equal(together, alone)
     assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-4)
     cos = np.einsum("ij,ij->i", together, c_enc.encode(texts))
@@ -82,8 +82,8 @@ def test_long_and_empty_texts_and_batch_order(engines) -> None:
 
 
 def test_spec_arguments() -> None:
-    assert parse_spec_arg("") == ("int8-token", None)
-    assert parse_spec_arg("3") == ("int8-token", 3)
+    assert parse_spec_arg("") == ("q4-int8", None)
+    assert parse_spec_arg("3") == ("q4-int8", 3)
     assert parse_spec_arg("c") == ("c", None)
     assert parse_spec_arg("c:2") == ("c", 2)
     assert parse_spec_arg("fp32") == ("fp32", None)

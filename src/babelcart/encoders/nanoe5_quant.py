@@ -16,7 +16,6 @@ float32 state dict holds them dequantized, and :func:`q4_0_blocks` recovers the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -136,45 +135,31 @@ def q4_matmuls(model: Any, *, accuracy_level: int = 0) -> int:
     return g.replace_nodes(rewrite)
 
 
-#: The minimum of GELU(x) = x * Phi(x) (about -0.16997 at x = -0.75), rounded away from zero.
-GELU_MIN = -0.17
-
-
-def per_token_int8_matmuls(model: Any, *, floors: dict[str, float] | None = None,
-                           keep_float: Callable[[str], bool] | None = None) -> int:
+def per_token_int8_matmuls(model: Any) -> int:
     """``MatMul(x, W)`` with an initializer ``W`` ``[K, N]`` → int8 GEMM with one scale per token of ``x``.
 
     ``x`` (any leading shape) is flattened to rows; each row is scaled by its own max |value| / 127, rounded and
     stored as uint8 around a zero point of 128; ``W`` is int8 with one scale per output column. The int32 product
     is exact, so only the two roundings differ from float32.
-
-    ``floors`` maps a weight-name suffix to a lower bound of that MatMul's input (GELU outputs are >=
-    :data:`GELU_MIN`): such an input is shifted to >= 0 and rounded over all 256 levels (twice the resolution of
-    the symmetric 127), and the shift's product with the weights is subtracted as a constant. ``keep_float(name)``
-    leaves a MatMul in float32.
     """
     from onnx import TensorProto
 
     g = _Graph(model)
     shared = {"first": g.add("pt8_0", np.array([0], np.int64)),
               "last": g.add("pt8_minus_1", np.array([-1], np.int64)), "eps": g.add("pt8_eps", np.array(1e-12, np.float32)),
-              "127": g.add("pt8_127", np.array(127.0, np.float32)), "255": g.add("pt8_255", np.array(255.0, np.float32)),
-              "128": g.add("pt8_128", np.array(128.0, np.float32)),
-              "zero128": g.add("pt8_zero_point_128", np.array(128, np.uint8)),
-              "zero0": g.add("pt8_zero_point_0", np.array(0, np.uint8))}
+              "127": g.add("pt8_127", np.array(127.0, np.float32)), "128": g.add("pt8_128", np.array(128.0, np.float32)),
+              "zero": g.add("pt8_zero_point", np.array(128, np.uint8))}
 
     def rewrite(node: Any) -> list[Any] | None:
         w = g.weight(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
-        if w is None or w.ndim != 2 or (keep_float is not None and keep_float(node.input[1])):
+        if w is None or w.ndim != 2:
             return None
-        floor = next((f for suffix, f in (floors or {}).items() if node.input[1].endswith(suffix)), None)
         w = w.astype(np.float32)
         k, n = w.shape
         w_scale = np.abs(w).max(axis=0) / 127.0
         w_scale[w_scale == 0] = 1.0
-        w_int = np.clip(np.round(w / w_scale), -127, 127).astype(np.int8)
         p = node.name + "_pt8"
-        wq = g.add(p + "_w", w_int)
+        wq = g.add(p + "_w", np.clip(np.round(w / w_scale), -127, 127).astype(np.int8))
         ws = g.add(p + "_w_scale", w_scale.astype(np.float32))
         rows_shape = g.add(p + "_rows", np.array([-1, k], np.int64))
         width = g.add(p + "_n", np.array([n], np.int64))
@@ -184,37 +169,25 @@ def per_token_int8_matmuls(model: Any, *, floors: dict[str, float] | None = None
             return g.helper.make_node(op, inputs, [p + suffix], name=p + suffix, **attrs)
 
         x = node.input[0]
-        head = [mk("Shape", [x], "_shape"),
-                mk("Slice", [p + "_shape", shared["first"], shared["last"]], "_lead"),
-                mk("Concat", [p + "_lead", width], "_out_shape", axis=0),
-                mk("Reshape", [x, rows_shape], "_x")]
-        if floor is None:  # symmetric: round(x / scale) in -127..127, stored around 128
-            quantize = [mk("Abs", [p + "_x"], "_abs"),
-                        mk("ReduceMax", [p + "_abs"], "_peak", axes=[1], keepdims=1),
-                        mk("Div", [p + "_peak", shared["127"]], "_scale0"),
-                        mk("Max", [p + "_scale0", shared["eps"]], "_scale"),
-                        mk("Div", [p + "_x", p + "_scale"], "_xs"),
-                        mk("Round", [p + "_xs"], "_xr"),
-                        mk("Add", [p + "_xr", shared["128"]], "_xu")]
-            zero, tail = shared["zero128"], []
-        else:  # x - floor >= 0: round over 0..255, then take the floor's share back out
-            shift = g.add(p + "_floor", np.array(-floor, np.float32))
-            correction = g.add(p + "_floor_product", (-floor * w_int.astype(np.float32).sum(axis=0) * w_scale
-                                                      ).astype(np.float32))
-            quantize = [mk("Add", [p + "_x", shift], "_xp"),
-                        mk("ReduceMax", [p + "_xp"], "_peak", axes=[1], keepdims=1),
-                        mk("Div", [p + "_peak", shared["255"]], "_scale0"),
-                        mk("Max", [p + "_scale0", shared["eps"]], "_scale"),
-                        mk("Div", [p + "_xp", p + "_scale"], "_xs"),
-                        mk("Round", [p + "_xs"], "_xu")]
-            zero, tail = shared["zero0"], [mk("Sub", [p + "_y0", correction], "_y")]
-        product = [mk("Cast", [p + "_xu"], "_xq", to=TensorProto.UINT8),
-                   mk("MatMulInteger", [p + "_xq", wq, zero], "_acc"),
-                   mk("Cast", [p + "_acc"], "_accf", to=TensorProto.FLOAT),
-                   mk("Mul", [p + "_scale", ws], "_rescale"),
-                   mk("Mul", [p + "_accf", p + "_rescale"], "_y0" if tail else "_y")]
-        out = g.helper.make_node("Reshape", [p + "_y", p + "_out_shape"], list(node.output), name=p + "_out")
-        return head + quantize + product + tail + [out]
+        return [
+            mk("Shape", [x], "_shape"),
+            mk("Slice", [p + "_shape", shared["first"], shared["last"]], "_lead"),
+            mk("Concat", [p + "_lead", width], "_out_shape", axis=0),
+            mk("Reshape", [x, rows_shape], "_x"),
+            mk("Abs", [p + "_x"], "_abs"),
+            mk("ReduceMax", [p + "_abs"], "_peak", axes=[1], keepdims=1),
+            mk("Div", [p + "_peak", shared["127"]], "_scale0"),
+            mk("Max", [p + "_scale0", shared["eps"]], "_scale"),
+            mk("Div", [p + "_x", p + "_scale"], "_xs"),
+            mk("Round", [p + "_xs"], "_xr"),
+            mk("Add", [p + "_xr", shared["128"]], "_xu"),
+            mk("Cast", [p + "_xu"], "_xq", to=TensorProto.UINT8),
+            mk("MatMulInteger", [p + "_xq", wq, shared["zero"]], "_acc"),
+            mk("Cast", [p + "_acc"], "_accf", to=TensorProto.FLOAT),
+            mk("Mul", [p + "_scale", ws], "_rescale"),
+            mk("Mul", [p + "_accf", p + "_rescale"], "_y"),
+            g.helper.make_node("Reshape", [p + "_y", p + "_out_shape"], list(node.output), name=p + "_out"),
+        ]
 
     g.consumed.update(shared.values())
     return g.replace_nodes(rewrite)
