@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -196,7 +196,7 @@ class SearchIndex:
         self.lang_counts_: Counter[str] = Counter()
         self.build_report_ = AddReport()
         self._filter_cache: dict[str, Any] = {}
-        self._doubt_model: DoubtModel | bool | None = None
+        self._doubt_model: DoubtModel | Literal[False] | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod

@@ -33,7 +33,7 @@ def suggest(
     clf = _load(model_dir, cache_dir)
     records = list(read_records(pool))
     try:
-        picked, report = suggest_records(clf, records, n, text_field=text_field or getattr(clf, "text_field", "text"),
+        picked, report = suggest_records(clf, records, n, text_field=text_field if text_field else getattr(clf, "text_field", "text"),
                                          label_field=label_field, strategy=strategy, seed=seed)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -112,6 +112,8 @@ def _SoftmaxToCumulativeLogits(n_labels: int) -> Any:  # noqa: N802 - builds a t
     import torch
 
     class SoftmaxToCumulativeLogits(torch.nn.Module):
+        above: torch.Tensor  # a registered buffer (Module.__getattr__ is typed Tensor | Module)
+
         def __init__(self) -> None:
             super().__init__()
             above = torch.arange(n_labels)[:, None] > torch.arange(n_labels - 1)[None, :]  # [j, k]: j > k

@@ -77,10 +77,16 @@ class Outcome:
             out["skipped"] = self.skipped
         else:
             worst = _worst(self.per_lang, self.lower_is_better)
-            out.update({"score": round(float(self.score), 4), "per_language": {k: round(v, 4) for k, v in
+            out.update({"score": round(float(_scored(self)), 4), "per_language": {k: round(v, 4) for k, v in
                                                                                 self.per_lang.items()},
                         "worst_language": worst})
         return out
+
+
+def _scored(o: Outcome) -> float:
+    """``o.score`` of an outcome that was scored (only those are described, ranked or compared)."""
+    assert o.score is not None, f"{o.name} has no score"
+    return o.score
 
 
 def finetune_available() -> bool:
@@ -116,7 +122,7 @@ def _worst(per_lang: dict[str, float], lower_is_better: bool) -> str | None:
     if not per_lang:
         return None
     pick = max if lower_is_better else min
-    lang = pick(per_lang, key=per_lang.get)
+    lang = pick(per_lang, key=lambda k: per_lang[k])
     return f"{lang} {per_lang[lang]:.4f}"
 
 
@@ -157,11 +163,12 @@ def _ensemble(outcomes: list[Outcome], labels: list[Any], held: list[dict[str, A
     ft = next((o for o in outcomes if o.kind == "finetune" and o.probs is not None), None)
     if ft is None or not heads:
         return None
-    head = min(heads, key=lambda o: o.score if task == "rating" else -o.score)
+    head = min(heads, key=lambda o: _scored(o) if task == "rating" else -_scored(o))
     from babelcart.learn.ensemble import average_probabilities
 
     out = Outcome(f"{ENSEMBLE} ({head.name})", "ensemble", lower_is_better=task == "rating",
                   seconds=head.seconds + ft.seconds)
+    assert head.probs is not None and ft.probs is not None  # both picked for having probs
     out.probs = average_probabilities([head.probs, ft.probs])
     out.errors = _errors(out.probs, labels, held, cfg)
     out.score, out.per_lang = _score(out.errors, [r["lang"] for r in held], task)
@@ -180,7 +187,7 @@ def _better(new: Outcome, best: Outcome, task: str) -> bool:
     """Whether ``new`` beats ``best`` by more than :data:`TIE_SE` standard errors of the paired difference."""
     d = (best.errors - new.errors) if new.errors is not None and best.errors is not None else np.zeros(1)
     se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
-    gain = (best.score - new.score) if task == "rating" else (new.score - best.score)
+    gain = (_scored(best) - _scored(new)) if task == "rating" else (_scored(new) - _scored(best))
     return gain > TIE_SE * se and gain > 0
 
 
@@ -303,7 +310,7 @@ def _finish(cfg: Any, encoder: Any, outcomes: list[Outcome], all_rows: list[dict
     runner_up = [o for o in done if o is not best]
     reason = (f"best held-out mean {metric} {best.score:.4f} over {len(set(r['lang'] for r in held))} language(s) "
               f"(worst {_worst(best.per_lang, task == 'rating')}) on {len(held)} held-out labels"
-              + (f"; next {runner_up[0].name} {min(runner_up, key=lambda o: o.score if task == 'rating' else -o.score).score:.4f}"
+              + (f"; next {runner_up[0].name} {min(runner_up, key=lambda o: _scored(o) if task == 'rating' else -_scored(o)).score:.4f}"
                  if runner_up else "")
               + (f"; fine-tuning not tried: {why_no_ft}" if why_no_ft else ""))
     if best.kind in ("head", "ensemble"):
@@ -317,11 +324,14 @@ def _finish(cfg: Any, encoder: Any, outcomes: list[Outcome], all_rows: list[dict
         if best.kind == "ensemble":
             from babelcart.learn.ensemble import save_ensemble
 
-            path = save_ensemble(cfg.out, {"head": path, "finetune": best.members["finetune"].path})
+            ft_path = best.members["finetune"].path
+            assert ft_path is not None, "a scored fine-tuned member was trained into a folder"
+            path = save_ensemble(cfg.out, {"head": path, "finetune": ft_path})
             refit = "frozen head refitted on all labels, fine-tuned model kept as trained without the held-out labels"
     else:
         from babelcart.fsutil import atomic_dir
 
+        assert best.path is not None, "a scored single recipe was trained into a folder"
         with atomic_dir(cfg.out) as dst:
             shutil.copytree(best.path, dst, dirs_exist_ok=True)
         path = Path(cfg.out)

@@ -62,10 +62,10 @@ def per_language_report(y_true: Sequence[Any], y_pred: Sequence[Any], langs: Seq
         for lang, row in out["languages"].items():
             if lang == source_lang and out["gap_reference"]["from"] == "these data":
                 continue
-            g = {"accuracy": src["accuracy"] - row["accuracy"], "macro_f1": src["macro_f1"] - row["macro_f1"]}
+            lang_gap = {"accuracy": src["accuracy"] - row["accuracy"], "macro_f1": src["macro_f1"] - row["macro_f1"]}
             if task == "rating":
-                g["mae"] = row["mae"] - src["mae"]
-            gap[lang] = g
+                lang_gap["mae"] = row["mae"] - src["mae"]
+            gap[lang] = lang_gap
         out["gap"] = gap
     return out
 

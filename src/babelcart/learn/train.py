@@ -465,6 +465,7 @@ def _train_finetune(cfg: TrainConfig) -> Path:
 
 def _target_records(cfg: TrainConfig, h: HeadConfig) -> list[dict[str, Any]]:
     """``--target`` rows with a label, as fine-tuning records (unfilled suggestions skipped with a warning)."""
+    assert cfg.target is not None, "only called when --target is given"
     loaded = _load(cfg.target, "target")
     records = [r for r in loaded if r.get(h.label_field) not in (None, "") or "error" in r]
     if len(records) < len(loaded):

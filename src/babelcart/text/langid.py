@@ -577,7 +577,8 @@ class LanguageDetector:
         if guess.lang != "en" or script != "latin" or not 2 <= n_words <= LOANWORD_MAX_WORDS:
             return guess
         served = [k for k in sorted(dist, key=lambda k: -dist[k]) if k in self.served and k != "en"]
-        target = (served or sorted(self.served & cands - {"en"}) or [None])[0]
+        pool = served or sorted(self.served & cands - {"en"})
+        target = pool[0] if pool else None
         if target is None or self._lingua_detector() is None or target not in self._lingua_by_code:
             return guess
         det = self._lingua_subset(frozenset({"en", target}))
