@@ -4,7 +4,7 @@ tests/data, and ../shared/data (tests that need it skip in a bare clone)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +46,14 @@ def e5() -> Encoder:
 def hash_encoder() -> Encoder:
     """A model-free hashing encoder: instant, for tests that need vectors but not semantics."""
     return get_encoder("hash:256")
+
+
+@pytest.fixture()
+def no_shop_profile(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No shop profile from the environment during the test, and none left active after it."""
+    from babelcart.shop import use_profile
+
+    for name in ("BABELCART_LANGUAGES", "BABELCART_SHOP_PROFILE", "BABELCART_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+    use_profile(None)

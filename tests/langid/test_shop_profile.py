@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -18,19 +17,11 @@ from babelcart.shop import (
     detect_listings,
     read_profile,
     resolve_profile,
-    use_profile,
 )
 from babelcart.text.langid import default_detector
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _no_profile(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("BABELCART_LANGUAGES", "BABELCART_SHOP_PROFILE", "BABELCART_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    yield
-    use_profile(None)
+pytestmark = pytest.mark.usefixtures("no_shop_profile")
 
 
 def _bundled(name: str) -> list[dict]:

@@ -4,7 +4,6 @@ profile honoured."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -16,17 +15,9 @@ from babelcart.cli import app
 from babelcart.datasets.records import write_records
 from babelcart.learn.metrics import format_report, per_language_report
 from babelcart.learn.train import train_model
-from babelcart.shop import use_profile
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _no_profile(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("BABELCART_LANGUAGES", "BABELCART_SHOP_PROFILE", "BABELCART_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    yield
-    use_profile(None)
+pytestmark = pytest.mark.usefixtures("no_shop_profile")
 
 
 def test_small_rows_are_folded_and_the_largest_is_kept() -> None:

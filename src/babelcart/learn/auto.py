@@ -196,21 +196,14 @@ def train_auto(cfg: Any, encoder: Any) -> Path:
     from babelcart.apps.classify import load_classifier
     from babelcart.encoders import get_encoder
     from babelcart.learn.ensemble import member_probabilities
-    from babelcart.learn.train import TrainDataError, _check_bad, _load, parse_labelled, train_model
+    from babelcart.learn.train import TrainDataError, _load, load_training, train_model
 
     t_start = time.monotonic()
     if encoder is None:
         encoder = get_encoder(cfg.encoder, cache_dir=cfg.cache_dir) if cfg.cache_dir else get_encoder(cfg.encoder)
     encoder = _Memo(encoder)
     h = cfg.heads[0]
-    loaded = _load(cfg.train, "training")
-    if not loaded:
-        raise TrainDataError("the training file is empty")
-    parsed = parse_labelled(loaded, cfg.heads, cfg.text_field, "training")
-    _check_bad(parsed, "training", cfg.skip_bad)
-    if not parsed.texts:
-        raise TrainDataError("the training data has no usable lines")
-    langs = resolve_languages(parsed.texts, parsed.langs)
+    parsed, langs = load_training(cfg)
     texts_ok = [{cfg.text_field: t, "lang": g, **{hc.label_field: parsed.labels[str(hc.name)][i] for hc in cfg.heads}}
                 for i, (t, g) in enumerate(zip(parsed.texts, langs, strict=True))]
     source_lang = cfg.source_lang or Counter(langs).most_common(1)[0][0]

@@ -201,6 +201,18 @@ def _check_bad(parsed: Labelled, what: str, skip_bad: bool) -> None:
         logger.warning("skipped %s", b)
 
 
+def load_training(cfg: TrainConfig) -> tuple[Labelled, list[str]]:
+    """The training file parsed and checked, with every text's language resolved."""
+    records = _load(cfg.train, "training")
+    if not records:
+        raise TrainDataError("the training file is empty")
+    train = parse_labelled(records, cfg.heads, cfg.text_field, "training")
+    _check_bad(train, "training", cfg.skip_bad)
+    if not train.texts:
+        raise TrainDataError("the training data has no usable lines")
+    return train, resolve_languages(train.texts, train.langs)
+
+
 def _label_list(values: list[Any], task: str) -> list[Any]:
     if task == "rating":
         return list(RATING_LABELS)
@@ -543,14 +555,7 @@ class _Trainer:
     def load(self) -> _Inputs:
         """Parse the training, few-shot target, dev and unlabeled inputs; resolve every text's language."""
         cfg = self.cfg
-        records = _load(cfg.train, "training")
-        if not records:
-            raise TrainDataError("the training file is empty")
-        train = parse_labelled(records, cfg.heads, cfg.text_field, "training")
-        _check_bad(train, "training", cfg.skip_bad)
-        if not train.texts:
-            raise TrainDataError("the training data has no usable lines")
-        train_langs = resolve_languages(train.texts, train.langs)
+        train, train_langs = load_training(cfg)
         source_lang = cfg.source_lang or Counter(train_langs).most_common(1)[0][0]
         groups = [GROUP_OTHER] * len(train.texts)
         held: Labelled | None = None
