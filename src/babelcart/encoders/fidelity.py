@@ -186,16 +186,18 @@ def batch_independence(encoder: Any, texts: list[str], seed: int = 0) -> float:
     return worst
 
 
-def gate(candidate: Any, reference: Any, sets: list[RetrievalSet], *,
-         self_texts: list[str] | None = None) -> dict[str, Any]:
+def gate(candidate: Any, reference: Any, sets: list[RetrievalSet], *, self_texts: list[str] | None = None,
+         reference_metrics: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """Compare ``candidate`` with ``reference`` on every set (and batch independence of the candidate on
     ``self_texts``, by default the first queries and passages of the sets). ``passed`` is False with the
     reasons in ``failures`` when any metric falls more than :data:`MAX_METRIC_DROP` below the reference or a
-    text's vector moves with its batch."""
+    text's vector moves with its batch. ``reference_metrics`` (set name → :func:`retrieval_metrics` of the
+    reference) saves embedding every set with the reference again when several candidates are gated."""
     report: dict[str, Any] = {"sets": {}, "failures": []}
     pooled: dict[str, list[tuple[float, float]]] = {"candidate": [], "reference": []}
     for rset in sets:
-        cand, ref = retrieval_metrics(candidate, rset), retrieval_metrics(reference, rset)
+        cand = retrieval_metrics(candidate, rset)
+        ref = reference_metrics[rset.name] if reference_metrics else retrieval_metrics(reference, rset)
         report["sets"][rset.name] = {"candidate": cand, "reference": ref, "notes": rset.notes}
         for side, metrics in (("candidate", cand), ("reference", ref)):
             pooled[side].append((metrics["mrr@10"], metrics["n"]))

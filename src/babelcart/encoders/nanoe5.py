@@ -53,8 +53,7 @@ def _onnx_runner(build: str, threads: int) -> Any:
     key = (str(folder), threads)
     with _LOCK:
         if key not in _ONNX_RUNNERS:
-            _ONNX_RUNNERS[key] = _OnnxRunner(folder, precision="int8" if build == "int8" else "fp32",
-                                             threads=threads or None, expect_kind="encoder")
+            _ONNX_RUNNERS[key] = _OnnxRunner(folder, threads=threads or None, expect_kind="encoder")  # its one file
         return _ONNX_RUNNERS[key]
 
 
