@@ -2,8 +2,9 @@
 
 Workflow measured (what a user runs): train on English only -> ``label suggest`` N texts per target language
 from an unlabelled pool (uncertainty x diversity, :mod:`babelcart.learn.active`) -> a person labels them (here:
-the dataset's own labels) -> retrain with ``--target`` (all labelled picks join training). The random row
-draws the same number per language uniformly from the same pool. Frozen heads (``train`` default recipe:
+the dataset's own labels) -> retrain with ``--target`` (all labelled picks join training, joint lambda 1: the
+target-language loss and the source loss weigh the same, ``train``'s default with ``--target``). The random row
+draws the same number per language uniformly from the same pool. Frozen heads (``train --method head``:
 centering with the pool as unlabeled text); several seeds, each on its own random subset of the pool.
 
 - ratings: English clothing reviews -> Indonesian PRDECT (MAE of the median) and Chinese pos/neg (accuracy; a

@@ -96,6 +96,23 @@ def test_few_shot_and_joint_lambda(tmp_path: Path) -> None:
     assert not np.allclose(coefs[0.05], coefs[20.0], atol=1e-3)
 
 
+def test_target_labels_weigh_as_much_as_the_source_by_default(tmp_path: Path) -> None:
+    """``--target`` without ``--joint-lambda``: lambda 1 (both languages' losses weigh the same), recorded in
+    config.json; the head then differs from counting every example the same (lambda = n_source / n_target)."""
+    X, src, tgt = _shifted_task(shift=2.5)
+    enc = LookupEncoder(X)
+    target = tgt[:16]
+    paths = {lam: train_model(train=src, out=tmp_path / f"t{lam}", task="classify", encoder=enc, align="none",
+                              target=target, **({} if lam is None else {"joint_lambda": lam}))
+             for lam in (None, len(src) / len(target))}
+    cfg = json.loads((paths[None] / "config.json").read_text())
+    assert cfg["options"]["joint_lambda"] == 1.0
+    from safetensors.numpy import load_file
+
+    coefs = [load_file(str(p / "head.safetensors"))["head.label.coef"] for p in paths.values()]
+    assert not np.allclose(coefs[0], coefs[1], atol=1e-3)
+
+
 def test_multitask_outputs_and_ordinal_rating(tmp_path: Path, hash_encoder) -> None:
     words = {1: "awful broken terrible", 2: "bad poor", 3: "okay average fine", 4: "good nice", 5: "great perfect love"}
     recs = []

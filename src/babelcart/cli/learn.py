@@ -45,7 +45,7 @@ def train(
     label_field: Annotated[list[str] | None, typer.Option("--label-field", help="Label field, one per --task.")] = None,
     few_shot: Annotated[int | None, typer.Option("--few-shot", help="N labelled examples per class per target language from --target.")] = None,
     target: Annotated[str | None, typer.Option("--target", help="Labelled target-language file (e.g. from 'label suggest'): all of it trains, or --few-shot N per class and the rest is dev; lines without a label are skipped.")] = None,
-    joint_lambda: Annotated[float | None, typer.Option("--joint-lambda", help="Weight of source/other-language loss vs target loss.")] = None,
+    joint_lambda: Annotated[float | None, typer.Option("--joint-lambda", help="Weight of the source-language loss vs the target-language loss (default 1 with --target: both weigh the same; without --target every example counts the same).")] = None,
     self_train_rounds: Annotated[int, typer.Option("--self-train-rounds")] = 0,
     self_train_fraction: Annotated[float, typer.Option("--self-train-fraction", help="Top fraction per class and language pseudo-labelled in round 1 (grows each round).")] = 0.2,
     self_train_min_confidence: Annotated[float, typer.Option("--self-train-min-confidence")] = 0.0,
