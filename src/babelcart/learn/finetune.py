@@ -25,6 +25,11 @@ LoRA (``lora=True``): peft adapters on every Linear layer of the encoder (names 
 the encoder's own weights are frozen, the head trains fully; adapters are merged before saving, so the saved
 folder is a plain transformer. Without LoRA the token embeddings stay frozen unless ``freeze_embeddings=False``.
 
+Linear probe first (``linear_probe=True``, LP-FT, Kumar et al. 2022): before the encoder trains, the head alone is
+fitted on the frozen encoder's features (full-batch L-BFGS with the frozen head's L2 penalty), so the first
+fine-tuning steps do not push a random head's gradients into the encoder and distort the features that other
+languages rely on.
+
 Self-training (``unlabeled_records`` and ``self_train_rounds``): the trained model is the teacher; its
 pseudo-labels follow each language's estimated class prior (:mod:`babelcart.learn.label_shift`) and the
 student learns them as soft targets. The folder layout is documented in ``docs/finetune.md``; loading is
@@ -75,6 +80,8 @@ TASKS = ("classify", "rating")
 #: Rating heads: ``coral`` (one weight vector, K-1 ordered thresholds, binary losses) or ``softmax`` (K logits,
 #: cross-entropy); both are decoded to the median of their class distribution.
 RATING_HEADS = ("coral", "softmax")
+#: L2 per example of the linear probe on unit-norm features: the frozen head's default (``C = 1/(0.0005 n)``).
+PROBE_L2 = 0.0005
 
 
 def seed_everything(seed: int) -> None:
@@ -330,6 +337,7 @@ class FitOptions:
     self_train_fraction: float = 0.5
     self_train_epochs: int = 1
     pseudo_weight: float = 1.0
+    linear_probe: bool = False
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.grad_accum, self.self_train_epochs) < 1:
@@ -434,6 +442,7 @@ class FinetuneRun:
         self.precision = precision
         self.head_type = "linear" if task == "classify" else rating_head
         self.history_: list[dict[str, Any]] = []
+        self.probe_: dict[str, float] | None = None
 
     # -- setup
     def _setup_labels(self, train_records: Sequence[Mapping[str, Any]]) -> None:
@@ -481,6 +490,38 @@ class FinetuneRun:
             bias = np.log(p_gt / (1 - p_gt))
         with torch.no_grad():
             self.head_.bias.copy_(torch.as_tensor(bias, dtype=self.head_.bias.dtype))
+
+    def _fit_probe(self, texts: list[str], targets: np.ndarray, weights: np.ndarray) -> None:
+        """LP-FT's first step: the head alone on frozen features (full-batch L-BFGS, the weighted task loss plus
+        the frozen head's L2 penalty :data:`PROBE_L2` scaled by the mean squared feature norm, so the penalty
+        means the same as on unit vectors)."""
+        import torch
+
+        t0 = time.perf_counter()
+        self.model_.eval()
+        H = torch.zeros(len(texts), self.dim_, dtype=torch.float32, device=self.device_)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.no_grad():
+            for s in range(0, len(order), 32):
+                idx = order[s:s + 32]
+                with self._autocast():
+                    H[idx] = self._pooled([texts[i] for i in idx]).float()
+        l2 = PROBE_L2 * float((H * H).sum(dim=1).mean())
+        t = torch.as_tensor(targets, device=self.device_)
+        w = torch.as_tensor(weights, dtype=torch.float32, device=self.device_)
+        params = list(self.head_.parameters())
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+        def closure() -> Any:
+            opt.zero_grad()
+            logits = H @ self.head_.weight.T + self.head_.bias
+            loss = (self._loss(logits, t) * w).mean() + 0.5 * l2 * (self.head_.weight ** 2).sum()
+            loss.backward()
+            return loss
+
+        loss = float(opt.step(closure).detach())
+        self.probe_ = {"loss": round(loss, 4), "l2": l2, "seconds": round(time.perf_counter() - t0, 1)}
+        logger.info("linear probe: head fitted on frozen features %s", self.probe_)
 
     def _autocast(self) -> Any:
         import torch
@@ -580,6 +621,10 @@ class FinetuneRun:
             weights = weights * class_balance_weights(train.y, len(self.labels_))
         self._setup_model()
         self._init_bias(train.y, weights)
+        targets = np.eye(len(self.labels_), dtype=np.float32)[train.y]
+        self.probe_ = None
+        if opts.linear_probe:
+            self._fit_probe(train.texts, targets, weights)
         self.history_ = []
         self.self_training_: list[dict[str, Any]] = []
         self.stopped_early_ = False
@@ -587,7 +632,6 @@ class FinetuneRun:
         self.step_ = 0
         self.deadline_ = None if opts.max_seconds is None else time.monotonic() + opts.max_seconds
         self.out_of_time_ = False
-        targets = np.eye(len(self.labels_), dtype=np.float32)[train.y]
         self.fit_state_ = _FitState(train, dev, targets, weights, pairs, opts, joint_lambda, list(target_langs or []))
         try:
             self._train_stage(_Stage("supervised", train.texts, targets, weights, opts.epochs), dev, pairs, opts,
@@ -793,7 +837,7 @@ class FinetuneRun:
             "grad_accum": opts.grad_accum, "lr": opts.lr, "head_lr": opts.head_lr, "patience": opts.patience,
             "class_weight": opts.class_weight, "seed": self.seed, "max_length": self.max_length_,
             "parallel_pairs": len(pairs), "temperature": opts.temperature, "bf16_autocast": self.autocast_,
-            "self_training": self.self_training_,
+            "linear_probe": self.probe_, "self_training": self.self_training_,
             "seconds": round(sum(rec["seconds"] for rec in self.history_), 1),
         }
         self.joint_ = {"joint_lambda": st.joint_lambda, "target_langs": st.target_langs,
