@@ -8,21 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lookup_encoder import LookupEncoder
 
 from babelcart.learn.auto import candidates, finetune_available, split_holdout
 from babelcart.learn.train import TrainConfig, TrainDataError, train_model
-
-
-class LookupEncoder:
-    """Texts are ``"v<i> ..."``; the vector is row ``i`` of a fixed matrix."""
-
-    def __init__(self, vectors: np.ndarray) -> None:
-        self.vectors = np.asarray(vectors, dtype=np.float32)
-        self.spec = "lookup:auto"
-        self.dim = self.vectors.shape[1]
-
-    def encode(self, texts, *, role="passage", batch_size=64, show_progress=None):
-        return np.stack([self.vectors[int(t.split()[0][1:])] for t in texts])
 
 
 def _shifted(seed: int = 0, shift: float = 3.0):
@@ -36,7 +25,7 @@ def _shifted(seed: int = 0, shift: float = 3.0):
     X[n_src:, 0] += shift
     langs = ["en"] * n_src + ["xx"] * n_tgt
     recs = [{"text": f"v{i} t", "label": ["neg", "pos"][y[i]], "lang": langs[i]} for i in range(len(y))]
-    return LookupEncoder(X), recs[:n_src], recs[n_src:]
+    return LookupEncoder(X, spec="lookup:auto"), recs[:n_src], recs[n_src:]
 
 
 def test_auto_keeps_the_recipe_that_wins_on_held_out_target_labels(tmp_path: Path, caplog) -> None:

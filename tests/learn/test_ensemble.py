@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lookup_encoder import LookupEncoder
 
 from babelcart.apps.classify import load_classifier
 from babelcart.learn.ensemble import save_ensemble
@@ -15,22 +16,12 @@ from babelcart.learn.persist import ModelLoadError
 from babelcart.learn.train import train_model
 
 
-class LookupEncoder:
-    def __init__(self, vectors: np.ndarray) -> None:
-        self.vectors = np.asarray(vectors, dtype=np.float32)
-        self.spec = "lookup:ens"
-        self.dim = self.vectors.shape[1]
-
-    def encode(self, texts, *, role="passage", batch_size=64, show_progress=None):
-        return np.stack([self.vectors[int(t.split()[0][1:])] for t in texts])
-
-
 def test_ensemble_averages_members_and_decodes_the_median(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(1, 6, size=200)
     X = rng.normal(size=(200, 5)) * 0.7
     X[:, 0] += y
-    enc = LookupEncoder(X)
+    enc = LookupEncoder(X, spec="lookup:ens")
     train = [{"text": f"v{i} r", "rating": int(y[i]), "lang": "en"} for i in range(150)]
     a = train_model(train=train, out=tmp_path / "a", task="rating", label_field="rating", encoder=enc, method="head")
     b = train_model(train=train, out=tmp_path / "b", task="rating", label_field="rating", encoder=enc, method="head",
@@ -52,7 +43,7 @@ def test_ensemble_averages_members_and_decodes_the_median(tmp_path: Path) -> Non
 
 
 def test_ensemble_members_must_agree_and_exist(tmp_path: Path) -> None:
-    enc = LookupEncoder(np.eye(4))
+    enc = LookupEncoder(np.eye(4), spec="lookup:ens")
     rows = [{"text": f"v{i % 4} t", "label": "ab"[i % 2], "rating": 1 + i % 2 * 4, "lang": "en"} for i in range(20)]
     a = train_model(train=rows, out=tmp_path / "a", task="classify", encoder=enc, method="head")
     b = train_model(train=rows, out=tmp_path / "b", task="rating", label_field="rating", encoder=enc, method="head")

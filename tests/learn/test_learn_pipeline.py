@@ -8,24 +8,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from lookup_encoder import LookupEncoder
 
 import babelcart.learn as learn_pkg
 from babelcart.apps.classify import evaluate_classifier, load_classifier
 from babelcart.encoders import get_encoder
 from babelcart.learn.persist import ModelLoadError
 from babelcart.learn.train import TrainDataError, train_model
-
-
-class LookupEncoder:
-    """Texts are ``"v<i> ..."``; the vector is row ``i`` of a fixed matrix (no model, exact control)."""
-
-    def __init__(self, vectors: np.ndarray, spec: str = "lookup:test") -> None:
-        self.vectors = np.asarray(vectors, dtype=np.float32)
-        self.spec = spec
-        self.dim = self.vectors.shape[1]
-
-    def encode(self, texts, *, role="passage", batch_size=64, show_progress=None):
-        return np.stack([self.vectors[int(t.split()[0][1:])] for t in texts])
 
 
 def _shifted_task(seed: int = 0, shift: float = 1.6):
