@@ -17,9 +17,9 @@ SENTENCES = [
 
 
 def build_finetuned(path: Path, *, task: str = "classify", labels: list | None = None, seed: int = 0,
-                    num_heads: int = 4, rating_head: str = "coral") -> Path:
+                    num_heads: int = 4, rating_head: str = "coral", rating_decode: str | None = None) -> Path:
     """A ``method: finetune`` folder around a random tiny BERT with a random head (no training); a rating
-    model's head is ``coral`` or ``softmax``."""
+    model's head is ``coral`` or ``softmax``, decoded by ``rating_decode`` (unset: the median, as older folders)."""
     import torch
     from safetensors.torch import save_file
 
@@ -39,7 +39,7 @@ def build_finetuned(path: Path, *, task: str = "classify", labels: list | None =
         "format": FORMAT, "format_version": FORMAT_VERSION, "babelcart_version": "0.1.0", "method": "finetune",
         "task": task, "labels": labels, "encoder_spec": f"hf:{enc}", "base_model": str(enc), "pooling": "mean",
         "max_length": 64, "query_prefix": "", "passage_prefix": "",
-        "head": {"type": head_type, "dim": 32, "n_labels": n},
+        "head": {"type": head_type, "dim": 32, "n_labels": n, **({"decode": rating_decode} if rating_decode else {})},
     }
     (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
     return path

@@ -144,12 +144,13 @@ def test_load_classifier_serves_onnx_exports(clf_onnx: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rating_head", ["coral", "softmax"])
-def test_rating_classifier_round_trip(work: Path, rating_head: str) -> None:
+@pytest.mark.parametrize(("rating_head", "rating_decode"), [("coral", None), ("softmax", None), ("softmax", "mode")])
+def test_rating_classifier_round_trip(work: Path, rating_head: str, rating_decode: str | None) -> None:
     from babelcart.learn.finetuned import load_finetuned
 
-    src = build_finetuned(work / f"rating-{rating_head}", task="rating", seed=3, rating_head=rating_head)
-    out = export_model(src, work / f"rating-{rating_head}-onnx")
+    name = f"rating-{rating_head}-{rating_decode}"
+    src = build_finetuned(work / name, task="rating", seed=3, rating_head=rating_head, rating_decode=rating_decode)
+    out = export_model(src, work / f"{name}-onnx")
     want = load_finetuned(src, device="cpu").predict(SENTENCES, langs=["en"] * 4)
     got = load_onnx_classifier(out).predict(SENTENCES, langs=["en"] * 4)
     assert [g["pred"] for g in got] == [w["pred"] for w in want]

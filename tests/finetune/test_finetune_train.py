@@ -131,13 +131,14 @@ def test_seeds_make_runs_reproducible(tiny_bert: Path) -> None:
     assert not np.allclose(a, c, atol=1e-4)
 
 
-@pytest.mark.parametrize("rating_head", ["coral", "softmax"])
-def test_rating_head(tiny_bert: Path, tmp_path: Path, rating_head: str) -> None:
+@pytest.mark.parametrize(("rating_head", "rating_decode", "rule"),
+                         [("coral", "auto", "median"), ("softmax", "auto", "mode"), ("softmax", "median", "median")])
+def test_rating_head(tiny_bert: Path, tmp_path: Path, rating_head: str, rating_decode: str, rule: str) -> None:
     train, dev = rating_records(60, seed=1), rating_records(30, seed=2)
     path = train_finetune(train, task="rating", labels=[1, 2, 3, 4, 5], dev_records=dev,
                           encoder_spec=f"hf:{tiny_bert}", out_dir=tmp_path / "rating", epochs=6,
                           batch_size=10, lr=2e-3, head_lr=2e-2, max_length=32, patience=6, freeze_embeddings=False,
-                          rating_head=rating_head)
+                          rating_head=rating_head, rating_decode=rating_decode)
     clf = load_finetuned(path)
     assert clf.task == "rating" and clf.labels == [1, 2, 3, 4, 5]
     preds = clf.predict([r["text"] for r in dev], langs=["en"] * len(dev))
@@ -149,10 +150,11 @@ def test_rating_head(tiny_bert: Path, tmp_path: Path, rating_head: str) -> None:
         assert sum(p["scores"].values()) == pytest.approx(1.0, abs=1e-6)
         assert 1.0 <= p["expected"] <= 5.0
         assert p["expected"] == pytest.approx(sum(int(k) * v for k, v in p["scores"].items()), abs=1e-6)
-        cum = np.cumsum([p["scores"][str(k)] for k in range(1, 6)])
-        assert p["pred"] == int(np.argmax(cum >= 0.5)) + 1  # the median label
+        probs = [p["scores"][str(k)] for k in range(1, 6)]
+        median, mode = int(np.argmax(np.cumsum(probs) >= 0.5)) + 1, int(np.argmax(probs)) + 1
+        assert p["pred"] == (median if rule == "median" else mode)
     cfg = json.loads((path / "config.json").read_text())
-    assert cfg["head"]["type"] == rating_head and "mae" in cfg["metrics"]["dev"]
+    assert cfg["head"]["type"] == rating_head and cfg["head"]["decode"] == rule and "mae" in cfg["metrics"]["dev"]
     # a higher share of "good" words must not predict a lower rating (ordinal head is monotone here)
     exp = [p["expected"] for p in clf.predict(["bad bad bad bad", "good good good good"], langs=["en", "en"])]
     assert exp[0] < exp[1]

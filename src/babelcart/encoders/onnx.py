@@ -297,13 +297,15 @@ class OnnxClassifier:
 
     def predict(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
         """One dict per text: ``pred`` (label), ``scores`` (label → probability), ``lang``; ratings add
-        ``expected`` (probability-weighted mean label) and predict the median label."""
+        ``expected`` (probability-weighted mean label) and predict the median label (the mode where the source folder
+        decodes so)."""
         if langs is not None and len(langs) != len(texts):
             raise ValueError(f"got {len(langs)} langs for {len(texts)} texts")
         probs = self.predict_proba(texts).astype(np.float64)
         found = _fill_langs(langs, texts)
-        if self.task == "rating":
-            idx = np.argmax(np.cumsum(probs, axis=1) >= 0.5 - 1e-9, axis=1)
+        if self.task == "rating":  # the source folder's rule: the median, or the mode (head.decode)
+            idx = (probs.argmax(axis=1) if (self.config.get("head") or {}).get("decode") == "mode"
+                   else np.argmax(np.cumsum(probs, axis=1) >= 0.5 - 1e-9, axis=1))
             expected: np.ndarray | None = probs @ np.array([_as_number(x) for x in self.labels])
         else:
             idx, expected = probs.argmax(axis=1), None

@@ -163,6 +163,7 @@ def _load_finetuned(folder: Path, cfg: dict[str, Any], *, max_length: int | None
     from safetensors.torch import load_file
 
     from babelcart.encoders.hf import load_hf, token_limit
+    from babelcart.learn.finetuned import rating_decode
 
     enc_dir = folder / "encoder"
     head_file = folder / "model.safetensors"
@@ -205,7 +206,9 @@ def _load_finetuned(folder: Path, cfg: dict[str, Any], *, max_length: int | None
     limit = token_limit(model, tok, max_length or int(cfg.get("max_length") or 512))
     return Source(kind="classifier", module=classifier_graph(model, head).eval(), backbone=model,
                   hf_tokenizer=tok, max_length=limit, output_name="logits", dim=int(model.config.hidden_size),
-                  labels=labels, task=task, head={"type": head_type, "n_labels": len(labels)},
+                  labels=labels, task=task,
+                  head={"type": head_type, "n_labels": len(labels),
+                        **({"decode": rating_decode(cfg)} if task == "rating" else {})},
                   prefixes={"query": prefix, "passage": prefix},
                   meta={"model_type": getattr(model.config, "model_type", None), "pooling": "mean",
                         "encoder_spec": cfg.get("encoder_spec"), "base_model": cfg.get("base_model"),

@@ -144,13 +144,14 @@ def split_holdout(records: list[dict[str, Any]], label_field: str, langs: list[s
     return [i for i in range(len(records)) if i not in held], sorted(held)
 
 
-def _errors(P: np.ndarray, labels: list[Any], records: list[dict[str, Any]], cfg: Any) -> np.ndarray:
-    """Per-row loss of class probabilities ``P`` on held-out records: absolute error of the median (rating) or
-    0/1 error of the most probable label (classify)."""
+def _errors(P: np.ndarray, labels: list[Any], records: list[dict[str, Any]], cfg: Any,
+            rating_decode: str = "median") -> np.ndarray:
+    """Per-row loss of class probabilities ``P`` on held-out records: absolute error of the rating decoded as the
+    model decodes it (median or mode) or 0/1 error of the most probable label (classify)."""
     from babelcart.learn.ensemble import decode
 
     h = cfg.heads[0]
-    preds = decode(P, labels, h.task)
+    preds = decode(P, labels, h.task, rating_decode)
     if h.task == "rating":
         return np.array([abs(float(p["pred"]) - float(r[h.label_field])) for p, r in zip(preds, records, strict=True)])
     return np.array([float(str(p["pred"]) != str(r[h.label_field])) for p, r in zip(preds, records, strict=True)])
@@ -248,7 +249,7 @@ def train_auto(cfg: Any, encoder: Any) -> Path:
                 clf = load_classifier(path, encoder=encoder) if cand.kind == "head" else load_classifier(path)
                 labels = list(clf.labels)
                 out.probs = member_probabilities(clf, [r[cfg.text_field] for r in held], held_langs, labels)[0]
-                out.errors = _errors(out.probs, labels, held, cfg)
+                out.errors = _errors(out.probs, labels, held, cfg, getattr(clf, "rating_decode", "median"))
                 out.score, out.per_lang = _score(out.errors, held_langs, h.task)
                 out.path = path
             except (TrainDataError, ValueError, RuntimeError) as exc:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from babelcart.learn.ordinal import expected_value, median_decode
+from babelcart.learn.ordinal import decode_rating, expected_value
 from babelcart.learn.persist import FORMAT, FORMAT_VERSION, ModelLoadError, read_config
 
 
@@ -27,9 +27,10 @@ def average_probabilities(probs: Sequence[np.ndarray]) -> np.ndarray:
     return np.mean(np.stack([np.asarray(p, dtype=np.float64) for p in probs]), axis=0)
 
 
-def decode(P: np.ndarray, labels: list[Any], task: str) -> list[dict[str, Any]]:
-    """``pred`` / ``scores`` (/ ``expected``) rows from class probabilities in label order."""
-    idx = median_decode(P) if task == "rating" else P.argmax(axis=1)
+def decode(P: np.ndarray, labels: list[Any], task: str, rating_decode: str = "median") -> list[dict[str, Any]]:
+    """``pred`` / ``scores`` (/ ``expected``) rows from class probabilities in label order (ratings: the median
+    star, or the mode with ``rating_decode="mode"``)."""
+    idx = decode_rating(P, rating_decode) if task == "rating" else P.argmax(axis=1)
     exp = expected_value(P, np.asarray(labels, dtype=np.float64)) if task == "rating" else None
     rows = []
     for i in range(len(P)):

@@ -65,8 +65,16 @@ from babelcart.encoders.hf import (
     token_limit,
 )
 from babelcart.fsutil import atomic_dir
-from babelcart.learn.finetuned import coral_decode, logits_to_probs, require_train
+from babelcart.learn.finetuned import (
+    AUTO_RATING_DECODE,
+    DEFAULT_RATING_HEAD,
+    RATING_HEADS,
+    coral_decode,
+    logits_to_probs,
+    require_train,
+)
 from babelcart.learn.langs import resolve_languages
+from babelcart.learn.ordinal import RATING_DECODES
 from babelcart.learn.persist import FORMAT, FORMAT_VERSION
 from babelcart.progress import progress_bar
 
@@ -77,9 +85,6 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "FinetuneRun", "train_finetune"]
 # FORMAT and FORMAT_VERSION are those of babelcart.learn.persist: one folder format for both kinds of
 # model, and ``config["method"]`` tells the loaders apart.
 TASKS = ("classify", "rating")
-#: Rating heads: ``coral`` (one weight vector, K-1 ordered thresholds, binary losses) or ``softmax`` (K logits,
-#: cross-entropy); both are decoded to the median of their class distribution.
-RATING_HEADS = ("coral", "softmax")
 #: L2 per example of the linear probe on unit-norm features: the frozen head's default (``C = 1/(0.0005 n)``).
 PROBE_L2 = 0.0005
 
@@ -420,12 +425,14 @@ class FinetuneRun:
         self, *, task: str, labels: Sequence[Any] | None, encoder_spec: str, lora: bool = False, lora_r: int = 8,
         max_length: int = 128, seed: int = 0, device: str | None = None, text_field: str = "text",
         label_field: str = "label", freeze_embeddings: bool = True, precision: str = "auto",
-        rating_head: str = "coral",
+        rating_head: str = DEFAULT_RATING_HEAD, rating_decode: str = "auto",
     ) -> None:
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, not {task!r}")
         if rating_head not in RATING_HEADS:
             raise ValueError(f"rating_head must be one of {RATING_HEADS}, not {rating_head!r}")
+        if rating_decode != "auto" and rating_decode not in RATING_DECODES:
+            raise ValueError(f"rating_decode must be auto or one of {RATING_DECODES}, not {rating_decode!r}")
         if precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
         self.task = task
@@ -441,6 +448,7 @@ class FinetuneRun:
         self.freeze_embeddings = freeze_embeddings
         self.precision = precision
         self.head_type = "linear" if task == "classify" else rating_head
+        self.rating_decode = AUTO_RATING_DECODE[rating_head] if rating_decode == "auto" else rating_decode
         self.history_: list[dict[str, Any]] = []
         self.probe_: dict[str, float] | None = None
 
@@ -579,7 +587,7 @@ class FinetuneRun:
     def evaluate(self, data: _Data) -> dict[str, float]:
         probs = self.scores(data.texts)
         if self.task == "rating":
-            idx, expected = coral_decode(probs, self.labels_)
+            idx, expected = coral_decode(probs, self.labels_, self.rating_decode)
             return _metrics(self.task, data.y, idx, self.labels_, expected)
         return _metrics(self.task, data.y, probs.argmax(axis=1), self.labels_)
 
@@ -866,8 +874,8 @@ class FinetuneRun:
             "base_model": self.base_.name if not is_local(self.base_.name) else str(Path(self.base_.name)),
             "pooling": "mean", "max_length": self.max_length_, "query_prefix": self.base_.query_prefix,
             "passage_prefix": self.base_.passage_prefix,
-            "head": {"type": self.head_type, "dim": self.dim_,
-                     "n_labels": len(self.labels_)},
+            "head": {"type": self.head_type, "dim": self.dim_, "n_labels": len(self.labels_),
+                     **({"decode": self.rating_decode} if self.task == "rating" else {})},
             "freeze_embeddings": self.freeze_embeddings,
             "lora": {"enabled": self.lora, "r": self.lora_r if self.lora else None, "merged": self.lora,
                      "target_modules": self.lora_targets_,
@@ -896,7 +904,8 @@ def train_finetune(
     target_langs: Sequence[str] | None = None, contrastive_weight: float | None = 0.0, lora: bool = False,
     lora_r: int = 8, max_length: int = 128, seed: int = 0, tensorboard_dir: str | Path | None = None,
     device: str | None = None, text_field: str = "text", label_field: str = "label", freeze_embeddings: bool = True,
-    precision: str = "auto", rating_head: str = "coral", show_progress: bool | None = None, **options: Any,
+    precision: str = "auto", rating_head: str = DEFAULT_RATING_HEAD, rating_decode: str = "auto",
+    show_progress: bool | None = None, **options: Any,
 ) -> Path:
     """Fine-tune ``encoder_spec`` (``hf:<id|folder>``) with a ``task`` head on labelled records; save to ``out_dir``.
 
@@ -916,7 +925,7 @@ def train_finetune(
     run = FinetuneRun(task=task, labels=labels, encoder_spec=encoder_spec, lora=lora, lora_r=lora_r,
                       max_length=max_length, seed=seed, device=device, text_field=text_field,
                       label_field=label_field, freeze_embeddings=freeze_embeddings, precision=precision,
-                      rating_head=rating_head)
+                      rating_head=rating_head, rating_decode=rating_decode)
     run.fit(train_records, dev_records, unlabeled_records=unlabeled_records, parallel_pairs=parallel_pairs,
             joint_lambda=joint_lambda, target_langs=target_langs, contrastive_weight=contrastive_weight,
             tensorboard_dir=tensorboard_dir, show_progress=show_progress, **options)

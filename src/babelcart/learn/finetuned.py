@@ -19,11 +19,21 @@ import numpy as np
 from babelcart.encoders.hf import embed_batch, load_hf, pick_device
 from babelcart.fsutil import read_json_config
 from babelcart.learn.langs import resolve_languages
-from babelcart.learn.ordinal import expected_value, median_decode
+from babelcart.learn.ordinal import decode_rating, expected_value
 from babelcart.learn.persist import FORMAT, ModelLoadError, check_format_version
 
 __all__ = ["FinetunedClassifier", "coral_decode", "coral_probs", "head_type", "load_finetuned", "logits_to_probs",
-           "require_train"]
+           "rating_decode", "require_train"]
+
+#: Rating heads: ``coral`` (one weight vector, K-1 ordered thresholds, binary losses) or ``softmax`` (K logits,
+#: cross-entropy); the default is the one that beat the frozen head in every language on the dev split
+#: (``benchmarks/finetune_recipes.py``, ``docs/finetune.md``).
+RATING_HEADS = ("coral", "softmax")
+DEFAULT_RATING_HEAD = "softmax"
+#: ``rating_decode="auto"``: each head's measured best rule (same benchmark): the median for CORAL, the mode for
+#: softmax (its median drifts to the middle stars when a target language's distribution is flatter than the
+#: source's, as zero-shot transfer makes it).
+AUTO_RATING_DECODE = {"coral": "median", "softmax": "mode"}
 
 
 def require_train(*, lora: bool = False, tensorboard: bool = False) -> None:
@@ -57,14 +67,16 @@ def coral_probs(logits: np.ndarray) -> np.ndarray:
     return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
 
 
-def coral_decode(probs: np.ndarray, labels: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(median label index, expected value)`` per row of class probabilities ``[n, K]`` (any rating head).
+def coral_decode(probs: np.ndarray, labels: Sequence[float] | np.ndarray,
+                 rule: str = "median") -> tuple[np.ndarray, np.ndarray]:
+    """``(label index, expected value)`` per row of class probabilities ``[n, K]`` (any rating head).
 
-    The median minimizes the expected absolute error: the first class whose cumulative probability
-    reaches 0.5 (:func:`babelcart.learn.ordinal.median_decode`); ``expected`` is the mean.
+    ``rule="median"``: the first class whose cumulative probability reaches 0.5 (minimizes the expected absolute
+    error of a calibrated distribution); ``"mode"``: the most probable class
+    (:func:`babelcart.learn.ordinal.decode_rating`). ``expected`` is the mean.
     """
     probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
-    return median_decode(probs), expected_value(probs, np.asarray(labels, dtype=np.float64))
+    return decode_rating(probs, rule), expected_value(probs, np.asarray(labels, dtype=np.float64))
 
 
 def logits_to_probs(head_type: str, logits: np.ndarray) -> np.ndarray:
@@ -82,6 +94,11 @@ def head_type(config: dict[str, Any]) -> str:
     """``linear`` (classify), ``coral`` or ``softmax`` (rating) from a fine-tuned folder's config."""
     default = "linear" if config.get("task") == "classify" else "coral"
     return str((config.get("head") or {}).get("type") or default)
+
+
+def rating_decode(config: dict[str, Any]) -> str:
+    """How a fine-tuned folder's ratings are decoded: ``median`` (folders from before the choice) or ``mode``."""
+    return str((config.get("head") or {}).get("decode") or "median")
 
 
 # ---------------------------------------------------------------- loading
@@ -103,6 +120,7 @@ class FinetunedClassifier:
         self.label_field: str = config.get("label_field", "label")
         self.source_lang: str | None = config.get("source_lang")
         self.head_type: str = head_type(config)
+        self.rating_decode: str = rating_decode(config)
         self._model = model
         self._tokenizer = tokenizer
         self._head = head
@@ -145,7 +163,7 @@ class FinetunedClassifier:
             return []
         probs = self.predict_proba(texts, batch_size=batch_size)
         if self.task == "rating":
-            idx, expected = coral_decode(probs, self.labels)
+            idx, expected = coral_decode(probs, self.labels, self.rating_decode)
         else:
             idx, expected = probs.argmax(axis=1), None
         lang_list = resolve_languages(texts, langs)

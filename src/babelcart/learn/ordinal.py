@@ -5,7 +5,9 @@ the sum over thresholds of the binary log-loss of ``y > k`` (Rennie & Srebro's a
 is convex in ``(w, theta)``. Class probabilities are differences of the cumulative ones.
 
 Decoding: :func:`median_decode` returns the median of the predictive distribution, which minimizes the
-expected absolute error; :func:`expected_value` gives ``sum_k k p(k)``.
+expected absolute error when the distribution is calibrated; :func:`decode_rating` also offers the mode (the
+most probable star), which is what a fine-tuned softmax head is decoded to (``docs/finetune.md``);
+:func:`expected_value` gives ``sum_k k p(k)``.
 
 >>> import numpy as np
 >>> median_decode(np.array([[0.4, 0.2, 0.4]])).tolist()   # argmax would tie; the median is the middle
@@ -25,6 +27,17 @@ def median_decode(P: np.ndarray) -> np.ndarray:
     cdf = np.cumsum(np.asarray(P, dtype=np.float64), axis=1)
     cdf /= cdf[:, -1:]
     return (cdf < 0.5 - 1e-9).sum(axis=1)
+
+
+#: How a rating distribution becomes one star: its median or its mode (most probable class).
+RATING_DECODES = ("median", "mode")
+
+
+def decode_rating(P: np.ndarray, rule: str = "median") -> np.ndarray:
+    """Class index per row of probabilities under ``rule`` (:data:`RATING_DECODES`)."""
+    if rule not in RATING_DECODES:
+        raise ValueError(f"rating decode must be one of {RATING_DECODES}, not {rule!r}")
+    return median_decode(P) if rule == "median" else np.asarray(P).argmax(axis=1)
 
 
 def expected_value(P: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ import numpy as np
 from babelcart.align import ALIGN_MODES, Aligner
 from babelcart.datasets.records import FieldError, Record, get_text, read_records
 from babelcart.encoders.base import vectors_id
+from babelcart.learn.finetuned import DEFAULT_RATING_HEAD
 from babelcart.learn.heads import Head, LogisticHead, MLPHead, balanced_class_weights, fit_temperature
 from babelcart.learn.label_shift import adjust_to_prior, estimate_prior, select_pseudo_labels
 from babelcart.learn.labels import parse_label
@@ -105,9 +106,11 @@ class TrainConfig:
     max_length: int = 128
     freeze_embeddings: bool = True
     lora: bool = False
+    linear_probe: bool = False
     contrastive_weight: float | None = None
     precision: str = "auto"
-    rating_head: str = "coral"
+    rating_head: str = DEFAULT_RATING_HEAD
+    rating_decode: str = "auto"
     # --method auto (and the time limit of --method finetune)
     time_budget: float | None = None
 
@@ -459,6 +462,11 @@ def _train_finetune(cfg: TrainConfig) -> Path:
         train += _target_records(cfg, h)
     if not train:
         raise TrainDataError("the training data has no labelled lines")
+    from babelcart.learn.auto import MIN_FINETUNE_ROWS
+
+    if len(train) < MIN_FINETUNE_ROWS and not cfg.linear_probe:
+        logger.warning("fine-tuning on %d labelled rows: a random head learns little in so few steps; "
+                       "--linear-probe (and more --epochs) or --method head usually does better", len(train))
     source_lang = cfg.source_lang or Counter(r["lang"] for r in train).most_common(1)[0][0]
     dev_records = None
     if cfg.dev is not None:
@@ -478,7 +486,9 @@ def _train_finetune(cfg: TrainConfig) -> Path:
         freeze_embeddings=cfg.freeze_embeddings, precision=cfg.precision, epochs=cfg.epochs, lr=cfg.lr,
         batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, class_weight=cfg.class_weight,
         self_train_rounds=cfg.self_train_rounds, self_train_fraction=cfg.self_train_fraction,
-        pseudo_weight=cfg.pseudo_weight, rating_head=cfg.rating_head, max_seconds=cfg.time_budget)
+        pseudo_weight=cfg.pseudo_weight, rating_head=cfg.rating_head, rating_decode=cfg.rating_decode,
+        linear_probe=cfg.linear_probe,
+        max_seconds=cfg.time_budget)
 
 
 def _target_records(cfg: TrainConfig, h: HeadConfig) -> list[dict[str, Any]]:
