@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from lookup_encoder import LookupEncoder
 
-from babelcart.learn.auto import candidates, finetune_available, split_holdout
-from babelcart.learn.train import TrainConfig, TrainDataError, train_model
+from babelcart.learn.auto import MIN_FINETUNE_ROWS, candidates, finetune_available, split_holdout
+from babelcart.learn.train import TrainConfig, TrainDataError, train_model, use_linear_probe
 
 
 def _shifted(seed: int = 0, shift: float = 3.0):
@@ -42,6 +42,9 @@ def test_auto_keeps_the_recipe_that_wins_on_held_out_target_labels(tmp_path: Pat
     assert auto["chosen"] != "head, no alignment"
     assert auto["held_out"]["languages"]["xx"] == 20 and auto["held_out"]["languages"]["en"] == 40
     assert auto["chosen"] in auto["reason"] or "best held-out mean accuracy" in auto["reason"]
+    second = max((k for k, c in cands.items() if k != auto["chosen"] and c.get("score") is not None),
+                 key=lambda k: cands[k]["score"])
+    assert f"next {second} {cands[second]['score']:.4f}" in auto["reason"]  # the runner-up and its own score
     assert cfg["method"] == "head" and cfg["training_data"]["n"] == len(src) + 20  # refitted on all labels
     assert "Recipe chosen by `--method auto`" in (path / "README.md").read_text()
     assert any("auto chose" in r.getMessage() for r in caplog.records)
@@ -65,6 +68,13 @@ def test_candidates_follow_extras_and_data() -> None:
     assert names == ["head", "head, no alignment", "head, logreg"]
     with_all = candidates(cfg, has_unlabeled=True, finetune_ok=True)
     assert [c.kind for c in with_all][-1] == "finetune" and "head + self-training" in [c.name for c in with_all]
+
+
+def test_finetune_probes_the_head_first_on_small_sets_unless_told() -> None:
+    """Below the rows auto needs to fine-tune, ``--method finetune`` fits the head first; a flag always wins."""
+    assert use_linear_probe(None, MIN_FINETUNE_ROWS - 1) is True
+    assert use_linear_probe(None, MIN_FINETUNE_ROWS) is False
+    assert use_linear_probe(False, 10) is False and use_linear_probe(True, 10_000) is True
 
 
 def test_time_budget_runs_the_cheapest_recipe_only(tmp_path: Path) -> None:

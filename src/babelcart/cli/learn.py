@@ -63,7 +63,7 @@ def train(
     max_length: Annotated[int, typer.Option("--max-length", min=8, help="Token limit for --method finetune.")] = 128,
     train_embeddings: Annotated[bool, typer.Option("--train-embeddings", help="Also train the token embeddings (finetune; frozen by default: it keeps languages aligned and costs a third).")] = False,
     lora: Annotated[bool, typer.Option("--lora", help="LoRA adapters instead of the encoder's weights (finetune).")] = False,
-    linear_probe: Annotated[bool, typer.Option("--linear-probe", help="Fit the head on frozen features before the encoder trains (LP-FT, finetune): needed on small sets (a few hundred rows), hurts rating transfer on larger ones.")] = False,
+    linear_probe: Annotated[bool | None, typer.Option("--linear-probe/--no-linear-probe", help="Fit the head on frozen features before the encoder trains (LP-FT, finetune). Default: on below 200 labelled rows, where a random head learns little; it hurt rating transfer on 1,000.")] = None,
     contrastive_weight: Annotated[float | None, typer.Option("--contrastive-weight", help="Weight of the InfoNCE term on --parallel pairs (finetune; default 1 with pairs).")] = None,
     precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on GPU), fp32 or bf16 (finetune).")] = "auto",
     cache_dir: CacheDirOpt = None,

@@ -301,11 +301,11 @@ def _finish(cfg: Any, encoder: Any, outcomes: list[Outcome], all_rows: list[dict
         if _better(o, best, task):
             best = o
     metric = "MAE" if task == "rating" else "accuracy"
-    runner_up = [o for o in done if o is not best]
+    others = [o for o in done if o is not best]
+    second = min(others, key=lambda o: _scored(o) if task == "rating" else -_scored(o)) if others else None
     reason = (f"best held-out mean {metric} {best.score:.4f} over {len(set(r['lang'] for r in held))} language(s) "
               f"(worst {_worst(best.per_lang, task == 'rating')}) on {len(held)} held-out labels"
-              + (f"; next {runner_up[0].name} {min(runner_up, key=lambda o: _scored(o) if task == 'rating' else -_scored(o)).score:.4f}"
-                 if runner_up else "")
+              + (f"; next {second.name} {second.score:.4f}" if second is not None else "")
               + (f"; fine-tuning not tried: {why_no_ft}" if why_no_ft else ""))
     if best.kind in ("head", "ensemble"):
         head = best.members["head"] if best.kind == "ensemble" else best
