@@ -78,6 +78,8 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
         "head lr 1e-2": {"head_lr": 1e-2},
         "LoRA r=8 (lr 5e-4)": {"lora": True, "lr": 5e-4},
         "class weight none": {"class_weight": "none"},
+        "LP-FT, 10 ep, lr 2e-5": {"linear_probe": True, "epochs": 10, "lr": 2e-5},
+        "LP-FT, 20 ep, lr 1e-5": {"linear_probe": True, "epochs": 20, "lr": 1e-5},
     },
 }
 

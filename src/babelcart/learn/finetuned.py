@@ -22,8 +22,8 @@ from babelcart.learn.langs import resolve_languages
 from babelcart.learn.ordinal import decode_rating, expected_value
 from babelcart.learn.persist import FORMAT, ModelLoadError, check_format_version
 
-__all__ = ["FinetunedClassifier", "coral_decode", "coral_probs", "head_type", "load_finetuned", "logits_to_probs",
-           "rating_decode", "require_train"]
+__all__ = ["FinetunedClassifier", "coral_decode", "coral_probs", "default_rating_head", "head_type", "load_finetuned",
+           "logits_to_probs", "rating_decode", "require_train"]
 
 #: Rating heads: ``coral`` (one weight vector, K-1 ordered thresholds, binary losses) or ``softmax`` (K logits,
 #: cross-entropy); the default is the one that beat the frozen head in every language on the dev split
@@ -34,6 +34,15 @@ DEFAULT_RATING_HEAD = "softmax"
 #: softmax (its median drifts to the middle stars when a target language's distribution is flatter than the
 #: source's, as zero-shot transfer makes it).
 AUTO_RATING_DECODE = {"coral": "median", "softmax": "mode"}
+#: The head when self-training follows: a softmax teacher's probabilities pile on the middle stars in a new
+#: language, its prior estimate follows them and the student collapses (``benchmarks/transfer_rating.py``:
+#: Indonesian MAE 0.845 -> 1.643 after one balanced round; CORAL 0.770 -> 0.802).
+SELF_TRAIN_RATING_HEAD = "coral"
+
+
+def default_rating_head(self_training: bool) -> str:
+    """The measured best rating head: softmax for a plain fine-tune, CORAL when self-training follows."""
+    return SELF_TRAIN_RATING_HEAD if self_training else DEFAULT_RATING_HEAD
 
 
 def require_train(*, lora: bool = False, tensorboard: bool = False) -> None:

@@ -22,7 +22,6 @@ import numpy as np
 from babelcart.align import ALIGN_MODES, Aligner
 from babelcart.datasets.records import FieldError, Record, get_text, read_records
 from babelcart.encoders.base import vectors_id
-from babelcart.learn.finetuned import DEFAULT_RATING_HEAD
 from babelcart.learn.heads import Head, LogisticHead, MLPHead, balanced_class_weights, fit_temperature
 from babelcart.learn.label_shift import adjust_to_prior, estimate_prior, select_pseudo_labels
 from babelcart.learn.labels import parse_label
@@ -109,7 +108,7 @@ class TrainConfig:
     linear_probe: bool | None = None  # None: on below auto.MIN_FINETUNE_ROWS labelled rows
     contrastive_weight: float | None = None
     precision: str = "auto"
-    rating_head: str = DEFAULT_RATING_HEAD
+    rating_head: str | None = None  # None: finetuned.default_rating_head (CORAL when self-training follows)
     rating_decode: str = "auto"
     # --method auto (and the time limit of --method finetune)
     time_budget: float | None = None
