@@ -303,9 +303,10 @@ class OnnxClassifier:
             raise ValueError(f"got {len(langs)} langs for {len(texts)} texts")
         probs = self.predict_proba(texts).astype(np.float64)
         found = _fill_langs(langs, texts)
-        if self.task == "rating":  # the source folder's rule: the median, or the mode (head.decode)
-            idx = (probs.argmax(axis=1) if (self.config.get("head") or {}).get("decode") == "mode"
-                   else np.argmax(np.cumsum(probs, axis=1) >= 0.5 - 1e-9, axis=1))
+        if self.task == "rating":  # the source folder's rule (head.decode): the median, or the mode
+            from babelcart.learn.ordinal import decode_rating
+
+            idx = decode_rating(probs, (self.config.get("head") or {}).get("decode") or "median")
             expected: np.ndarray | None = probs @ np.array([_as_number(x) for x in self.labels])
         else:
             idx, expected = probs.argmax(axis=1), None
