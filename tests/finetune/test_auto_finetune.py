@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,23 @@ def test_small_data_does_not_finetune(tiny_bert: Path, tmp_path: Path) -> None:
     path = train_model(train=train, out=tmp_path / "s", task="rating", encoder=f"hf:{tiny_bert}", method="auto")
     cfg = json.loads((path / "config.json").read_text())
     assert "finetune" not in cfg["auto"]["candidates"] and "labelled rows" in cfg["auto"]["reason"]
+
+
+def test_a_tie_goes_to_the_fine_tune(tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Held-out source rows cannot show transfer: unless another recipe wins by more than noise, the fine-tune stays."""
+    monkeypatch.setattr(auto, "MIN_FINETUNE_ROWS", 20)
+    monkeypatch.setattr(auto, "_better", lambda new, best, task: False)  # every difference is noise
+    train = [{**r, "lang": "en"} for r in rating_records(60, seed=6)]
+    path = train_model(train=train, out=tmp_path / "tie", task="rating", encoder=f"hf:{tiny_bert}", method="auto",
+                       epochs=1, lr=2e-3, batch_size=10, max_length=32, time_budget=300)
+    cfg = json.loads((path / "config.json").read_text())
+    report = cfg["auto"]
+    assert report["chosen"] == "finetune" and "a tie within 1 SE goes to finetune" in report["reason"]
+    # the budget held another run: the saved fine-tune saw every label, the held-out fifth included
+    assert report["refit"] == "trained again on all labels" and cfg["train"]["n_train"] == len(train)
+
+
+def test_a_fine_tune_is_kept_as_scored_when_the_budget_is_spent(tmp_path: Path) -> None:
+    scored = auto.Outcome("finetune", "finetune", score=0.5, seconds=100.0, path=tmp_path / "scored")
+    path, how = auto._final_finetune(None, scored, [], tmp_path, deadline=time.monotonic() + 10)
+    assert path == tmp_path / "scored" and how.startswith("kept as trained without the held-out labels")

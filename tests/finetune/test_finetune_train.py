@@ -298,7 +298,8 @@ def test_cli_train_and_predict_with_finetune(tiny_bert: Path, tmp_path: Path) ->
                               "--method", "finetune", "--encoder", f"hf:{tiny_bert}", "--epochs", "1",
                               "--out", str(tmp_path / "m")])
     assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "m" / "config.json").read_text())["method"] == "finetune"
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["method"] == "head" and cfg["encoder"]["bundled"] == "finetune"  # the head refitted on its encoder
     res = runner.invoke(app, ["predict", str(tmp_path / "m"), str(tmp_path / "dev.jsonl"),
                               "--out", str(tmp_path / "pred.jsonl")])
     assert res.exit_code == 0, res.output

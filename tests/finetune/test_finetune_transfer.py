@@ -148,8 +148,10 @@ def test_cli_finetune_trains_predicts_and_evaluates(tiny_bert: Path, tmp_path: P
                               "--max-length", "32", "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["label_field"] == "intent" and cfg["train"]["self_training"]
-    assert cfg["train"]["linear_probe"]["l2"] > 0  # a small set: the head was fitted on frozen features first
+    assert cfg["method"] == "head" and cfg["encoder"]["bundled"] == "finetune"  # classify: the frozen head refitted
+    ft = json.loads((out / "finetune" / "config.json").read_text())
+    assert ft["label_field"] == "intent" and ft["train"]["self_training"]
+    assert ft["train"]["linear_probe"]["l2"] > 0  # a small set: the head was fitted on frozen features first
     test = tmp_path / "test.jsonl"
     test.write_text("\n".join(json.dumps({"text": r["text"], "intent": r["label"], "lang": "de"})
                               for r in toy_records(24, seed=3)), encoding="utf-8")

@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 from lookup_encoder import LookupEncoder
 
-from babelcart.learn.auto import MIN_FINETUNE_ROWS, candidates, finetune_available, split_holdout
-from babelcart.learn.train import TrainConfig, TrainDataError, train_model, use_linear_probe
+from babelcart.learn.auto import SMALL_DATA_ROWS, candidates, finetune_available, split_holdout
+from babelcart.learn.train import (
+    SMALL_DATA_EPOCHS,
+    TrainConfig,
+    TrainDataError,
+    finetune_epochs,
+    train_model,
+    use_linear_probe,
+    use_refit_head,
+)
 
 
 def _shifted(seed: int = 0, shift: float = 3.0):
@@ -72,9 +80,17 @@ def test_candidates_follow_extras_and_data() -> None:
 
 def test_finetune_probes_the_head_first_on_small_sets_unless_told() -> None:
     """Below the rows auto needs to fine-tune, ``--method finetune`` fits the head first; a flag always wins."""
-    assert use_linear_probe(None, MIN_FINETUNE_ROWS - 1) is True
-    assert use_linear_probe(None, MIN_FINETUNE_ROWS) is False
+    assert use_linear_probe(None, SMALL_DATA_ROWS - 1) is True
+    assert use_linear_probe(None, SMALL_DATA_ROWS) is False
     assert use_linear_probe(False, 10) is False and use_linear_probe(True, 10_000) is True
+
+
+def test_finetune_small_data_defaults_unless_told() -> None:
+    """Below the same threshold fine-tuning runs more epochs; classification refits the frozen head, ratings not."""
+    assert finetune_epochs(None, SMALL_DATA_ROWS - 1) == SMALL_DATA_EPOCHS > finetune_epochs(None, SMALL_DATA_ROWS)
+    assert finetune_epochs(2, 10) == 2
+    assert use_refit_head(None, "classify") and not use_refit_head(None, "rating")
+    assert use_refit_head(True, "rating") and not use_refit_head(False, "classify")
 
 
 def test_time_budget_runs_the_cheapest_recipe_only(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from babelcart.datasets.records import Record, collect_texts
+from babelcart.encoders.base import vectors_id
 from babelcart.learn.persist import ModelLoadError, load_head_arrays, read_config
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ class Classifier:
 def load_classifier(path: str | Path, *, encoder: Any = None, cache_dir: str | None = None) -> Predictor:
     """Load a model folder (checks format, files, checksum and encoder); dispatches on ``config["method"]``.
 
-    ``encoder`` may be an already built encoder object; its spec and dimension must match the model's.
+    ``encoder`` may be an already built encoder object; its spec and dimension must match the model's. A model that
+    carries its own fine-tuned encoder (:mod:`babelcart.learn.refit`) uses that one.
     """
     folder = Path(path)
     if _is_onnx_export(folder):
@@ -114,6 +116,10 @@ def load_classifier(path: str | Path, *, encoder: Any = None, cache_dir: str | N
         raise ModelLoadError(f"{folder} is corrupted or incomplete: {exc}") from exc
     spec, dim = cfg["encoder"]["spec"], int(cfg["encoder"]["dim"])
     _check_dims(folder, model, dim)
+    if cfg["encoder"].get("bundled") and (encoder is None or vectors_id(encoder) != cfg["encoder"].get("build")):
+        from babelcart.learn.refit import bundled_encoder
+
+        encoder = bundled_encoder(folder, cfg, cache_dir=cache_dir)  # the model's own fine-tuned encoder
     if encoder is None:
         from babelcart.encoders import get_encoder
 
@@ -121,8 +127,6 @@ def load_classifier(path: str | Path, *, encoder: Any = None, cache_dir: str | N
     if encoder.spec != spec or int(encoder.dim) != dim:
         raise ModelLoadError(f"{folder} was trained with encoder {spec!r} ({dim}-d) but the given encoder is "
                              f"{encoder.spec!r} ({encoder.dim}-d); use the same encoder")
-    from babelcart.encoders.base import vectors_id
-
     build = cfg["encoder"].get("build")
     if build is not None and vectors_id(encoder) != build:
         raise ModelLoadError(f"{folder} was trained on vectors of {build}, but encoder {spec!r} now gives "

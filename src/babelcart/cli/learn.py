@@ -56,7 +56,7 @@ def train(
     class_weight: Annotated[str, typer.Option("--class-weight", help="balanced or none.")] = "balanced",
     C: Annotated[float | None, typer.Option("--C", min=1e-6, help="Inverse L2 strength of the head (as scikit-learn's C). Default: 1 / (0.0005 x training rows), the same penalty per example at any size, which transfers across languages better than a fixed C.")] = None,
     source_lang: Annotated[str | None, typer.Option("--source-lang", help="Default: the commonest training language.")] = None,
-    epochs: Annotated[int, typer.Option("--epochs", help="Epochs for --method finetune.")] = 3,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs for --method finetune. Default: 3, or 10 below 200 labelled rows.")] = None,
     lr: Annotated[float, typer.Option("--lr", help="Encoder learning rate for --method finetune.")] = 3e-5,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Training batch for --method finetune.")] = 16,
     grad_accum: Annotated[int, typer.Option("--grad-accum", min=1, help="Batches per optimizer step (finetune).")] = 1,
@@ -64,6 +64,7 @@ def train(
     train_embeddings: Annotated[bool, typer.Option("--train-embeddings", help="Also train the token embeddings (finetune; frozen by default: it keeps languages aligned and costs a third).")] = False,
     lora: Annotated[bool, typer.Option("--lora", help="LoRA adapters instead of the encoder's weights (finetune).")] = False,
     linear_probe: Annotated[bool | None, typer.Option("--linear-probe/--no-linear-probe", help="Fit the head on frozen features before the encoder trains (LP-FT, finetune). Default: on below 200 labelled rows, where a random head learns little; it hurt rating transfer on 1,000.")] = None,
+    refit_head: Annotated[bool | None, typer.Option("--refit-head/--no-refit-head", help="After fine-tuning, fit the frozen head (centering with --unlabeled text, label-shift handling) on the fine-tuned encoder's vectors; the model folder then carries the fine-tuned model in finetune/ (finetune). Default: on for classify, off for rating, as measured.")] = None,
     contrastive_weight: Annotated[float | None, typer.Option("--contrastive-weight", help="Weight of the InfoNCE term on --parallel pairs (finetune; default 1 with pairs).")] = None,
     precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on GPU), fp32 or bf16 (finetune).")] = "auto",
     cache_dir: CacheDirOpt = None,
@@ -85,7 +86,7 @@ def train(
             class_weight=class_weight, C=C, source_lang=source_lang, epochs=epochs, cache_dir=cache_dir,
             skip_bad=skip_bad, seed=seed, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
             max_length=max_length, freeze_embeddings=not train_embeddings, lora=lora, linear_probe=linear_probe,
-            contrastive_weight=contrastive_weight, precision=precision, time_budget=time_budget,
+            refit_head=refit_head, contrastive_weight=contrastive_weight, precision=precision, time_budget=time_budget,
             rating_head=rating_head, rating_decode=rating_decode)
     except (TrainDataError, ModelLoadError, ValueError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -138,6 +138,10 @@ def load_source(path: str | os.PathLike[str], *, query_prefix: str | None = None
                            "HF model folder nor a fine-tuned babelcart model")
     if cfg.get("method") == "finetune":
         return _load_finetuned(folder, cfg, max_length=max_length)
+    if (cfg.get("encoder") or {}).get("bundled"):
+        raise ExportError(f"{folder} is a frozen head on a fine-tuned encoder; export its fine-tuned model "
+                          f"{folder / cfg['encoder']['bundled']} (with the fine-tune's own head), or train with "
+                          "--no-refit-head")
     if cfg.get("method"):
         raise ExportError(f"{folder} is a babelcart {cfg['method']!r} model; only 'finetune' models (a transformer "
                           "inside) and HF encoder folders can be exported to ONNX")

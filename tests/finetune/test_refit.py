@@ -1,0 +1,82 @@
+"""``train --method finetune`` refits the frozen head on the fine-tuned encoder (tiny BERT built in code)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from toy_data import toy_records  # noqa: E402
+
+from babelcart.apps.classify import load_classifier  # noqa: E402
+from babelcart.encoders.base import vectors_id  # noqa: E402
+from babelcart.encoders.hf import HFEncoder  # noqa: E402
+from babelcart.learn.persist import ModelLoadError, read_config  # noqa: E402
+from babelcart.learn.train import train_model  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+TRAIN = toy_records(48, seed=1)
+DEV = toy_records(24, seed=2)
+TEXTS = [r["text"] for r in DEV]
+# the tiny model's token embeddings are random, not pretrained: they must train here
+FIT = {"task": "classify", "method": "finetune", "epochs": 3, "lr": 5e-3, "batch_size": 4, "max_length": 32,
+       "freeze_embeddings": False}
+
+
+@pytest.fixture(scope="module")
+def refitted(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_model(train=TRAIN, out=tmp_path_factory.mktemp("refit") / "m", encoder=f"hf:{tiny_bert}", **FIT)
+
+
+def test_the_head_runs_on_the_bundled_fine_tuned_encoder(refitted: Path, tiny_bert: Path) -> None:
+    cfg = json.loads((refitted / "config.json").read_text())
+    assert cfg["method"] == "head" and cfg["encoder"]["bundled"] == "finetune"
+    assert read_config(refitted / "finetune")["method"] == "finetune"
+    assert cfg["finetune"]["n_train"] == len(TRAIN)
+    assert not list(refitted.parent.glob(".finetune-*")) and not list(refitted.parent.glob(".refit-*"))
+    clf = load_classifier(refitted)
+    tuned = load_classifier(refitted / "finetune").encode(TEXTS)
+    np.testing.assert_allclose(clf.encoder.encode(TEXTS), tuned, atol=1e-5)
+    assert not np.allclose(HFEncoder(str(tiny_bert)).encode(TEXTS), tuned, atol=1e-3)  # the encoder did move
+    preds = clf.predict(TEXTS, [r["lang"] for r in DEV])
+    assert np.mean([p["pred"] == r["label"] for p, r in zip(preds, DEV, strict=True)]) >= 0.9
+
+
+def test_a_given_encoder_does_not_replace_the_bundled_one(refitted: Path, tiny_bert: Path) -> None:
+    cfg = json.loads((refitted / "config.json").read_text())
+    clf = load_classifier(refitted, encoder=HFEncoder(str(tiny_bert)))
+    assert vectors_id(clf.encoder) == cfg["encoder"]["build"]
+
+
+def test_every_fine_tune_gets_its_own_vectors_id(refitted: Path, tiny_bert: Path, tmp_path: Path) -> None:
+    """A cache keyed by the vectors id must never serve one fine-tune's vectors to another."""
+    again = train_model(train=TRAIN, out=tmp_path / "again", encoder=f"hf:{tiny_bert}", **FIT)
+    builds = [json.loads((p / "config.json").read_text())["encoder"]["build"] for p in (refitted, again)]
+    assert builds[0] != builds[1]
+
+
+def test_missing_bundled_encoder_is_a_clear_error(refitted: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(refitted, broken)
+    shutil.rmtree(broken / "finetune" / "encoder")
+    with pytest.raises(ModelLoadError, match="fine-tuned encoder"):
+        load_classifier(broken)
+
+
+def test_no_refit_writes_the_plain_fine_tuned_folder(tiny_bert: Path, tmp_path: Path) -> None:
+    path = train_model(train=TRAIN, out=tmp_path / "plain", encoder=f"hf:{tiny_bert}", refit_head=False, **FIT)
+    assert read_config(path)["method"] == "finetune" and not (path / "finetune").exists()
+
+
+def test_export_points_to_the_fine_tuned_model(refitted: Path, tmp_path: Path) -> None:
+    from babelcart.export.onnx_export import ExportError, export_model
+
+    with pytest.raises(ExportError, match="export its fine-tuned model"):
+        export_model(refitted, tmp_path / "onnx")
