@@ -39,7 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import markdown_table  # noqa: E402
-from _transfer_common import train_and_load, write_results  # noqa: E402
+from _transfer_common import bar_plot, train_and_load, write_results  # noqa: E402
 from _transfer_data import CACHE_DIR, SEED, rating_data, xsid_split  # noqa: E402
 
 #: ``train --method finetune``'s settings before this benchmark (TrainConfig / FitOptions defaults); since then
@@ -235,6 +235,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--split", default="dev", choices=("dev", "test"), help="split shown in the table")
     ap.add_argument("--out", default=None, help="results/<out>.json (default finetune_recipes_<task>)")
+    ap.add_argument("--plot", action="store_true", help="intents: results/<out>.png, per-language accuracy of the "
+                    "frozen head and every fine-tune row (no ensembles) on the shown split")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
@@ -266,7 +268,13 @@ def main() -> None:
           "at end")
     print(markdown_table(HEADERS[data["task"]], [summary_row(n, r[args.split], data["task"])
                                                  for n, r in results.items()]))
-    write_results(args.out or f"finetune_recipes_{args.task}",
+    out = args.out or f"finetune_recipes_{args.task}"
+    if args.plot and data["task"] == "classify":
+        rows = {n: r[args.split] for n, r in results.items() if not n.startswith("ft+frozen")}
+        langs = list(data[args.split])
+        bar_plot(out, langs, {n: [m[g]["accuracy"] for g in langs] for n, m in rows.items()}, "accuracy",
+                 f"intents, {args.split} split, seed {args.seed}: frozen head vs fine-tunes")
+    write_results(out,
                   {"task": args.task, "n_train": len(data["train"]), "rows": n_rows, "seed": args.seed,
                    "shipped": SHIPPED, "variants": {k: {**SHIPPED, **v} for k, v in chosen.items()},
                    "results": results, "train_seconds": seconds, "load_at_start": load_start})
