@@ -201,7 +201,7 @@ def check(args: list[str], res: Any, root: Path, facts: dict[str, Any], hooked: 
         assert "Loading weights" not in res.stderr and "Writing model shards" not in res.stderr  # no HF noise
     if args[:2] == ["predict", "models/ft-onnx"]:
         got = _lines(root / "ft_predictions.jsonl")
-        want = CliRunner().invoke(app, ["predict", "models/ft/finetune", "intents.jsonl", "-q"])
+        want = CliRunner().invoke(app, ["predict", "models/ft", "intents.jsonl", "-q"])
         want_rows = [json.loads(x) for x in want.stdout.splitlines()]
         assert len(got) == len(want_rows)
         agree = sum(g["pred"] == w["pred"] for g, w in zip(got, want_rows, strict=True)) / len(got)
@@ -240,7 +240,7 @@ def run_tour(root: Path, monkeypatch: pytest.MonkeyPatch, webhook: Any, *, fast:
 def test_the_tour_is_read_from_the_readme() -> None:
     cmds = [" ".join(c[:2]) for c in tour_commands()]
     for step in ("clean reviews.jsonl", "train --task", "predict models/rating", "index build", "ingest events",
-                 "recommend user", "export models/ft/finetune", "predict models/ft-onnx", "serve --demo"):
+                 "recommend user", "export models/ft", "predict models/ft-onnx", "serve --demo"):
         assert step in cmds, step
     assert cmds.index("ingest events") < cmds.index("recommend user")  # events before recommendations
 

@@ -17,7 +17,9 @@ from toy_data import toy_records  # noqa: E402
 from babelcart.apps.classify import load_classifier  # noqa: E402
 from babelcart.encoders.base import vectors_id  # noqa: E402
 from babelcart.encoders.hf import HFEncoder  # noqa: E402
+from babelcart.export.refitted import _default_precision  # noqa: E402
 from babelcart.learn.persist import ModelLoadError, read_config  # noqa: E402
+from babelcart.learn.refit import bundled_encoder  # noqa: E402
 from babelcart.learn.train import train_model  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -75,8 +77,36 @@ def test_no_refit_writes_the_plain_fine_tuned_folder(tiny_bert: Path, tmp_path: 
     assert read_config(path)["method"] == "finetune" and not (path / "finetune").exists()
 
 
-def test_export_points_to_the_fine_tuned_model(refitted: Path, tmp_path: Path) -> None:
+def test_pruning_a_refitted_model_points_to_the_fine_tune(refitted: Path, tmp_path: Path) -> None:
     from babelcart.export.onnx_export import ExportError, export_model
 
-    with pytest.raises(ExportError, match="export its fine-tuned model"):
-        export_model(refitted, tmp_path / "onnx")
+    with pytest.raises(ExportError, match="prune .*finetune"):
+        export_model(refitted, tmp_path / "onnx", prune=0.25)
+
+
+def test_onnx_export_predicts_what_the_folder_predicts(refitted: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from babelcart.export.onnx_export import export_model
+
+    out = export_model(refitted, tmp_path / "onnx", int8=True)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["encoder"]["format"] == "onnx" and not (out / "finetune").exists()
+    assert cfg["export"]["validation"]["fp32"]["pred_agreement"] == 1.0 and "int8" in cfg["export"]["validation"]
+    langs = [r["lang"] for r in DEV]
+    want = load_classifier(refitted).predict(TEXTS, langs)
+    fp32 = load_classifier(out, encoder=bundled_encoder(out, cfg, precision="fp32")).predict(TEXTS, langs)
+    assert [p["pred"] for p in fp32] == [p["pred"] for p in want]
+    for a, b in zip(fp32, want, strict=True):
+        assert a["scores"] == pytest.approx(b["scores"], abs=1e-3)
+    default = load_classifier(out)  # the precision the export chose, from its own gate
+    assert vectors_id(default.encoder).endswith("#" + cfg["encoder"]["precision"])
+    assert cfg["encoder"]["precision"] == _default_precision(cfg["export"]["validation"])
+
+
+def test_int8_serves_by_default_only_when_it_passes_its_gate() -> None:
+    good = {"pred_agreement": 1.0, "max_score_diff_alone_vs_batch": 1e-6}
+    assert _default_precision({"fp32": good, "int8": good}) == "int8"
+    assert _default_precision({"fp32": good, "int8": {**good, "pred_agreement": 0.9}}) == "fp32"
+    assert _default_precision({"fp32": good, "int8": {**good, "max_score_diff_alone_vs_batch": 0.9}}) == "fp32"
+    assert _default_precision({"fp32": good}) == "fp32" and _default_precision({"int8": good}) == "int8"

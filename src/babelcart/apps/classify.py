@@ -116,7 +116,8 @@ def load_classifier(path: str | Path, *, encoder: Any = None, cache_dir: str | N
         raise ModelLoadError(f"{folder} is corrupted or incomplete: {exc}") from exc
     spec, dim = cfg["encoder"]["spec"], int(cfg["encoder"]["dim"])
     _check_dims(folder, model, dim)
-    if cfg["encoder"].get("bundled") and (encoder is None or vectors_id(encoder) != cfg["encoder"].get("build")):
+    bundled = bool(cfg["encoder"].get("bundled"))
+    if bundled and (encoder is None or vectors_id(encoder).partition("#")[0] != cfg["encoder"].get("build")):
         from babelcart.learn.refit import bundled_encoder
 
         encoder = bundled_encoder(folder, cfg, cache_dir=cache_dir)  # the model's own fine-tuned encoder
@@ -128,7 +129,7 @@ def load_classifier(path: str | Path, *, encoder: Any = None, cache_dir: str | N
         raise ModelLoadError(f"{folder} was trained with encoder {spec!r} ({dim}-d) but the given encoder is "
                              f"{encoder.spec!r} ({encoder.dim}-d); use the same encoder")
     build = cfg["encoder"].get("build")
-    if build is not None and vectors_id(encoder) != build:
+    if build is not None and not bundled and vectors_id(encoder) != build:
         raise ModelLoadError(f"{folder} was trained on vectors of {build}, but encoder {spec!r} now gives "
                              f"{vectors_id(encoder)}: retrain the model (babelcart train ...) so its head sees "
                              "the vectors it will serve")

@@ -11,7 +11,7 @@ import typer
 
 
 def export(
-    source: Annotated[Path, typer.Argument(help="HF encoder folder or fine-tuned classifier folder (method finetune).")],
+    source: Annotated[Path, typer.Argument(help="HF encoder folder, fine-tuned classifier folder (method finetune) or a frozen head refitted on a fine-tuned encoder.")],
     onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (the only target so far; required).")] = False,
     int8: Annotated[bool, typer.Option("--int8", help="Also write model.int8.onnx (dynamic int8 quantization).")] = False,
     prune: Annotated[float, typer.Option("--prune", help="Fraction of attention heads to remove (0 = none).")] = 0.0,
@@ -51,6 +51,7 @@ def export(
         print(f"error: {exc}", file=sys.stderr)
         raise typer.Exit(2) from exc
     cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    cfg = cfg.get("export", cfg)  # a refitted model keeps its head config and puts the export's facts here
     summary = {"out": str(path), "kind": cfg["kind"], "files": cfg["files"], "validation": cfg["validation"],
                "pruning": cfg["pruning"] and {k: cfg["pruning"][k] for k in ("heads_before", "heads_after")}}
     print(json.dumps(summary, ensure_ascii=False))

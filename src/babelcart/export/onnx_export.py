@@ -138,10 +138,6 @@ def load_source(path: str | os.PathLike[str], *, query_prefix: str | None = None
                            "HF model folder nor a fine-tuned babelcart model")
     if cfg.get("method") == "finetune":
         return _load_finetuned(folder, cfg, max_length=max_length)
-    if (cfg.get("encoder") or {}).get("bundled"):
-        raise ExportError(f"{folder} is a frozen head on a fine-tuned encoder; export its fine-tuned model "
-                          f"{folder / cfg['encoder']['bundled']} (with the fine-tune's own head), or train with "
-                          "--no-refit-head")
     if cfg.get("method"):
         raise ExportError(f"{folder} is a babelcart {cfg['method']!r} model; only 'finetune' models (a transformer "
                           "inside) and HF encoder folders can be exported to ONNX")
@@ -367,6 +363,16 @@ def export_model(
         raise ValueError("opset must be at least 14")
     if recovery_data is not None and not prune:
         raise ValueError("--recovery-data only makes sense with --prune")
+    refitted = _refitted_config(Path(source).expanduser())
+    if refitted is not None:
+        if prune:
+            raise ExportError(f"{source} is a frozen head on a fine-tuned encoder: pruning it is not supported; "
+                              f"prune {Path(source) / refitted['encoder']['bundled']} (the fine-tune) instead")
+        from babelcart.export.refitted import export_refitted
+
+        return export_refitted(Path(source).expanduser(), Path(out), refitted, int8=int8, keep_fp32=keep_fp32,
+                               per_channel=per_channel, opset=opset, sample_texts=sample_texts or SAMPLE_TEXTS,
+                               seed=seed)
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     src = load_source(source, query_prefix=query_prefix, passage_prefix=passage_prefix, prefix=prefix,
@@ -434,6 +440,16 @@ def _ort_version() -> str:
     import onnxruntime
 
     return str(onnxruntime.__version__)
+
+
+def _refitted_config(folder: Path) -> dict[str, Any] | None:
+    """The config of a refitted model folder (a frozen head carrying its fine-tuned encoder), else None."""
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # load_source reports what is wrong
+    enc = cfg.get("encoder") if isinstance(cfg, dict) else None
+    return cfg if isinstance(enc, dict) and enc.get("bundled") and enc.get("format") != "onnx" else None
 
 
 def _copy_card(source: Path, dest: Path) -> None:

@@ -34,20 +34,32 @@ logger = logging.getLogger(__name__)
 BUNDLED = "finetune"
 
 
-def bundled_encoder(folder: str | Path, cfg: dict[str, Any], *, cache_dir: str | None = None) -> Any:
-    """The encoder a refitted model folder carries, named as its ``config.json`` names it."""
-    from babelcart.encoders.hf import HFEncoder
-
+def bundled_encoder(folder: str | Path, cfg: dict[str, Any], *, cache_dir: str | None = None,
+                    precision: str | None = None) -> Any:
+    """The encoder a refitted model folder carries, named as its ``config.json`` names it: the fine-tuned
+    transformer, or in an ONNX export (``"format": "onnx"``) its ONNX encoder (``precision``: fp32, int8 or, by
+    default, the one the export chose)."""
     folder = Path(folder)
     enc_cfg = cfg["encoder"]
     sub = folder / enc_cfg["bundled"]
-    if not (sub / "encoder" / "config.json").is_file():
-        raise ModelLoadError(f"{folder} is incomplete: its fine-tuned encoder {sub / 'encoder'} is missing")
-    ft = read_config(sub)
-    enc = HFEncoder(str(sub / "encoder"), query_prefix=ft.get("query_prefix", ""),
-                    passage_prefix=ft.get("passage_prefix", ""), max_length=ft.get("max_length", 512),
-                    cache_dir=cache_dir)
-    enc.spec, enc.cache_spec = enc_cfg["spec"], enc_cfg["build"]
+    if enc_cfg.get("format") == "onnx":
+        from babelcart.encoders.onnx import OnnxEncoder
+
+        if not (sub / "config.json").is_file():
+            raise ModelLoadError(f"{folder} is incomplete: its ONNX encoder {sub} is missing")
+        enc: Any = OnnxEncoder(str(sub), precision=precision or enc_cfg.get("precision"), cache_dir=cache_dir)
+        vectors = f"{enc_cfg['build']}#{enc.precision}"  # int8 vectors are not the fp32 ones
+    else:
+        from babelcart.encoders.hf import HFEncoder
+
+        if not (sub / "encoder" / "config.json").is_file():
+            raise ModelLoadError(f"{folder} is incomplete: its fine-tuned encoder {sub / 'encoder'} is missing")
+        ft = read_config(sub)
+        enc = HFEncoder(str(sub / "encoder"), query_prefix=ft.get("query_prefix", ""),
+                        passage_prefix=ft.get("passage_prefix", ""), max_length=ft.get("max_length", 512),
+                        cache_dir=cache_dir)
+        vectors = enc_cfg["build"]
+    enc.spec, enc.cache_spec = enc_cfg["spec"], vectors
     return enc
 
 
@@ -95,5 +107,5 @@ def _card(summary: dict[str, Any]) -> str:
         f"The head above runs on the vectors of `{BUNDLED}/encoder`, fine-tuned from `{summary['encoder_spec']}` on "
         f"{summary['n_train']} labelled rows ({summary['epochs_run']} epochs, lr {summary['lr']}, linear probe first: "
         f"{summary['linear_probe']}). `{BUNDLED}/` is the complete fine-tuned model; it loads alone with its own "
-        "head, and `babelcart export` exports it.",
+        "head. `babelcart export` exports this folder with the encoder in ONNX.",
     ])
