@@ -304,9 +304,9 @@ class OnnxClassifier:
         probs = self.predict_proba(texts).astype(np.float64)
         found = _fill_langs(langs, texts)
         if self.task == "rating":  # the source folder's rule (head.decode): the median, or the mode
-            from babelcart.learn.ordinal import decode_rating
+            from babelcart.learn.ordinal import decode_rating, rating_decode
 
-            idx = decode_rating(probs, (self.config.get("head") or {}).get("decode") or "median")
+            idx = decode_rating(probs, rating_decode(self.config))
             expected: np.ndarray | None = probs @ np.array([_as_number(x) for x in self.labels])
         else:
             idx, expected = probs.argmax(axis=1), None

@@ -163,7 +163,7 @@ def _load_finetuned(folder: Path, cfg: dict[str, Any], *, max_length: int | None
     from safetensors.torch import load_file
 
     from babelcart.encoders.hf import load_hf, token_limit
-    from babelcart.learn.finetuned import rating_decode
+    from babelcart.learn.ordinal import rating_decode
 
     enc_dir = folder / "encoder"
     head_file = folder / "model.safetensors"

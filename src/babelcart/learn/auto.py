@@ -98,6 +98,11 @@ def _scored(o: Outcome) -> float:
     return o.score
 
 
+def _best_scored(outcomes: list[Outcome], task: str) -> Outcome:
+    """The outcome with the best held-out score: the lowest MAE (rating) or the highest accuracy."""
+    return min(outcomes, key=lambda o: _scored(o) if task == "rating" else -_scored(o))
+
+
 def finetune_available() -> bool:
     """Whether the [train] extra (torch, transformers) can be imported."""
     try:
@@ -173,7 +178,7 @@ def _ensemble(outcomes: list[Outcome], labels: list[Any], held: list[dict[str, A
     ft = next((o for o in outcomes if o.kind == "finetune" and o.probs is not None), None)
     if ft is None or not heads:
         return None
-    head = min(heads, key=lambda o: _scored(o) if task == "rating" else -_scored(o))
+    head = _best_scored(heads, task)
     from babelcart.learn.ensemble import average_probabilities
 
     out = Outcome(f"{ENSEMBLE} ({head.name})", "ensemble", lower_is_better=task == "rating",
@@ -313,7 +318,7 @@ def _finish(cfg: Any, encoder: Any, outcomes: list[Outcome], all_rows: list[dict
             best = o
     metric = "MAE" if task == "rating" else "accuracy"
     others = [o for o in done if o is not best]
-    second = min(others, key=lambda o: _scored(o) if task == "rating" else -_scored(o)) if others else None
+    second = _best_scored(others, task) if others else None
     reason = (f"held-out mean {metric} {best.score:.4f} over {len(set(r['lang'] for r in held))} language(s) "
               f"(worst {_worst(best.per_lang, task == 'rating')}) on {len(held)} held-out labels"
               + (f"; next {second.name} {second.score:.4f}" if second is not None else "")

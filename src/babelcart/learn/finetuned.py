@@ -19,11 +19,11 @@ import numpy as np
 from babelcart.encoders.hf import embed_batch, load_hf, pick_device
 from babelcart.fsutil import read_json_config
 from babelcart.learn.langs import resolve_languages
-from babelcart.learn.ordinal import decode_rating, expected_value
+from babelcart.learn.ordinal import decode_rating, expected_value, rating_decode
 from babelcart.learn.persist import FORMAT, ModelLoadError, check_format_version
 
 __all__ = ["FinetunedClassifier", "coral_decode", "coral_probs", "default_rating_head", "head_type", "load_finetuned",
-           "logits_to_probs", "rating_decode", "require_train"]
+           "logits_to_probs", "require_train"]
 
 #: Rating heads: ``coral`` (one weight vector, K-1 ordered thresholds, binary losses) or ``softmax`` (K logits,
 #: cross-entropy); the default is the one that beat the frozen head in every language on the dev split
@@ -103,11 +103,6 @@ def head_type(config: dict[str, Any]) -> str:
     """``linear`` (classify), ``coral`` or ``softmax`` (rating) from a fine-tuned folder's config."""
     default = "linear" if config.get("task") == "classify" else "coral"
     return str((config.get("head") or {}).get("type") or default)
-
-
-def rating_decode(config: dict[str, Any]) -> str:
-    """How a fine-tuned folder's ratings are decoded: ``median`` (folders from before the choice) or ``mode``."""
-    return str((config.get("head") or {}).get("decode") or "median")
 
 
 # ---------------------------------------------------------------- loading

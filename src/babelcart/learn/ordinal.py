@@ -16,6 +16,8 @@ most probable star), which is what a fine-tuned softmax head is decoded to (``do
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.optimize import minimize
 
@@ -38,6 +40,12 @@ def decode_rating(P: np.ndarray, rule: str = "median") -> np.ndarray:
     if rule not in RATING_DECODES:
         raise ValueError(f"rating decode must be one of {RATING_DECODES}, not {rule!r}")
     return median_decode(P) if rule == "median" else np.asarray(P).argmax(axis=1)
+
+
+def rating_decode(config: dict[str, Any]) -> str:
+    """How a model folder's ratings are decoded (``config["head"]["decode"]`` of a fine-tuned folder or its ONNX
+    export): ``median`` (folders from before the choice) or ``mode``."""
+    return str((config.get("head") or {}).get("decode") or "median")
 
 
 def expected_value(P: np.ndarray, values: np.ndarray) -> np.ndarray:
