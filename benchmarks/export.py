@@ -169,7 +169,8 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
 
     from babelcart.encoders.onnx import load_onnx_classifier
     from babelcart.export import export_model
-    from babelcart.learn.finetune import load_finetuned, train_finetune
+    from babelcart.learn.finetune import train_finetune
+    from babelcart.learn.finetuned import load_finetuned
 
     torch.set_num_threads(args.threads)
     train, dev, test = sentiment_data(args.train_n, args.test_n)
@@ -182,7 +183,8 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
     clf_dir = train_finetune(train, task="classify", labels=["neg", "pos"], dev_records=dev,
                              encoder_spec=f"hf:{base}?prefix=none", out_dir=WORK / "small-bert-clf",
                              epochs=args.epochs, batch_size=32, lr=args.lr, head_lr=1e-3, max_length=args.clf_max_length,
-                             seed=0, patience=2, device="cpu")
+                             seed=0, patience=2, device="cpu",
+                             freeze_embeddings=False)  # random-init embeddings must train (frozen by default since 12-02)
     t_train = time.perf_counter() - t0
     onnx_dir = export_model(clf_dir, WORK / "small-bert-clf-onnx", int8=True)
     recovery = WORK / "recovery.jsonl"
