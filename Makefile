@@ -27,6 +27,7 @@ test: $(VENV)/.full
 lint: $(VENV)/.full
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(VENV)/.full
 	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done
