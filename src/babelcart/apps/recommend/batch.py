@@ -80,4 +80,3 @@ def _recommend_rows(rec: Recommender, pending: list[tuple[dict[str, Any], str, A
         if note:
             out["note"] = note
         yield out
-

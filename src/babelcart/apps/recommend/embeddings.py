@@ -19,4 +19,3 @@ def embed_products(products: Sequence[dict[str, Any]], encoder: Any, *, batch_si
     """Passage embeddings of ``product_text`` for each product (unit rows)."""
     return np.asarray(encoder.encode([product_text(p) for p in products], role="passage",
                                      batch_size=batch_size, show_progress=show_progress), dtype=np.float32)
-

@@ -89,4 +89,3 @@ def sessionize(events: Sequence[Ev], *, gap_s: float | None = 1800.0) -> list[li
         if cur:
             sessions.append(list(dict.fromkeys(cur)))
     return sessions
-

@@ -54,7 +54,6 @@ class UserProfiles:
         return self
 
 
-
 @dataclass
 class UserHistory:
     """One user's past: decayed item ``weights``, the sorted distinct order times of each item

@@ -57,7 +57,6 @@ class RecResult:
                 "cold_start": self.cold_start}
 
 
-
 @dataclass
 class _Plan:
     """A hybrid recommendation waiting for its blend: the candidate pool (item indices), the excluded items,
@@ -69,7 +68,6 @@ class _Plan:
     fused: np.ndarray | None
 
 
-
 def _rrf(score_lists: list[np.ndarray], k0: float = 60.0) -> np.ndarray:
     """Reciprocal-rank fusion of full score arrays (higher is better)."""
     out = np.zeros(len(score_lists[0]))
@@ -78,7 +76,6 @@ def _rrf(score_lists: list[np.ndarray], k0: float = 60.0) -> np.ndarray:
         ranks[np.argsort(-s, kind="stable")] = np.arange(len(s))
         out += 1.0 / (k0 + ranks + 1)
     return out
-
 
 
 class Recommender(Params):

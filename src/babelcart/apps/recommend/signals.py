@@ -83,7 +83,6 @@ class CoOccurrence:
             self.matrix_[list(rows)]).todense()).ravel()
 
 
-
 class SimilarItems:
     """Embedding neighbours re-scored by category and price (see the module docstring)."""
 
@@ -159,7 +158,6 @@ class SimilarItems:
         return out / w.sum()
 
 
-
 def top_indices(scores: np.ndarray, m: int) -> np.ndarray:
     """The ``m`` best indices by descending score, ties by index (as a stable argsort), without sorting all:
     every index tied with the ``m``-th score is kept, so the cut never depends on partition order."""
@@ -187,4 +185,3 @@ def _weighted_abs_gaps(points: np.ndarray, weights: np.ndarray, at: np.ndarray) 
     left = np.searchsorted(p, x)
     out[priced] = x * cw[left] - cwp[left] + (cwp[-1] - cwp[left]) - x * (cw[-1] - cw[left])
     return out
-

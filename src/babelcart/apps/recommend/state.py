@@ -35,4 +35,3 @@ class FitState:
             self._recency = np.where(np.isnan(self.last_ts), 0.0,
                                      decay(self.now - np.nan_to_num(self.last_ts), 30 * DAY))
         return self._recency
-
