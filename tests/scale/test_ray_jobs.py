@@ -1,10 +1,9 @@
-"""Ray Data jobs on a local two-CPU Ray: inputs read by read tasks, part files written by write tasks, every
+"""Ray Data jobs on a real local two-CPU Ray (conftest.local_ray): inputs read by read tasks, part files written by write tasks, every
 line back with its position, bad lines marked, same vectors and predictions as local."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +13,12 @@ import pytest
 pytest.importorskip("ray")
 
 from babelcart.encoders import get_encoder  # noqa: E402
-from babelcart.scale import JobArgumentError  # noqa: E402
-from babelcart.scale import ray_jobs  # noqa: E402
+from babelcart.scale import (
+    JobArgumentError,  # noqa: E402
+    ray_jobs,  # noqa: E402
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    import ray
-
-    ray_jobs.init_ray(num_cpus=2)
-    yield
-    ray.shutdown()
 
 
 def _write(path: Path, lines: list[str]) -> Path:
@@ -41,7 +33,7 @@ def read_parts(folder: Path) -> list[dict[str, Any]]:
             for line in (folder / part).read_text(encoding="utf-8").splitlines()]
 
 
-def test_embed_catalog_keeps_every_line_with_its_position(local_ray: None, tmp_path: Path) -> None:
+def test_embed_catalog_keeps_every_line_with_its_position(local_ray: str, tmp_path: Path) -> None:
     src = _write(tmp_path / "in.jsonl", [
         json.dumps({"id": "a", "text": "wireless earbuds"}),
         "{broken json",
@@ -51,7 +43,7 @@ def test_embed_catalog_keeps_every_line_with_its_position(local_ray: None, tmp_p
         "[1, 2]",
         json.dumps({"id": "e", "text": "Handyhülle"}),
     ])
-    res = ray_jobs.embed_catalog(src, tmp_path / "out", encoder="hash:64", batch_size=2, rows_per_part=3)
+    res = ray_jobs.embed_catalog(src, tmp_path / "out", encoder="hash:64", batch_size=2, part_bytes=200)
     rows = read_parts(tmp_path / "out")
     assert (res.lines, res.errors) == (6, 3) and len(rows) == 6 and len(res.parts) >= 2
     assert [r["_line"] for r in rows] == [1, 2, 4, 5, 6, 7]  # line 3 is blank
@@ -70,7 +62,7 @@ def test_embed_catalog_keeps_every_line_with_its_position(local_ray: None, tmp_p
         ray_jobs.embed_catalog(src, tmp_path / "out", encoder="hash:64")
 
 
-def test_glob_of_gzipped_files_and_parquet(local_ray: None, tmp_path: Path) -> None:
+def test_glob_of_gzipped_files_and_parquet(local_ray: str, tmp_path: Path) -> None:
     import gzip
 
     import pyarrow as pa
@@ -97,7 +89,7 @@ def test_glob_of_gzipped_files_and_parquet(local_ray: None, tmp_path: Path) -> N
         ray_jobs.embed_catalog(str(tmp_path / "nothing-*.jsonl"), tmp_path / "x", encoder="hash:16")
 
 
-def test_classify_catalog_matches_local_predictions(local_ray: None, tmp_path: Path) -> None:
+def test_classify_catalog_matches_local_predictions(local_ray: str, tmp_path: Path) -> None:
     from babelcart.apps.classify import load_classifier
     from babelcart.learn.train import train_model
 
@@ -118,7 +110,7 @@ def test_classify_catalog_matches_local_predictions(local_ray: None, tmp_path: P
         ray_jobs.classify_catalog(src, tmp_path / "out2", model_dir=tmp_path / "missing")
 
 
-def test_index_catalog_builds_loadable_shards(local_ray: None, tmp_path: Path) -> None:
+def test_index_catalog_builds_loadable_shards(local_ray: str, tmp_path: Path) -> None:
     from babelcart.apps.search import SearchIndex
 
     src = _write(tmp_path / "catalog.jsonl", [json.dumps(p) for p in (
@@ -150,7 +142,7 @@ def test_index_catalog_builds_loadable_shards(local_ray: None, tmp_path: Path) -
         "shard-00000", "shards.json"]
 
 
-def test_embed_cli_engine_ray(local_ray: None, tmp_path: Path) -> None:
+def test_embed_cli_engine_ray(local_ray: str, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from babelcart.cli import app
@@ -180,7 +172,7 @@ def test_embed_cli_engine_ray(local_ray: None, tmp_path: Path) -> None:
     assert bad.exit_code != 0
 
 
-def test_index_build_cli_engine_ray(local_ray: None, tmp_path: Path) -> None:
+def test_index_build_cli_engine_ray(local_ray: str, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from babelcart.cli import app
@@ -196,7 +188,7 @@ def test_index_build_cli_engine_ray(local_ray: None, tmp_path: Path) -> None:
     assert "1 lines skipped" in res.stderr
 
 
-def test_predict_cli_engine_ray(local_ray: None, tmp_path: Path) -> None:
+def test_predict_cli_engine_ray(local_ray: str, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from babelcart.cli import app

@@ -37,8 +37,8 @@ from babelcart.scale import JobArgumentError
 
 #: The most raw input bytes one read block holds (the driver never sees them; this bounds a worker's read).
 READ_BLOCK_BYTES = 4 << 20
-#: Rows a part file gathers before it is written (a part is written by one write task).
-ROWS_PER_PART = 20_000
+#: Bytes (in memory, before JSON) a write task gathers before it writes a part file; the last part is smaller.
+PART_BYTES = 64 << 20
 #: Input formats; ``None`` picks one from each path's extension (``.parquet``/``.pq``: Parquet, else JSONL).
 FORMATS = ("jsonl", "parquet")
 MANIFEST = "_manifest.json"
@@ -217,8 +217,9 @@ class JsonLinesSink(BlockBasedFileDatasink):
     After the write, ``lines``, ``errors`` and ``parts`` hold the totals and the part files in input order.
     """
 
-    def __init__(self, path: str, *, rows_per_part: int = ROWS_PER_PART, sources: Sequence[str] = ()) -> None:
-        super().__init__(path, filename_provider=_PartNames(), file_format="jsonl", min_rows_per_file=rows_per_part)
+    def __init__(self, path: str, *, part_bytes: int = PART_BYTES, sources: Sequence[str] = ()) -> None:
+        super().__init__(path, filename_provider=_PartNames(), file_format="jsonl")
+        self.part_bytes = part_bytes
         self.sources = list(sources)
         self.lines = self.errors = 0
         self.parts: list[str] = []
@@ -233,6 +234,10 @@ class JsonLinesSink(BlockBasedFileDatasink):
         errors = int(np.asarray(block.to_arrow().column(ERROR)).sum())
         return {"part": self.filename_provider.get_filename_for_task("", ctx.task_idx), "task": ctx.task_idx,
                 "lines": block.num_rows(), "errors": errors}
+
+    @property
+    def min_bytes_per_write(self) -> int:
+        return self.part_bytes
 
     def write_block_to_file(self, block: BlockAccessor, file: pa.NativeFile) -> None:
         for chunk in block.to_arrow().column(JSON).chunks:

