@@ -137,9 +137,13 @@ def test_index_catalog_builds_loadable_shards(local_ray: str, tmp_path: Path) ->
         if "p4" in ix.ids_:
             assert ix.search("running shoes", k=1, mode="bm25")[0]["id"] == "p4"
     assert found == {"p1", "p2", "p3", "p4", "p6"}
-    again = ray_jobs.index_catalog(src, tmp_path / "idx", encoder="hash:64", num_shards=1)  # replaced whole
-    assert again["num_shards"] == 1 and sorted(p.name for p in (tmp_path / "idx").iterdir()) == [
-        "shard-00000", "shards.json"]
+    # replaced as a whole; a shard that gets no product is saved empty, so every id has its shard
+    again = ray_jobs.index_catalog(src, tmp_path / "idx", encoder="hash:64", num_shards=12)
+    assert again["num_shards"] == 12 and [s["path"] for s in again["shards"]] == [f"shard-{i:05d}" for i in range(12)]
+    assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == [f"shard-{i:05d}" for i in range(12)] + [
+        "shards.json"]
+    empty = next(s for s in again["shards"] if s["products"] == 0)
+    assert len(SearchIndex.load(tmp_path / "idx" / empty["path"])) == 0
 
 
 def test_embed_cli_engine_ray(local_ray: str, tmp_path: Path) -> None:

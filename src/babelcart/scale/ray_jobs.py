@@ -267,23 +267,32 @@ class _ShardRows:
 def _build_shard(group: dict[str, Any], *, root: str, params: dict[str, Any]) -> dict[str, Any]:
     """``map_groups`` function: build and save one shard's ``SearchIndex`` from all of its rows, in input
     order; the ``-1`` group lists the skipped lines instead. Returns one summary row."""
-    from babelcart.apps.search import SearchIndex
-
     shard = int(group["_shard"][0])
     docs = [json.loads(d) for d in group["_doc"]]
     if shard < 0:
-        skipped = sorted(docs, key=lambda e: (e["file"], e["line"]))
+        products, skipped = 0, sorted(docs, key=lambda e: (e["file"], e["line"]))
     else:
         order = sorted(range(len(docs)), key=lambda i: (docs[i][FILE], docs[i][LINE]))
-        docs = [docs[i] for i in order]
         vectors = np.stack([np.frombuffer(group["_vec"][i], dtype=np.float32) for i in order])
-        where = [(d.pop(FILE), d.pop(LINE)) for d in docs]
-        ix = SearchIndex.build(docs, vectors=vectors, show_progress=False, **params)
-        ix.save(Path(root) / f"shard-{shard:05d}")
-        skipped = [{"file": where[e["index"]][0], "line": where[e["index"]][1], "id": e.get("id"),
-                    "error": e["error"]} for e in ix.build_report_.errors]
-    return {"shard": [shard], "products": [0 if shard < 0 else len(ix)], "skipped_count": [len(skipped)],
+        products, skipped = _save_shard(shard, [docs[i] for i in order], vectors, root=root, params=params)
+    return {"shard": [shard], "products": [products], "skipped_count": [len(skipped)],
             "skipped": [json.dumps(skipped[:MAX_SKIPPED_LISTED], ensure_ascii=False, default=str)]}
+
+
+def _save_shard(shard: int, docs: list[Record], vectors: np.ndarray, *, root: str,
+                params: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+    """Build ``root/shard-0000N`` from products (with ``_file``/``_line``) and their vectors; returns the
+    number indexed and the products skipped, by input position. A shard with no product is saved empty."""
+    from babelcart.apps.search import SearchIndex
+    from babelcart.encoders.base import vectors_id
+
+    where = [(d.pop(FILE), d.pop(LINE)) for d in docs]
+    ix = SearchIndex.build(docs, vectors=vectors, show_progress=False, **params)
+    if ix.encoder_spec is not None and ix.encoder_build_ is None:  # empty: still say whose vectors belong here
+        ix.encoder_build_ = vectors_id(ix.encoder)
+    ix.save(Path(root) / f"shard-{shard:05d}")
+    return len(ix), [{"file": where[e["index"]][0], "line": where[e["index"]][1], "id": e.get("id"),
+                      "error": e["error"]} for e in ix.build_report_.errors]
 
 
 def index_catalog(
@@ -308,13 +317,15 @@ def index_catalog(
                                   "products": total, "skipped_count": m,
                                   "skipped": [{"file", "line", "id", "error"}, ...]}
 
-    ``shards`` lists every shard in order, its ``path`` relative to ``dest``; ``num_shards`` is its length
-    (a shard that got no product is not written, so it can be below the number asked for). A product lives in
-    exactly one shard, so a search over all shards merges their top-k. ``skipped`` lists the first
+    ``shards`` lists all ``num_shards`` shards in order, ``path`` relative to ``dest`` (a shard that got no
+    product is saved empty). Product ``id`` lives in shard ``shard_of(id, num_shards)`` and nowhere else, so a
+    search over all shards merges their top-k, and an update goes to that shard. ``skipped`` lists the first
     ``MAX_SKIPPED_LISTED`` lines that were not indexed (by input file and line), ``skipped_count`` counts all.
     """
     if num_shards < 1:
         raise ValueError("num_shards must be >= 1")
+    if encoder.lower() == "none":
+        raise JobArgumentError("the Ray index build embeds the products; build a BM25-only index locally")
     if "://" in str(dest):
         raise JobArgumentError(f"the index folder must be a local or shared path, not a URI: {dest}")
     fields = tuple(text_fields)
@@ -336,10 +347,16 @@ def index_catalog(
                 _build_shard, fn_kwargs={"root": str(tmp), "params": params}, batch_format="numpy").take_all()
         finally:
             ctx.shuffle_strategy = shuffle_was
+        empty = sorted(set(range(num_shards)) - {int(b["shard"]) for b in built})
+        if empty:  # every shard exists, so shard_of(id, num_shards) names the shard of any product
+            done = ray.get([ray.remote(_save_shard).remote(s, [], np.zeros((0, 0), np.float32), root=str(tmp),
+                                                           params=params) for s in empty])
+            built += [{"shard": s, "products": n, "skipped_count": 0, "skipped": "[]"} for s, (n, _) in
+                      zip(empty, done, strict=True)]
         shards = sorted((b for b in built if b["shard"] >= 0), key=lambda b: b["shard"])
         skipped = sorted((e for b in built for e in json.loads(b["skipped"])), key=lambda e: (e["file"], e["line"]))
         manifest = {"format": SHARDS_FORMAT, "version": 1, "encoder": encoder, "text_fields": list(fields),
-                    "num_shards": len(shards),
+                    "num_shards": num_shards,
                     "shards": [{"path": f"shard-{b['shard']:05d}", "products": int(b["products"]),
                                 "errors": int(b["skipped_count"])} for b in shards],
                     "products": sum(int(b["products"]) for b in shards),
