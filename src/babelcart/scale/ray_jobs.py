@@ -349,7 +349,7 @@ def index_catalog(
             ctx.shuffle_strategy = shuffle_was
         empty = sorted(set(range(num_shards)) - {int(b["shard"]) for b in built})
         if empty:  # every shard exists, so shard_of(id, num_shards) names the shard of any product
-            save: Any = ray.remote(_save_shard)  # Ray's stubs type .remote() as taking no arguments
+            save: Any = ray.remote(_save_shard)  # type: ignore[arg-type] # Ray's stubs: functions of no arguments
             done = ray.get([save.remote(s, [], np.zeros((0, 0), np.float32), root=str(tmp), params=params)
                             for s in empty])
             built += [{"shard": s, "products": n, "skipped_count": 0, "skipped": "[]"} for s, (n, _) in
