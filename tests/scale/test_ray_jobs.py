@@ -85,6 +85,14 @@ def test_glob_of_gzipped_files_and_parquet(local_ray: str, tmp_path: Path) -> No
     rows = read_parts(tmp_path / "pq-out")
     assert (res.lines, res.errors) == (3, 1) and [r["_line"] for r in rows] == [1, 2, 3]
     assert rows[0]["price"] == 9.5 and "null" in rows[1]["error"] and len(rows[2]["embedding"]) == 16
+    # URIs go through pyarrow's filesystems as s3:// and gs:// do (file:// needs no server)
+    uri = tmp_path.as_uri()
+    res = ray_jobs.embed_catalog(f"{uri}/reviews-1.jsonl.gz", f"{uri}/uri-out", encoder="hash:16")
+    assert (res.lines, res.errors) == (4, 0) and read_parts(tmp_path / "uri-out")[0]["id"] == "1-0"
+    res = ray_jobs.embed_catalog(f"{uri}/reviews-[02].jsonl.gz", f"{uri}/uri-glob", encoder="hash:16")
+    assert [r["id"][0] for r in read_parts(tmp_path / "uri-glob")] == ["0"] * 4 + ["2"] * 4
+    with pytest.raises(JobArgumentError, match="not empty"):
+        ray_jobs.embed_catalog(f"{uri}/reviews-1.jsonl.gz", f"{uri}/uri-out", encoder="hash:16")
     with pytest.raises(FileNotFoundError, match="no input file matches"):
         ray_jobs.embed_catalog(str(tmp_path / "nothing-*.jsonl"), tmp_path / "x", encoder="hash:16")
 
