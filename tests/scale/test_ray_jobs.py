@@ -130,7 +130,9 @@ def test_index_catalog_builds_loadable_shards(local_ray: str, tmp_path: Path) ->
         {"id": "p6", "title": "Leather handbag"},
         {"id": "p7", "price": 3},
     )] + ["{bad"])
-    manifest = ray_jobs.index_catalog(src, tmp_path / "idx", encoder="hash:64", num_shards=2)
+    # a later file (named to sort first) updates p4: the last line in input order wins, as in a local build
+    update = _write(tmp_path / "a-update.jsonl", [json.dumps({"id": "p4", "title": "Running shoes, new model"})])
+    manifest = ray_jobs.index_catalog([src, update], tmp_path / "idx", encoder="hash:64", num_shards=2)
     assert manifest["num_shards"] == 2 and manifest["products"] == 5 and manifest["skipped_count"] == 3
     assert [(s["line"], s["id"]) for s in manifest["skipped"]] == [(5, None), (7, "p7"), (8, None)]
     assert "id" in manifest["skipped"][0]["error"] and "no text" in manifest["skipped"][1]["error"]
@@ -143,7 +145,8 @@ def test_index_catalog_builds_loadable_shards(local_ray: str, tmp_path: Path) ->
         assert all(ray_jobs.shard_of(pid, 2) == int(shard["path"][-5:]) for pid in ix.ids_)
         found |= set(ix.ids_)
         if "p4" in ix.ids_:
-            assert ix.search("running shoes", k=1, mode="bm25")[0]["id"] == "p4"
+            top = ix.search("running shoes", k=1, mode="bm25")[0]
+            assert (top["id"], top["title"]) == ("p4", "Running shoes, new model")
     assert found == {"p1", "p2", "p3", "p4", "p6"}
     # replaced as a whole; a shard that gets no product is saved empty, so every id has its shard
     again = ray_jobs.index_catalog(src, tmp_path / "idx", encoder="hash:64", num_shards=12)

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+import ray.data
 from ray.data.block import Block, BlockAccessor
 from ray.data.datasource import BlockBasedFileDatasink, FileBasedDatasource, FilenameProvider, WriteResult
 
@@ -170,14 +171,11 @@ class _Rows:
         return block
 
 
-def read_records(source: str | Path | Sequence[str | Path], *, fmt: str | None = None, **read_args: Any) -> Any:
-    """A Ray Dataset of ``{_file, _line, _raw}`` rows over JSONL or Parquet inputs (see the module doc)."""
-    import ray.data
-
-    paths = expand_inputs(source)
-    kind = input_format(paths, fmt)
-    cls = ParquetRowsSource if kind == "parquet" else JsonLinesSource
-    return ray.data.read_datasource(cls(paths), **read_args)
+def read_inputs(paths: Sequence[str], *, fmt: str | None = None, **read_args: Any) -> tuple[Any, list[str]]:
+    """A Ray Dataset of ``{_file, _line, _raw}`` rows over JSONL or Parquet ``paths`` (``expand_inputs``), and
+    the files it reads in order, named as ``_file`` names them (folders listed; ``bucket/key`` for s3://)."""
+    source = (ParquetRowsSource if input_format(paths, fmt) == "parquet" else JsonLinesSource)(list(paths))
+    return ray.data.read_datasource(source, **read_args), list(source._paths())
 
 
 def parse_line(file: str, line: int, raw: bytes) -> Record:
@@ -229,7 +227,7 @@ class JsonLinesSink(BlockBasedFileDatasink):
         accessors = [a for a in accessors if a.num_rows()]
         if not accessors:
             return {"part": None, "lines": 0, "errors": 0}
-        block = BlockAccessor.for_block(pa.concat_tables([a.to_arrow() for a in accessors]))
+        block = BlockAccessor.for_block(pa.concat_tables([a.to_arrow() for a in accessors], promote_options="permissive"))
         self.write_block(block, 0, ctx)
         errors = int(np.asarray(block.to_arrow().column(ERROR)).sum())
         return {"part": self.filename_provider.get_filename_for_task("", ctx.task_idx), "task": ctx.task_idx,

@@ -41,8 +41,9 @@ from babelcart.scale.ray_io import (
     PART_BYTES,
     JsonLinesSink,
     expand_inputs,
+    input_format,
     pack,
-    read_records,
+    read_inputs,
     records_of,
     require_empty_folder,
 )
@@ -180,11 +181,12 @@ def _stream(source: Source, dest: str | Path, actor: type, actor_kwargs: dict[st
     out = str(dest)
     require_empty_folder(out)
     paths = expand_inputs(source)
+    kind = input_format(paths, fmt)
     init_ray(address, num_cpus=num_cpus, show_progress=show_progress)
-    ds = read_records(paths, fmt=fmt).map_batches(
-        actor, fn_constructor_kwargs=actor_kwargs, batch_size=batch_size, compute=_actors(num_actors),
-        batch_format="numpy")
-    sink = JsonLinesSink(out, part_bytes=part_bytes, sources=paths)
+    ds, files = read_inputs(paths, fmt=kind)
+    ds = ds.map_batches(actor, fn_constructor_kwargs=actor_kwargs, batch_size=batch_size,
+                        compute=_actors(num_actors), batch_format="numpy")
+    sink = JsonLinesSink(out, part_bytes=part_bytes, sources=files)
     ds.write_datasink(sink)
     return JobResult(sink.lines, sink.errors, sink.parts, out)
 
@@ -264,15 +266,16 @@ class _ShardRows:
                 "_vec": np.array(vecs, dtype=object)}
 
 
-def _build_shard(group: dict[str, Any], *, root: str, params: dict[str, Any]) -> dict[str, Any]:
+def _build_shard(group: dict[str, Any], *, root: str, params: dict[str, Any], rank: dict[str, int]) -> dict[str, Any]:
     """``map_groups`` function: build and save one shard's ``SearchIndex`` from all of its rows, in input
-    order; the ``-1`` group lists the skipped lines instead. Returns one summary row."""
+    order (``rank``: a file's place in the input); the ``-1`` group lists the skipped lines instead. Returns one
+    summary row."""
     shard = int(group["_shard"][0])
     docs = [json.loads(d) for d in group["_doc"]]
     if shard < 0:
-        products, skipped = 0, sorted(docs, key=lambda e: (e["file"], e["line"]))
+        products, skipped = 0, sorted(docs, key=lambda e: (rank[e["file"]], e["line"]))
     else:
-        order = sorted(range(len(docs)), key=lambda i: (docs[i][FILE], docs[i][LINE]))
+        order = sorted(range(len(docs)), key=lambda i: (rank[docs[i][FILE]], docs[i][LINE]))
         vectors = np.stack([np.frombuffer(group["_vec"][i], dtype=np.float32) for i in order])
         products, skipped = _save_shard(shard, [docs[i] for i in order], vectors, root=root, params=params)
     return {"shard": [shard], "products": [products], "skipped_count": [len(skipped)],
@@ -330,6 +333,7 @@ def index_catalog(
         raise JobArgumentError(f"the index folder must be a local or shared path, not a URI: {dest}")
     fields = tuple(text_fields)
     paths = expand_inputs(source)
+    kind = input_format(paths, fmt)
     init_ray(address, num_cpus=num_cpus, show_progress=show_progress)
     params = {"encoder_spec": encoder, "text_fields": fields, "cache_dir": cache_dir, **(index_params or {})}
     embed_kwargs = {"encoder": encoder, "text_field": "", "role": "passage", "batch_size": batch_size,
@@ -339,12 +343,15 @@ def index_catalog(
     # the hash shuffle starts aggregator actors (about 10 s a job here); a sort shuffle of N+1 keys is quicker
     ctx.shuffle_strategy = ray.data.context.ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
     with atomic_dir(Path(dest).resolve()) as tmp:
-        ds = read_records(paths, fmt=fmt).map_batches(
+        ds, files = read_inputs(paths, fmt=kind)
+        rank = {f: i for i, f in enumerate(files)}  # input order: file by file, line by line
+        ds = ds.map_batches(
             _ShardRows, fn_constructor_kwargs={"num_shards": num_shards, **embed_kwargs}, batch_size=batch_size,
             compute=_actors(num_actors), batch_format="numpy")
         try:
             built = ds.groupby("_shard", num_partitions=num_shards + 1).map_groups(
-                _build_shard, fn_kwargs={"root": str(tmp), "params": params}, batch_format="numpy").take_all()
+                _build_shard, fn_kwargs={"root": str(tmp), "params": params, "rank": rank},
+                batch_format="numpy").take_all()
         finally:
             ctx.shuffle_strategy = shuffle_was
         empty = sorted(set(range(num_shards)) - {int(b["shard"]) for b in built})
@@ -355,7 +362,8 @@ def index_catalog(
             built += [{"shard": s, "products": n, "skipped_count": 0, "skipped": "[]"} for s, (n, _) in
                       zip(empty, done, strict=True)]
         shards = sorted((b for b in built if b["shard"] >= 0), key=lambda b: b["shard"])
-        skipped = sorted((e for b in built for e in json.loads(b["skipped"])), key=lambda e: (e["file"], e["line"]))
+        skipped = sorted((e for b in built for e in json.loads(b["skipped"])),
+                         key=lambda e: (rank[e["file"]], e["line"]))
         manifest = {"format": SHARDS_FORMAT, "version": 1, "encoder": encoder, "text_fields": list(fields),
                     "num_shards": num_shards,
                     "shards": [{"path": f"shard-{b['shard']:05d}", "products": int(b["products"]),
