@@ -3,7 +3,7 @@
 Inputs are JSONL (``.gz``/``.zst``/... decompressed by extension) or Parquet files: a local path, a folder, a
 glob (``data/*.jsonl``, ``s3://bucket/reviews/part-*.jsonl.gz``) or an object-store URI (``s3://``, ``gs://``,
 ``abfss://``; anything pyarrow's filesystems open), or a list of them. The driver only lists file names; each
-read task streams its files and yields blocks of at most ``READ_BLOCK_BYTES``.
+read task streams its files and yields blocks of ``READ_BLOCK_LINES`` lines (or ``READ_BLOCK_BYTES``).
 
 Each input line becomes one row ``{_file, _line, _raw}``: the file it came from, its 1-based line number (row
 number for Parquet) and its bytes (the JSON text of the row for Parquet). The line is parsed in the map step
@@ -36,7 +36,9 @@ from babelcart.datasets.records import Record, dumps, parse_jsonl_line
 from babelcart.fsutil import atomic_write_text
 from babelcart.scale import JobArgumentError
 
-#: The most raw input bytes one read block holds (the driver never sees them; this bounds a worker's read).
+#: A read block ends at this many lines or raw bytes, whichever comes first: blocks are the unit the actor
+#: pool hands out (a 1,024-line block keeps many actors busy on one file), and bound a read task's memory.
+READ_BLOCK_LINES = 1024
 READ_BLOCK_BYTES = 4 << 20
 #: Bytes (in memory, before JSON) a write task gathers before it writes a part file; the last part is smaller.
 PART_BYTES = 64 << 20
@@ -110,8 +112,8 @@ class JsonLinesSource(FileBasedDatasource):
             for raw in lines:
                 lineno += 1
                 rows.add(lineno, raw.rstrip(b"\r"))
-            if rows.nbytes >= READ_BLOCK_BYTES:
-                yield rows.flush()
+                if rows.full():
+                    yield rows.flush()
         if tail:
             rows.add(lineno + 1, tail.rstrip(b"\r"))
         if rows.lines:
@@ -130,12 +132,12 @@ class ParquetRowsSource(FileBasedDatasource):
     def _read_stream(self, f: pa.NativeFile, path: str) -> Iterator[Block]:
         rows = _Rows(path)
         n = 0
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=4096):
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=READ_BLOCK_LINES):
             for rec in batch.to_pylist():
                 n += 1
                 rows.add(n, json.dumps(rec, ensure_ascii=False, default=_json_value).encode("utf-8"))
-            if rows.nbytes >= READ_BLOCK_BYTES:
-                yield rows.flush()
+                if rows.full():
+                    yield rows.flush()
         if rows.lines:
             yield rows.flush()
 
@@ -163,6 +165,9 @@ class _Rows:
         self.lines.append(lineno)
         self.raws.append(raw)
         self.nbytes += len(raw)
+
+    def full(self) -> bool:
+        return len(self.lines) >= READ_BLOCK_LINES or self.nbytes >= READ_BLOCK_BYTES
 
     def flush(self) -> Block:
         block = pa.table({FILE: pa.array([self.path] * len(self.lines), pa.string()),

@@ -55,6 +55,9 @@ Source = str | Path | Sequence[str | Path]
 #: ``shards.json``: what ``index_catalog`` writes beside the shard folders (format documented there).
 SHARDS_MANIFEST = "shards.json"
 SHARDS_FORMAT = "babelcart-search-shards"
+#: CPUs a read or write task reserves: none, as they only move bytes (the actors parse, encode and predict),
+#: so ``num_actors`` one-CPU actors may take every CPU and the job still reads and writes (no deadlock).
+IO_TASK_CPUS = 0
 #: The most skipped lines listed one by one in ``shards.json`` (all are counted in ``skipped_count``).
 MAX_SKIPPED_LISTED = 1000
 
@@ -183,11 +186,11 @@ def _stream(source: Source, dest: str | Path, actor: type, actor_kwargs: dict[st
     paths = expand_inputs(source)
     kind = input_format(paths, fmt)
     init_ray(address, num_cpus=num_cpus, show_progress=show_progress)
-    ds, files = read_inputs(paths, fmt=kind)
+    ds, files = read_inputs(paths, fmt=kind, num_cpus=IO_TASK_CPUS)
     ds = ds.map_batches(actor, fn_constructor_kwargs=actor_kwargs, batch_size=batch_size,
                         compute=_actors(num_actors), batch_format="numpy")
     sink = JsonLinesSink(out, part_bytes=part_bytes, sources=files)
-    ds.write_datasink(sink)
+    ds.write_datasink(sink, ray_remote_args={"num_cpus": IO_TASK_CPUS})
     return JobResult(sink.lines, sink.errors, sink.parts, out)
 
 
@@ -343,7 +346,7 @@ def index_catalog(
     # the hash shuffle starts aggregator actors (about 10 s a job here); a sort shuffle of N+1 keys is quicker
     ctx.shuffle_strategy = ray.data.context.ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
     with atomic_dir(Path(dest).resolve()) as tmp:
-        ds, files = read_inputs(paths, fmt=kind)
+        ds, files = read_inputs(paths, fmt=kind, num_cpus=IO_TASK_CPUS)
         rank = {f: i for i, f in enumerate(files)}  # input order: file by file, line by line
         ds = ds.map_batches(
             _ShardRows, fn_constructor_kwargs={"num_shards": num_shards, **embed_kwargs}, batch_size=batch_size,
