@@ -72,7 +72,9 @@ def test_glob_of_gzipped_files_and_parquet(local_ray: str, tmp_path: Path) -> No
         with gzip.open(tmp_path / f"reviews-{i}.jsonl.gz", "wt", encoding="utf-8") as fh:
             fh.write("".join(json.dumps({"id": f"{i}-{j}", "text": f"review {i} {j}"}) + "\n" for j in range(4)))
     (tmp_path / "notes.txt").write_text("not matched\n", encoding="utf-8")
-    res = ray_jobs.embed_catalog(str(tmp_path / "reviews-*.jsonl.gz"), tmp_path / "out", encoder="hash:16")
+    # two one-CPU actors take both CPUs of the test's Ray: reading and writing must still go on
+    res = ray_jobs.embed_catalog(str(tmp_path / "reviews-*.jsonl.gz"), tmp_path / "out", encoder="hash:16",
+                                 num_actors=2)
     rows = read_parts(tmp_path / "out")
     assert (res.lines, res.errors) == (12, 0)
     assert [r["id"] for r in rows] == [f"{i}-{j}" for i in range(3) for j in range(4)]
