@@ -183,6 +183,12 @@ def test_embed_cli_engine_ray(local_ray: str, tmp_path: Path) -> None:
     missing = runner.invoke(app, ["embed", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o3"),
                                   "--engine", "ray"])
     assert missing.exit_code == 2 and missing.stderr == f"error: input file not found: {tmp_path / 'nope.jsonl'}\n"
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(b"not gzip at all\n")
+    failed = runner.invoke(app, ["embed", str(broken), "--out", str(tmp_path / "o4"), "--engine", "ray"])
+    assert failed.exit_code == 1 and len(failed.stderr.strip().splitlines()) == 1
+    assert failed.stderr.startswith(f"error: the Ray job failed: OSError: cannot read {broken}")
+    assert not (tmp_path / "o4" / "_manifest.json").exists()
     no_out = runner.invoke(app, ["embed", str(src), "--engine", "ray"])
     assert no_out.exit_code == 2 and "--out FOLDER" in no_out.stderr
     bad = runner.invoke(app, ["embed", str(src), "--engine", "spark"])

@@ -12,7 +12,7 @@ import typer
 
 from babelcart.datasets.records import Record, read_records, write_records
 from babelcart.progress import progress
-from babelcart.scale import JobArgumentError, RayMissingError, require_ray
+from babelcart.scale import JobArgumentError, JobFailedError, RayMissingError, require_ray
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +124,9 @@ def run_ray_job(job: Callable[..., Any], source: str, out: str, *, strict: bool,
     except (FileNotFoundError, JobArgumentError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    except JobFailedError as exc:
+        typer.echo(f"error: {exc} (-v shows the Ray traceback)", err=True)
+        raise typer.Exit(1) from exc
     if not quiet:
         print(f"{plural(len(res.parts), 'part file')} in {out}", file=sys.stderr)
     finish_job(res.lines, res.errors, strict=strict, quiet=quiet)

@@ -74,7 +74,7 @@ def index_build(
         raise typer.BadParameter("--text-fields names no field")
     require_engine(engine)
     if engine == "ray":
-        from babelcart.scale import JobArgumentError
+        from babelcart.scale import JobArgumentError, JobFailedError
         from babelcart.scale.ray_jobs import index_catalog
 
         try:
@@ -85,6 +85,9 @@ def index_build(
         except (FileNotFoundError, JobArgumentError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc
+        except JobFailedError as exc:
+            typer.echo(f"error: {exc} (-v shows the Ray traceback)", err=True)
+            raise typer.Exit(1) from exc
         if not quiet:
             print(f"indexed {manifest['products']} products into {manifest['num_shards']} shard(s) under {out}; "
                   f"{manifest['skipped_count']} lines skipped", file=sys.stderr)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["JobArgumentError", "JobResult", "RayMissingError", "classify_catalog", "embed_catalog",
+__all__ = ["JobArgumentError", "JobFailedError", "JobResult", "RayMissingError", "classify_catalog", "embed_catalog",
            "index_catalog", "init_ray", "require_ray"]
 
 _JOBS = {"JobResult", "classify_catalog", "embed_catalog", "index_catalog", "init_ray"}
@@ -23,6 +23,10 @@ class RayMissingError(ImportError):
 
 class JobArgumentError(ValueError):
     """An input or output a job cannot use: no file matches, mixed formats, an output folder holding files."""
+
+
+class JobFailedError(RuntimeError):
+    """A Ray task failed for good (after Ray's retries): an unreadable file, a lost node, storage refusing a write."""
 
 
 def require_ray() -> None:

@@ -106,7 +106,7 @@ class JsonLinesSource(FileBasedDatasource):
     def _read_stream(self, f: pa.NativeFile, path: str) -> Iterator[Block]:
         rows = _Rows(path)
         lineno, tail = 0, b""
-        while chunk := f.read(1 << 20):
+        while chunk := _read(f, path):
             lines = (tail + chunk).split(b"\n")
             tail = lines.pop()
             for raw in lines:
@@ -118,6 +118,14 @@ class JsonLinesSource(FileBasedDatasource):
             rows.add(lineno + 1, tail.rstrip(b"\r"))
         if rows.lines:
             yield rows.flush()
+
+
+def _read(f: pa.NativeFile, path: str) -> bytes:
+    """The next MiB of ``f``; a read error names the file (the message Ray's I/O retries match is kept)."""
+    try:
+        return f.read(1 << 20)
+    except OSError as exc:
+        raise OSError(f"cannot read {path}: {exc}") from exc
 
 
 class ParquetRowsSource(FileBasedDatasource):

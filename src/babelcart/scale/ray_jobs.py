@@ -19,11 +19,12 @@ values never meet Arrow's schema inference, and every record comes back exactly 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ import ray.data
 
 from babelcart.datasets.records import FieldError, Record, get_text
 from babelcart.fsutil import atomic_dir, atomic_write_text
-from babelcart.scale import JobArgumentError
+from babelcart.scale import JobArgumentError, JobFailedError
 from babelcart.scale.ray_io import (
     FILE,
     LINE,
@@ -190,8 +191,21 @@ def _stream(source: Source, dest: str | Path, actor: type, actor_kwargs: dict[st
     ds = ds.map_batches(actor, fn_constructor_kwargs=actor_kwargs, batch_size=batch_size,
                         compute=_actors(num_actors), batch_format="numpy")
     sink = JsonLinesSink(out, part_bytes=part_bytes, sources=files)
-    ds.write_datasink(sink, ray_remote_args={"num_cpus": IO_TASK_CPUS})
+    with _task_failures():
+        ds.write_datasink(sink, ray_remote_args={"num_cpus": IO_TASK_CPUS})
     return JobResult(sink.lines, sink.errors, sink.parts, out)
+
+
+@contextlib.contextmanager
+def _task_failures() -> Iterator[None]:
+    """Turn a Ray task that failed for good into :class:`JobFailedError`, named by its cause's first line."""
+    try:
+        yield
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+        logger.debug("Ray job failed", exc_info=True)
+        first = (str(cause).strip().splitlines() or [""])[0]
+        raise JobFailedError(f"the Ray job failed: {type(cause).__name__}: {first}") from exc
 
 
 def embed_catalog(
@@ -352,9 +366,10 @@ def index_catalog(
             _ShardRows, fn_constructor_kwargs={"num_shards": num_shards, **embed_kwargs}, batch_size=batch_size,
             compute=_actors(num_actors), batch_format="numpy")
         try:
-            built = ds.groupby("_shard", num_partitions=num_shards + 1).map_groups(
-                _build_shard, fn_kwargs={"root": str(tmp), "params": params, "rank": rank},
-                batch_format="numpy").take_all()
+            with _task_failures():
+                built = ds.groupby("_shard", num_partitions=num_shards + 1).map_groups(
+                    _build_shard, fn_kwargs={"root": str(tmp), "params": params, "rank": rank},
+                    batch_format="numpy").take_all()
         finally:
             ctx.shuffle_strategy = shuffle_was
         empty = sorted(set(range(num_shards)) - {int(b["shard"]) for b in built})
