@@ -187,7 +187,11 @@ class _Rows:
 def read_inputs(paths: Sequence[str], *, fmt: str | None = None, **read_args: Any) -> tuple[Any, list[str]]:
     """A Ray Dataset of ``{_file, _line, _raw}`` rows over JSONL or Parquet ``paths`` (``expand_inputs``), and
     the files it reads in order, named as ``_file`` names them (folders listed; ``bucket/key`` for s3://)."""
-    source = (ParquetRowsSource if input_format(paths, fmt) == "parquet" else JsonLinesSource)(list(paths))
+    cls = ParquetRowsSource if input_format(paths, fmt) == "parquet" else JsonLinesSource
+    try:
+        source = cls(list(paths))
+    except ValueError as exc:  # an empty folder; local files through Ray Client, which the cluster cannot see
+        raise JobArgumentError(str(exc)) from exc
     return ray.data.read_datasource(source, **read_args), list(source._paths())
 
 
