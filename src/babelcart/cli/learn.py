@@ -19,10 +19,9 @@ from babelcart.cli._common import (
     QuietOpt,
     RayAddressOpt,
     StrictOpt,
-    finish_job,
     require_engine,
-    require_input,
     run_jsonl_job,
+    run_ray_job,
 )
 
 ModelDirArg = Annotated[str, typer.Argument(help="Model folder from 'babelcart train'.")]
@@ -143,11 +142,9 @@ def predict(
     if engine == "ray":
         from babelcart.scale.ray_jobs import classify_catalog
 
-        require_input(source)
-        n, k = classify_catalog(source, out, model_dir=model_dir, text_field=text_field,  # type: ignore[misc]
-                                batch_size=batch_size, num_actors=num_actors, cache_dir=cache_dir,
-                                address=ray_address)
-        finish_job(n, k, strict=strict, quiet=quiet)
+        run_ray_job(classify_catalog, source, out, strict=strict, quiet=quiet, model_dir=model_dir,
+                    text_field=text_field, batch_size=batch_size, num_actors=num_actors, cache_dir=cache_dir,
+                    fmt=fmt, address=ray_address)
         return
 
     def batch(records: list[dict]) -> list[dict]:
