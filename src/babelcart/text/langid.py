@@ -300,7 +300,8 @@ class LanguageDetector:
     gate:
         When fastText is not sure, whether lingua is asked: ``True`` (default) uses the calibrated gate bundled
         in :mod:`babelcart.text.langid_gate` (fastText's answer stands where lingua is measured to rarely
-        change it), ``False`` always asks lingua, or a :class:`~babelcart.text.langid_gate.LinguaGate`.
+        change it; not with ``served``, where it was not measured), ``False`` always asks lingua, or a
+        :class:`~babelcart.text.langid_gate.LinguaGate`.
 
     >>> det = LanguageDetector(languages=["en", "de", "fr"])
     >>> det.detect("Handyhülle").lang
@@ -340,7 +341,10 @@ class LanguageDetector:
         self._allowed = frozenset(norm)
         self._rare = frozenset(EXTENDED_LANGUAGES) - served_codes if languages is None else frozenset()
         self.served: frozenset[str] = served_codes
-        self.gate: LinguaGate | None = (default_gate() if gate is True else None if gate is False else gate)
+        # the bundled gate was measured without a shop profile: with one (its storefront languages), lingua is
+        # asked as before, which keeps the profile's benchmark (langid_titles.py) as it was
+        self.gate: LinguaGate | None = ((default_gate() if not served_codes else None) if gate is True
+                                        else None if gate is False else gate)
         self._lock = threading.Lock()
         self._ft: Any = None
         self._lingua: Any = None
@@ -569,7 +573,7 @@ class LanguageDetector:
                 LangGuess(ft_top[0], round(min(1.0, ft_top[1] * share), 4), "fasttext"), text, script, cands, ft,
                 n_words)
 
-        if self.gate is not None and ft and not self.gate.lingua_needed(
+        if self.gate is not None and ft and self._prior_keeps(ft, ft_top[0]) and not self.gate.lingua_needed(
                 sorted(ft.items(), key=lambda kv: -kv[1])[:3], n_words, len(text)):
             # lingua is measured to rarely change fastText's answer on such texts (langid_gate)
             return self._loanword_check(
@@ -606,6 +610,13 @@ class LanguageDetector:
         lang, p = max(mixed.items(), key=lambda kv: kv[1])
         return self._loanword_check(LangGuess(lang, round(min(1.0, p * share), 4), method), text, script, cands,
                                     mixed, n_words)
+
+    def _prior_keeps(self, ft: Mapping[str, float], top: str) -> bool:
+        """Whether the prior (a shop profile's storefront languages, or English) leaves fastText's answer as it
+        is; where it would not, the text is a near tie the prior is meant to settle with lingua's evidence."""
+        if not self.prior:
+            return True
+        return max(ft, key=lambda k: ft[k] * self.prior.get(k, 1.0)) == top
 
     def _loanword_check(self, guess: LangGuess, text: str, script: str, cands: frozenset[str],
                         dist: Mapping[str, float], n_words: int) -> LangGuess:
