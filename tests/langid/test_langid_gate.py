@@ -87,3 +87,21 @@ def test_gate_file_round_trip_and_refuses_other_features(tmp_path: Path) -> None
     data["features"] = ["p1"]
     with pytest.raises(ValueError, match="refit"):
         LinguaGate.from_dict(data)
+
+
+SHOP = {"served": ["en", "zh", "id"], "prior": {"en": 5.0, "zh": 5.0, "id": 5.0}}  # `--languages en,zh,id`
+
+
+@pytest.mark.parametrize("kwargs", [{}, SHOP])
+def test_fasttext_clueless_lets_lingua_see_more_than_its_top_three(kwargs: dict) -> None:
+    """fastText lite reads 'how do I return an item' as Catalan 0.28 with no English in its top ten; lingua used
+    to weigh only fastText's best three there and said Swedish. Below CLUELESS it weighs the shortlist."""
+    det = LanguageDetector(**kwargs)
+    assert det.detect("how do I return an item").lang == "en"
+    assert det.detect_batch(["how do I return an item"])[0].lang == "en"
+    old = langid.CLUELESS
+    try:
+        langid.CLUELESS = 0.0  # the rule before: a test that can fail
+        assert LanguageDetector(**kwargs).detect("how do I return an item").lang != "en"
+    finally:
+        langid.CLUELESS = old
