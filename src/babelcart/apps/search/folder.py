@@ -15,6 +15,8 @@ Design (see docs/search.md):
   rebuild is ever needed.
 - Files: ``manifest.json`` (format, version, config, sizes and SHA-256 of every file, written last),
   ``docs.json``, ``bm25.npz`` + ``terms.json``, ``dense.faiss``, optional ``alignment.npz``. No pickle.
+- ``SearchIndex.load`` also opens a folder of shards (``shards.json``; searched together, top-k merged) and a
+  PostgreSQL URL (the shared backend).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ import numpy as np
 from babelcart.apps.search.base import HybridSearch, IndexFormatError
 from babelcart.apps.search.documents import AddReport, DeleteReport, fold_key
 from babelcart.apps.search.lexical_index import LexicalIndex
+from babelcart.apps.search.locations import is_postgres_url
+from babelcart.apps.search.sharded import SHARDS_FILE, ShardedSearchIndex, read_shards_manifest
 from babelcart.apps.search.vector_index import VectorIndex
 from babelcart.fsutil import atomic_dir, recover_dir
 
@@ -274,11 +278,30 @@ class SearchIndex(HybridSearch):
 
     @classmethod
     def load(cls, path: str | Path, *, encoder: Any = None, cache_dir: str | None = None,
-                    verify: bool = True) -> SearchIndex:
-        """Read a folder written by ``save``. Raises ``FileNotFoundError`` or ``IndexFormatError`` with the reason.
+             verify: bool = True) -> HybridSearch:
+        """Open a saved index: a folder written by ``save``, a folder of shards (``shards.json``, as
+        ``babelcart index build --engine ray`` writes) or a PostgreSQL URL (``postgresql+psycopg://...``, see
+        :class:`~babelcart.apps.search.postgres.PostgresSearchIndex`).
 
-        ``verify`` checks every file's size and SHA-256 against the manifest (catches truncated/corrupted files).
+        Raises ``FileNotFoundError`` or ``IndexFormatError`` with the reason. ``verify`` checks every file's
+        size and SHA-256 against the manifest (catches truncated/corrupted files).
         """
+        if is_postgres_url(path):
+            from babelcart.apps.search.postgres import PostgresSearchIndex  # the optional [postgres] extra
+
+            return PostgresSearchIndex.open(str(path), encoder=encoder, cache_dir=cache_dir)
+        folder = recover_dir(path)
+        if folder.is_dir() and (folder / SHARDS_FILE).exists() and not (folder / "manifest.json").exists():
+            manifest = read_shards_manifest(folder)
+            shards = [cls.load_folder(folder / entry["path"], cache_dir=cache_dir, verify=verify)
+                      for entry in manifest["shards"]]
+            return ShardedSearchIndex(shards, path=folder, encoder=encoder)
+        return cls.load_folder(folder, encoder=encoder, cache_dir=cache_dir, verify=verify)
+
+    @classmethod
+    def load_folder(cls, path: str | Path, *, encoder: Any = None, cache_dir: str | None = None,
+                    verify: bool = True) -> SearchIndex:
+        """Read one folder written by ``save`` (see ``load``)."""
         path = recover_dir(path)
         if not path.exists():
             raise FileNotFoundError(f"search index folder not found: {path}")
