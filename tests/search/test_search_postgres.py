@@ -46,6 +46,22 @@ def _script_lang_detector(monkeypatch: pytest.MonkeyPatch) -> None:
 _n = iter(range(10**6))
 
 
+@pytest.fixture(autouse=True)
+def _close_pools(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Close every index's connections at the end of the test (a pool left to the garbage collector warns)."""
+    made: list[PostgresSearchIndex] = []
+    init = PostgresSearchIndex.__init__
+
+    def track(self: PostgresSearchIndex, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(PostgresSearchIndex, "__init__", track)
+    yield
+    for ix in made:
+        ix.close()
+
+
 @pytest.fixture()
 def url(pg_url: str) -> str:
     """The session's PostgreSQL with a schema of this test's own."""
@@ -149,3 +165,37 @@ def test_vectors_given_skip_encoding(url: str, hash_encoder) -> None:  # type: i
                                role="passage")
     pg = PostgresSearchIndex.build(PRODUCTS, url, encoder=hash_encoder, vectors=np.asarray(vecs))
     assert _ids(pg.search("running shoes", k=1)) == ["p2"]
+
+
+def _last_json(output: str) -> dict[str, Any]:
+    import json
+
+    return json.loads(next(line for line in reversed(output.splitlines()) if line.startswith("{")))
+
+
+def test_cli_builds_searches_and_ingests_into_postgres(url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from typer.testing import CliRunner
+
+    from babelcart.cli import app
+
+    runner = CliRunner()
+    cat = tmp_path / "catalog.jsonl"
+    cat.write_text("\n".join(json.dumps(p) for p in PRODUCTS) + "\n{broken\n", encoding="utf-8")
+    res = runner.invoke(app, ["index", "build", "-c", str(cat), "-o", url, "-e", "hash:256"])
+    assert res.exit_code == 0, res.output
+    assert "indexed 6 products" in res.output and "line 7" in res.output
+    res = runner.invoke(app, ["search", url, "leather wallet", "-k", "1"])
+    assert res.exit_code == 0, res.output
+    assert _last_json(res.output)["results"][0]["id"] == "p5"
+    more = tmp_path / "more.jsonl"
+    more.write_text(json.dumps({"id": "n1", "title": "Trail sneakers, waterproof", "lang": "en"}) + "\n"
+                    + json.dumps({"id": "n2"}) + "\n", encoding="utf-8")
+    res = runner.invoke(app, ["ingest", "products", str(more), "--db", f"sqlite:///{tmp_path / 's.db'}",
+                              "--index", url, "--encoder", "hash:256"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["search", url, "trail sneakers", "-k", "1", "--mode", "bm25"])
+    assert _last_json(res.output)["results"][0]["id"] == "n1"
+    res = runner.invoke(app, ["search", url.replace("schema=", "schema=x"), "wallet"])
+    assert res.exit_code == 2 and "no babelcart search index" in res.output

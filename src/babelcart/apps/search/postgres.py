@@ -163,11 +163,15 @@ class PostgresSearchIndex(HybridSearch):
         """Index ``products`` into a new schema and put it in place of the one at ``url`` in one transaction.
 
         Products are checked and encoded before the database is touched; bad ones are skipped and listed in
-        ``index.build_report_.errors`` (as ``SearchIndex.build``)."""
+        ``index.build_report_.errors`` (as ``SearchIndex.build``). When every product is bad, the database is
+        left as it was."""
         from babelcart.apps.search.pg_schema import FORMAT, FORMAT_VERSION, ddl, hnsw_ddl
 
         index = cls(url, **params)
         report, docs, tokens, vecs = index._prepare(products, vectors, show_progress)
+        index.build_report_ = report
+        if not docs and report.errors:
+            return index
         index.dim_ = (int(vecs.shape[1]) if vecs is not None
                       else int(index.encoder.dim) if index.encoder_spec is not None else None)
         final, staging, old = index.schema, f"{index.schema}__build", f"{index.schema}__old"
@@ -202,7 +206,6 @@ class PostgresSearchIndex(HybridSearch):
         finally:
             index.schema = final
         report.added = len(docs)
-        index.build_report_ = report
         return index
 
     # ------------------------------------------------------------------ writing
