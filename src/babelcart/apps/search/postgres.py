@@ -75,7 +75,7 @@ class PostgresSearchIndex(HybridSearch):
         self.dim_: int | None = None
         self._pool: Any = None
         self._pool_lock = threading.Lock()
-        self._local = threading.local()
+        self._local = threading.local()  # the connection (and statistics) of the search running in this thread
 
     # ------------------------------------------------------------------ connections
     def _get_pool(self) -> Any:
@@ -308,21 +308,38 @@ class PostgresSearchIndex(HybridSearch):
 
     # ------------------------------------------------------------------ storage hooks for searching
     def search_batch(self, queries: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        """``HybridSearch.search_batch`` over one consistent snapshot of the catalog."""
-        with self._transaction(read_only=True):
-            return super().search_batch(queries, **kwargs)
+        """``HybridSearch.search_batch`` over one consistent snapshot of the catalog (its statistics read once)."""
+        k = kwargs.get("k", 10)
+        with self._transaction(read_only=True) as conn:
+            rows = conn.execute(self._sql("SELECT lang, n, total_len FROM {s}.stats WHERE n > 0")).fetchall()
+            self._local.stats = (sum(int(n) for _, n, _ in rows), sum(float(t) for _, _, t in rows),
+                                 Counter({lang: int(n) for lang, n, _ in rows if lang}))
+            ef = max(EF_SEARCH, self.depth, k if isinstance(k, int) else 0)
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true), "
+                         "set_config('hnsw.iterative_scan', 'strict_order', true)", (str(ef),))
+            try:
+                return super().search_batch(queries, **kwargs)
+            finally:
+                self._local.stats = None
+
+    def _stats(self) -> tuple[int, float, Counter[str]]:
+        """Live products, their summed length and the count per language (the search's snapshot when in one)."""
+        cached = getattr(self._local, "stats", None)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        with self._transaction(read_only=True) as conn:
+            rows = conn.execute(self._sql("SELECT lang, n, total_len FROM {s}.stats WHERE n > 0")).fetchall()
+        return (sum(int(n) for _, n, _ in rows), sum(float(t) for _, _, t in rows),
+                Counter({lang: int(n) for lang, n, _ in rows if lang}))
 
     def __len__(self) -> int:
-        with self._transaction(read_only=True) as conn:
-            return self._count(conn)
+        return self._stats()[0]
 
     def _has_vectors(self) -> bool:
         return self.dim_ is not None
 
     def _lang_counts(self) -> Counter[str]:
-        with self._transaction(read_only=True) as conn:
-            rows = conn.execute(self._sql("SELECT lang, n FROM {s}.stats WHERE lang <> '' AND n > 0")).fetchall()
-        return Counter({lang: int(n) for lang, n in rows})
+        return self._stats()[2]
 
     def _restrict(self, filters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """SQL conditions on products aliased ``d`` and their parameters."""
@@ -347,11 +364,10 @@ class PostgresSearchIndex(HybridSearch):
         empty = (np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32))
         if not words:
             return empty
+        n_live, total_len, _ = self._stats()
+        if not n_live:
+            return empty
         with self._transaction(read_only=True) as conn:
-            n_live, total_len = conn.execute(self._sql(
-                "SELECT coalesce(sum(n), 0)::int8, coalesce(sum(total_len), 0)::float8 FROM {s}.stats")).fetchone()
-            if not n_live:
-                return empty
             keyed = [[term_key(t) for t in dict.fromkeys(cands)] for cands in words]
             df = dict(conn.execute(self._sql("SELECT term, count(*) FROM {s}.postings WHERE term = ANY(%s) "
                                              "GROUP BY term"), (sorted({t for w in keyed for t in w}),)).fetchall())
@@ -394,10 +410,7 @@ class PostgresSearchIndex(HybridSearch):
     def _dense(self, qvec: np.ndarray, k: int, restrict: tuple[str, dict[str, Any]]
                ) -> tuple[np.ndarray, np.ndarray]:
         where, params = restrict
-        with self._transaction(read_only=True) as conn:
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(EF_SEARCH, k)),))
-            if params:
-                conn.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)")
+        with self._transaction(read_only=True) as conn:  # hnsw settings: set by search_batch for its snapshot
             rows = conn.execute(self._sql(
                 "SELECT d.pid, -(d.embedding <#> %(q)s) FROM {s}.products d WHERE " +
                 where.replace("{", "{{").replace("}", "}}") + " ORDER BY d.embedding <#> %(q)s LIMIT %(k)s"),
