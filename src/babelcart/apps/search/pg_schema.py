@@ -3,7 +3,8 @@
 - ``meta(key, value jsonb)``: the format version and the index settings (fusion, BM25 k1/b, encoder build...);
 - ``products``: one row per live product (``pid`` identity key, ``id`` unique), title, language, category,
   price, their folded filter keys, the analyzed length and the pgvector ``embedding``;
-- ``postings(term, pid, tf)``: the BM25 inverted table (``term`` is a 64-bit hash of the analyzed term);
+- ``postings(term, pid, tf, doc_len)``: the BM25 inverted table (``term`` is a 64-bit hash of the analyzed term;
+  the document length is repeated so that an unfiltered BM25 query reads the postings index only);
 - ``stats(lang, n, total_len)``: live products and their summed length per language, kept by statement
   triggers on ``products`` inside the writing transaction, so BM25 statistics are exact after every write.
 
@@ -39,8 +40,8 @@ def ddl(schema: str, dim: int | None) -> list[sql.Composed]:
                 "id text NOT NULL UNIQUE, title text NOT NULL, lang text, lang_key text, category text, "
                 "category_key text, price double precision, doc_len real NOT NULL{})").format(s, emb),
         sql.SQL("CREATE TABLE {}.postings (term bigint NOT NULL, pid bigint NOT NULL "
-                "REFERENCES {}.products (pid) ON DELETE CASCADE, tf real NOT NULL, PRIMARY KEY (term, pid))"
-                ).format(s, s),
+                "REFERENCES {}.products (pid) ON DELETE CASCADE, tf real NOT NULL, doc_len real NOT NULL, "
+                "PRIMARY KEY (term, pid) INCLUDE (tf, doc_len))").format(s, s),
         sql.SQL("CREATE INDEX ON {}.postings (pid)").format(s),
         sql.SQL("CREATE TABLE {}.stats (lang text PRIMARY KEY, n bigint NOT NULL, total_len double precision "
                 "NOT NULL)").format(s),

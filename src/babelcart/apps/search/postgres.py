@@ -203,6 +203,10 @@ class PostgresSearchIndex(HybridSearch):
                     conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
                         sql.Identifier(staging), sql.Identifier(final)))
                     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(old)))
+            with psycopg.connect(index.conninfo, autocommit=True) as conn:  # planner statistics, visibility map
+                for table in ("products", "postings"):
+                    conn.execute(sql.SQL("VACUUM (ANALYZE) {}.{}").format(sql.Identifier(final),
+                                                                            sql.Identifier(table)))
         finally:
             index.schema = final
         report.added = len(docs)
@@ -245,13 +249,13 @@ class PostgresSearchIndex(HybridSearch):
             report.replaced += len(replaced)
             if replaced:
                 conn.execute(self._sql("DELETE FROM {s}.postings WHERE pid = ANY(%s)"), (replaced,))
-            with conn.cursor().copy(self._sql("COPY {s}.postings (term, pid, tf) FROM STDIN (FORMAT BINARY)")
-                                    ) as copy:
-                copy.set_types(["int8", "int8", "float4"])
+            with conn.cursor().copy(self._sql("COPY {s}.postings (term, pid, tf, doc_len) FROM STDIN "
+                                              "(FORMAT BINARY)")) as copy:
+                copy.set_types(["int8", "int8", "float4", "float4"])
                 for i in part:
-                    pid = pid_of[docs[i]["id"]]
+                    pid, length = pid_of[docs[i]["id"]], float(len(tokens[i]))
                     for term, tf in Counter(tokens[i]).items():
-                        copy.write_row([term_key(term), pid, float(tf)])
+                        copy.write_row([term_key(term), pid, float(tf), length])
 
     def add(self, products: Iterable[Mapping[str, Any]], *, vectors: np.ndarray | None = None,
             show_progress: bool | None = None) -> AddReport:
@@ -389,13 +393,13 @@ class PostgresSearchIndex(HybridSearch):
                 return empty
             where, params = restrict
             avgdl = float(total_len) / float(n_live) or 1.0
+            join = "" if where == "TRUE" else " JOIN {s}.products d ON d.pid = p.pid WHERE " + where
             rows = conn.execute(self._sql(
                 "WITH q AS (SELECT * FROM unnest(%(w)s::int[], %(t)s::int8[], %(idf)s::float8[], %(best)s::float8[]) "
                 "AS q(w, term, idf, best)), "
                 "c AS (SELECT p.pid, q.w, max(q.best) AS best, max(q.idf * p.tf * %(k1p)s / (p.tf + %(k1)s * "
-                "(1 - %(b)s + %(b)s * d.doc_len / %(avgdl)s))) AS c FROM q JOIN {s}.postings p ON p.term = q.term "
-                "JOIN {s}.products d ON d.pid = p.pid WHERE " + where.replace("{", "{{").replace("}", "}}") +
-                " GROUP BY p.pid, q.w) "
+                "(1 - %(b)s + %(b)s * p.doc_len / %(avgdl)s))) AS c FROM q JOIN {s}.postings p ON p.term = q.term"
+                + join + " GROUP BY p.pid, q.w) "
                 "SELECT pid, sum(c) AS score, sum(best) AS matched FROM c GROUP BY pid "
                 "ORDER BY score DESC, pid LIMIT %(k)s"),
                 {"w": q_w, "t": q_t, "idf": q_idf, "best": q_best, "k1p": self.k1 + 1.0, "k1": self.k1,
