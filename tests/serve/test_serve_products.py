@@ -98,4 +98,4 @@ def test_service_searches_shards_and_refuses_writes(make_client, keys, tmp_path:
     assert r.status_code == 200 and r.json()["results"][0]["id"] == "p21"
     r = client.post("/v1/products", json={"products": [{"id": "x", "title": "y"}]},
                     headers={"X-API-Key": keys["write"]})
-    assert r.status_code == 501 and "read-only" in r.json()["detail"]
+    assert r.status_code == 409 and "read-only" in r.json()["detail"]

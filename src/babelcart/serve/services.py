@@ -25,7 +25,13 @@ from babelcart.apps.search.locations import is_postgres_url
 from babelcart.config import Settings
 from babelcart.encoders import get_encoder
 from babelcart.serve.batching import MicroBatcher
-from babelcart.serve.errors import NotImplementedFeature, ServiceError, UnavailableError, missing_extra
+from babelcart.serve.errors import (
+    ConflictError,
+    NotImplementedFeature,
+    ServiceError,
+    UnavailableError,
+    missing_extra,
+)
 from babelcart.serve.metrics import Metrics
 from babelcart.serve.registry import Loader, ModelRegistry
 from babelcart.store.repo import Store
@@ -232,9 +238,11 @@ class Services:
         if getattr(index, "concurrent_writes", False):
             return change(index)
         location = self.settings.index_dir
-        if not isinstance(index, SearchIndex) or location is None or is_postgres_url(location):
-            raise NotImplementedFeature("this search index is read-only (a folder of shards): rebuild it, or "
-                                        "serve one index folder or a PostgreSQL index for live updates")
+        if location is None or is_postgres_url(location):
+            raise UnavailableError("no search index folder is configured for writes (set index_dir)")
+        if not isinstance(index, SearchIndex):
+            raise ConflictError("this search index is read-only (a folder of shards): rebuild it, or serve one "
+                                "index folder or a PostgreSQL index for live updates")
         with self._index_lock.writing():
             try:
                 result = change(index)

@@ -20,7 +20,7 @@ from babelcart.serve.services import Services
 router = APIRouter(prefix="/v1", tags=["products"])
 
 _ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorOut} for code in (401, 403, 413, 422, 429, 501, 503)}
+    code: {"model": ErrorOut} for code in (401, 403, 409, 413, 422, 429, 501, 503)}
 
 
 def _check_size(n: int, limit: int, field: str) -> None:
