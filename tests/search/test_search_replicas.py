@@ -128,3 +128,51 @@ def test_readyz_follows_the_database_down_and_up(hash_encoder, start_replica) ->
             assert _search(base, "wallet") == ["p2"]
         finally:
             server.cleanup()
+
+
+def test_a_replica_killed_during_a_write_burst_loses_nothing_committed(pg_url: str, hash_encoder, start_replica
+                                                                       ) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import threading
+
+    url = f"{pg_url}&schema=burst"
+    PostgresSearchIndex.build(CATALOG, url, encoder=hash_encoder).close()
+    a, b = start_replica(url), start_replica(url)
+    acked: list[str] = []
+
+    def burst() -> None:
+        for i in range(200):
+            try:
+                r = httpx.post(f"{a}/v1/products", json={"products": [
+                    {"id": f"burst-{i}-{j}", "title": f"burst item {i} {j}", "lang": "en"} for j in range(5)]},
+                    timeout=10)
+            except httpx.HTTPError:
+                return  # the replica is gone
+            if r.status_code == 200:
+                acked.extend(f"burst-{i}-{j}" for j in range(5))
+
+    writer = threading.Thread(target=burst)
+    writer.start()
+    _wait(lambda: len(acked) >= 20, "some writes to be acknowledged")
+    os.kill(_pid_on_port(a), signal.SIGKILL)
+    writer.join(60)
+    assert acked
+    for pid in (acked[0], acked[len(acked) // 2], acked[-1]):
+        i, j = pid.split("-")[1:]
+        assert pid in _search(b, f"burst item {i} {j}", k=3)  # committed before the kill: kept, and b answers
+    ids = PostgresSearchIndex.open(url, encoder=hash_encoder)
+    try:
+        assert set(acked) <= ids.live_ids()
+    finally:
+        ids.close()
+
+
+def _pid_on_port(base: str) -> int:
+    """The process id of the replica listening at ``base``."""
+    import psutil
+
+    port = int(base.rsplit(":", 1)[1])
+    for conn in psutil.net_connections("tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+            return int(conn.pid)
+    raise AssertionError(f"nothing listens on {port}")
