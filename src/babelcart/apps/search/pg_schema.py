@@ -43,6 +43,10 @@ def ddl(schema: str, dim: int | None) -> list[sql.Composed]:
                 "REFERENCES {}.products (pid) ON DELETE CASCADE, tf real NOT NULL, doc_len real NOT NULL, "
                 "PRIMARY KEY (term, pid) INCLUDE (tf, doc_len))").format(s, s),
         sql.SQL("CREATE INDEX ON {}.postings (pid)").format(s),
+        # filters: a selective one reads its rows through these, then scores them exactly
+        sql.SQL("CREATE INDEX ON {}.products (category_key)").format(s),
+        sql.SQL("CREATE INDEX ON {}.products (lang_key)").format(s),
+        sql.SQL("CREATE INDEX ON {}.products (price)").format(s),
         sql.SQL("CREATE TABLE {}.stats (lang text PRIMARY KEY, n bigint NOT NULL, total_len double precision "
                 "NOT NULL)").format(s),
     ]
