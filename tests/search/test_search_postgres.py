@@ -199,3 +199,12 @@ def test_cli_builds_searches_and_ingests_into_postgres(url: str, tmp_path) -> No
     assert _last_json(res.output)["results"][0]["id"] == "n1"
     res = runner.invoke(app, ["search", url.replace("schema=", "schema=x"), "wallet"])
     assert res.exit_code == 2 and "no babelcart search index" in res.output
+
+
+def test_ties_break_the_same_way_on_both_backends(url: str, hash_encoder) -> None:  # type: ignore[no-untyped-def]
+    same = [{"id": f"m{i:02d}", "title": "Ceramic coffee mug", "lang": "en"} for i in range(30)]
+    folder = SearchIndex.build(same, encoder=hash_encoder)
+    pg = PostgresSearchIndex.build(same, url, encoder=hash_encoder)
+    want = [f"m{i:02d}" for i in range(5)]  # equal scores: the earlier product first
+    assert _ids(folder.search("coffee mug", mode="bm25", k=5)) == want
+    assert _ids(pg.search("coffee mug", mode="bm25", k=5)) == want
