@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 WRITE_BATCH = 5000
 #: HNSW candidate list size at query time (the folder backend's ``efSearch``).
 EF_SEARCH = 96
+#: Up to this many products passing a filter, the dense side scores them exactly (read through the filter
+#: columns' indexes) instead of walking HNSW: a walk visits thousands of rejected rows to fill a filtered list
+#: (100k products, a 5% category filter, load ~12 on 2 cores: dense search median 292 ms walking, 86 ms exact).
+EXACT_SUBSET_MAX = 20_000
 #: Seconds a search or write waits for a pooled connection before the database counts as unavailable.
 POOL_TIMEOUT_S = 5.0
 
@@ -413,12 +417,21 @@ class PostgresSearchIndex(HybridSearch):
 
     def _dense(self, qvec: np.ndarray, k: int, restrict: tuple[str, dict[str, Any]]
                ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` by inner product: HNSW (or an exact scan below ``hnsw_threshold``); a filter that leaves at
+        most :data:`EXACT_SUBSET_MAX` products is served exactly from those rows, as the folder backend does."""
         where, params = restrict
+        args = {"q": np.asarray(qvec, dtype=np.float32), "k": k, **params}
         with self._transaction(read_only=True) as conn:  # hnsw settings: set by search_batch for its snapshot
-            rows = conn.execute(self._sql(
-                "SELECT d.pid, -(d.embedding <#> %(q)s) FROM {s}.products d WHERE " +
-                where.replace("{", "{{").replace("}", "}}") + " ORDER BY d.embedding <#> %(q)s LIMIT %(k)s"),
-                {"q": np.asarray(qvec, dtype=np.float32), "k": k, **params}).fetchall()
+            exact = where != "TRUE" and conn.execute(self._sql(
+                "SELECT count(*) FROM (SELECT 1 FROM {s}.products d WHERE " + where + " LIMIT %(cap)s) a"),
+                {**params, "cap": EXACT_SUBSET_MAX + 1}).fetchone()[0] <= EXACT_SUBSET_MAX
+            if exact:
+                query = ("WITH a AS MATERIALIZED (SELECT d.pid, d.embedding FROM {s}.products d WHERE " + where +
+                         ") SELECT pid, -(embedding <#> %(q)s) FROM a ORDER BY embedding <#> %(q)s, pid LIMIT %(k)s")
+            else:
+                query = ("SELECT d.pid, -(d.embedding <#> %(q)s) FROM {s}.products d WHERE " + where +
+                         " ORDER BY d.embedding <#> %(q)s LIMIT %(k)s")
+            rows = conn.execute(self._sql(query), args).fetchall()
         return np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.float32)
 
     def _describe(self, keys: list[int]) -> list[dict[str, Any]]:
