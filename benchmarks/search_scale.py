@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -339,6 +340,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
     rows = []
     for r in results["scale"]:
         for name in ("folder", "postgres"):
