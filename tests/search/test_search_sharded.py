@@ -69,3 +69,11 @@ def test_cli_searches_all_shards(sharded: Path) -> None:
     res = CliRunner().invoke(app, ["search", str(sharded), "model 41", "--mode", "bm25", "-k", "1"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output.strip().splitlines()[-1])["results"][0]["id"] == "p41"
+
+
+def test_an_empty_shard_is_searched_with_the_others(tmp_path: Path, hash_encoder) -> None:  # type: ignore[no-untyped-def]
+    # two products, four shards: the job saves the shards that got no product empty
+    write_shards(tmp_path / "cat", CATALOG[:2], 4, hash_encoder)
+    ix = SearchIndex.load(tmp_path / "cat", encoder=hash_encoder)
+    assert isinstance(ix, ShardedSearchIndex) and len(ix) == 2
+    assert {h["id"] for h in ix.search("model", k=5)} == {"p0", "p1"}

@@ -57,11 +57,12 @@ class ShardedSearchIndex(HybridSearch):
     def __init__(self, shards: Sequence[Any], *, path: Path | None = None, encoder: Any = None) -> None:
         if not shards:
             raise ValueError("a sharded index needs at least one shard")
-        cfg = shards[0]._config()
+        built = [s for s in shards if s.encoder_build_ is not None] or list(shards)  # an empty shard has none
+        cfg = built[0]._config()
         build = cfg.pop("encoder_build", None)
-        super().__init__(**cfg, encoder=encoder, cache_dir=shards[0].cache_dir)
+        super().__init__(**cfg, encoder=encoder, cache_dir=built[0].cache_dir)
         self.encoder_build_ = build
-        for s in shards[1:]:
+        for s in built[1:]:
             if s.encoder_build_ != build or s.encoder_spec != self.encoder_spec:
                 raise IndexFormatError(f"shards of {path} were built with different encoders")
         self.shards = list(shards)
