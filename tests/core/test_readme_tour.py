@@ -168,7 +168,8 @@ def check(args: list[str], res: Any, root: Path, facts: dict[str, Any], hooked: 
     if args[0] == "tokenizer":
         assert (root / "tok").is_dir() and any((root / "tok").iterdir())
     if args[0] == "embed":
-        rows = _lines(root / "vectors.jsonl")
+        out = root / args[args.index("-o") + 1]  # with --engine ray a folder of part files
+        rows = [r for part in sorted(out.glob("part-*.jsonl")) for r in _lines(part)] if out.is_dir() else _lines(out)
         assert rows and all(len(r["embedding"]) == (256 if fast else 384) for r in rows)
     if args[:2] == ["predict", "models/rating"]:
         rows = _lines(root / "predictions.jsonl")

