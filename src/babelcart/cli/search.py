@@ -77,6 +77,9 @@ def index_build(
     if not fields:
         raise typer.BadParameter("--text-fields names no field")
     require_engine(engine)
+    if engine == "ray" and is_postgres_url(out):
+        raise typer.BadParameter("--engine ray writes shard folders; build a PostgreSQL index with --engine local",
+                                 param_hint="--out")
     if engine == "ray":
         from babelcart.scale import JobArgumentError, JobFailedError
         from babelcart.scale.ray_jobs import index_catalog
