@@ -8,7 +8,7 @@ query is so run twice: once where its relevant item is in the catalog ("present"
 where it was removed ("absent"). Queries are split dev/test by a hash of their id (50/50).
 
 Per mode (hybrid, dense) a logistic model of "the top hit is relevant" is fitted on the dev queries of all
-three sets over the features of ``babelcart.apps.search_doubt`` (top hit's dense z-score in its list, top-2
+three sets over the features of ``babelcart.apps.search.doubt`` (top hit's dense z-score in its list, top-2
 margin, BM25 query coverage). ``no_good_match`` = relevance < 0.5 (the calibrated "more likely wrong than
 right"; not tuned). On test it reports precision/recall of ``no_good_match`` against "the catalog holds no
 relevant item" and against "the top hit is not relevant", the Brier score and a reliability table, and a
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine  # noqa: E402
 from babelcart.apps.search import SearchIndex  # noqa: E402
-from babelcart.apps.search_doubt import CALIBRATION_FILE, FEATURES, DoubtModel, fit_mode  # noqa: E402
+from babelcart.apps.search.doubt import CALIBRATION_FILE, FEATURES, DoubtModel, fit_mode  # noqa: E402
 from babelcart.encoders import get_encoder  # noqa: E402
 from search_crosslingual import off_set, prdect_set, tatoeba_set, warm_cache  # noqa: E402
 

@@ -32,8 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine  # noqa: E402
-from babelcart.apps.analyzers import analyze, query_word_candidates  # noqa: E402
 from babelcart.apps.search import SearchIndex  # noqa: E402
+from babelcart.apps.search.analyzers import analyze, query_word_candidates  # noqa: E402
 from babelcart.encoders import get_encoder  # noqa: E402
 from search_crosslingual import off_set, prdect_set, tatoeba_set, warm_cache  # noqa: E402
 

@@ -48,6 +48,18 @@ def hash_encoder() -> Encoder:
     return get_encoder("hash:256")
 
 
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of a real PostgreSQL 18 + pgvector started for this test session (tests/pg_embedded.py); tests that
+    use it skip with the reason only when the server cannot start."""
+    from pg_embedded import data_folder, start
+
+    with data_folder() as folder:
+        server = start(folder)
+        yield server.get_uri(driver="psycopg")
+        server.cleanup()
+
+
 @pytest.fixture()
 def no_shop_profile(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No shop profile from the environment during the test, and none left active after it."""

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 if sys.version_info >= (3, 11):
@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     preload_models: list[str] = Field(default_factory=list,
                                       description="Model folders (names under models_dir) loaded at start; "
                                                   "/readyz answers 503 while one of them fails to load.")
-    index_dir: Path | None = None
+    index_dir: str | None = Field(default=None, description="Search index: a folder (babelcart index build), a "
+                                  "folder of shards, or a PostgreSQL URL shared by every replica.")
     db_url: str | None = None
     keys_file: Path = Path("babelcart_keys.json")
     support_templates: Path | None = None
@@ -113,6 +114,12 @@ class Settings(BaseSettings):
     # the shop profile (babelcart.shop): a ``[shop]`` table with languages, prior, only
     shop: dict[str, Any] | None = Field(default=None, description="Storefront languages for language ID, "
                                         "e.g. {languages = ['en', 'zh', 'id']} (see babelcart.shop).")
+
+    @field_validator("index_dir", mode="before")
+    @classmethod
+    def _index_location(cls, value: Any) -> Any:
+        """A folder given as a path, or a URL kept as written (a ``Path`` would fold its ``//``)."""
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
     @classmethod
     def settings_customise_sources(

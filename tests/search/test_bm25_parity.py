@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from babelcart.apps.lexical_index import LexicalIndex
+from babelcart.apps.search.lexical_index import LexicalIndex
 
 bm25s = pytest.importorskip("bm25s", reason="bm25s is in the [dev] extra")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from babelcart.apps.analyzers import analyze, fold, guess_script_lang, query_word_candidates
+from babelcart.apps.search.analyzers import analyze, fold, guess_script_lang, query_word_candidates
 
 
 def test_cjk_bigrams_and_doc_unigrams() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from babelcart.apps import search as search_mod
-from babelcart.apps.analyzers import guess_script_lang
+from babelcart.apps.search import documents as search_documents
+from babelcart.apps.search.analyzers import guess_script_lang
 from babelcart.cli import app
 
 runner = CliRunner()
@@ -25,7 +25,7 @@ CATALOG = "\n".join([
 
 @pytest.fixture(autouse=True)
 def _script_lang_detector(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search_mod, "detect_langs", lambda texts, **_: [guess_script_lang(t) or "en" for t in texts])
+    monkeypatch.setattr(search_documents, "detect_langs", lambda texts, **_: [guess_script_lang(t) or "en" for t in texts])
 
 
 @pytest.fixture()

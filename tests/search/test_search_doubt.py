@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from babelcart.apps.search import SearchIndex
-from babelcart.apps.search_doubt import FEATURES, DoubtModel, Hits, default_doubt_model, doubt_features
+from babelcart.apps.search.doubt import FEATURES, DoubtModel, Hits, default_doubt_model, doubt_features
 from babelcart.cli import app
 
 runner = CliRunner()

@@ -9,15 +9,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from babelcart.apps import search as search_mod
-from babelcart.apps.analyzers import guess_script_lang
 from babelcart.apps.search import COVERAGE_POWER, IndexFormatError, SearchIndex
+from babelcart.apps.search import documents as search_documents
+from babelcart.apps.search.analyzers import guess_script_lang
 
 
 @pytest.fixture(autouse=True)
 def _script_lang_detector(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real detector (babelcart.text.langid) is tested by its owner and slow to load: use script rules."""
-    monkeypatch.setattr(search_mod, "detect_langs",
+    monkeypatch.setattr(search_documents, "detect_langs",
                         lambda texts, **_: [guess_script_lang(t) or "en" for t in texts])
 
 PRODUCTS: list[dict[str, Any]] = [
@@ -325,7 +325,7 @@ def test_inconsistent_parts_are_caught_without_checksums(saved: Path) -> None:
 
 
 def test_failed_save_leaves_old_index(saved: Path, hash_encoder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from babelcart.apps import vector_index
+    from babelcart.apps.search import vector_index
 
     before = sorted((p.name, p.stat().st_size) for p in saved.iterdir())
     ix = SearchIndex.build(PRODUCTS[:2], encoder=hash_encoder)

@@ -17,17 +17,18 @@ from babelcart.store.schema import Base
 PG_URL = os.environ.get("BABELCART_TEST_PG_URL")
 
 
-def _pg_store() -> Store:
-    if not PG_URL:
-        pytest.skip("PostgreSQL parity: set BABELCART_TEST_PG_URL (scripts/start_postgres.sh prints one)")
+def _pg_store(request: pytest.FixtureRequest) -> Store:
+    """A clean store on BABELCART_TEST_PG_URL when set (scripts/start_postgres.sh), else on the session's
+    embedded PostgreSQL (the ``pg_url`` fixture)."""
+    url = PG_URL or request.getfixturevalue("pg_url")
     try:
-        store = Store(PG_URL)
+        store = Store(url)
     except Exception as exc:  # noqa: BLE001 - unreachable server → skip with the reason
         pytest.skip(f"PostgreSQL at BABELCART_TEST_PG_URL unreachable: {type(exc).__name__}: {exc}")
     with store.engine.begin() as conn:  # a clean database for every test
         Base.metadata.drop_all(conn)
     store.close()
-    return Store(PG_URL)
+    return Store(url)
 
 
 def _get(row: dict[str, Any] | None) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
     elif request.param == "sqlite-file":
         s = Store(str(tmp_path / "bc.db"))
     else:
-        s = _pg_store()
+        s = _pg_store(request)
     yield s
     s.close()
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from babelcart.apps.analyzers import analyze, guess_script_lang
+from babelcart.apps.search.analyzers import analyze, guess_script_lang
 from babelcart.text.clean import clean_text
 from babelcart.text.dedupe import shingles
 from babelcart.text.scripts import LETTERS_RE, WORD_RE, _run_counts, script_counts

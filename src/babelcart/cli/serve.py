@@ -22,7 +22,7 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Serve the bundled demo sample (index, reviews, keys).")] = False,
     demo_dir: Annotated[str, typer.Option("--demo-dir", help="Where --demo keeps its files.")] = ".cache/demo",
     models_dir: Annotated[str | None, typer.Option("--models-dir", help="Registry path of model folders.")] = None,
-    index_dir: Annotated[str | None, typer.Option("--index", help="Search index folder.")] = None,
+    index_dir: Annotated[str | None, typer.Option("--index", help="Search index: a folder, a folder of shards or a PostgreSQL URL (shared by replicas).")] = None,
     db_url: Annotated[str | None, typer.Option("--db", help="Database URL (sqlite:///file.db, postgresql+psycopg://...).")] = None,
     encoder: Annotated[str | None, typer.Option("--encoder", "-e", help="Encoder spec for /v1/embed.")] = None,
     no_batching: Annotated[bool, typer.Option("--no-batching", help="Turn micro-batching off.")] = False,

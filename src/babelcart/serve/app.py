@@ -88,7 +88,17 @@ def _install_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, *, services: Services | None = None,
                keys: KeyStore | None = None) -> FastAPI:
     """Build the app. ``services`` (ready-made parts) and ``keys`` replace what ``settings`` would build."""
-    from babelcart.serve.routes import classify, embeddings, recommend, reviews, search, support, system, text
+    from babelcart.serve.routes import (
+        classify,
+        embeddings,
+        products,
+        recommend,
+        reviews,
+        search,
+        support,
+        system,
+        text,
+    )
 
     settings = settings or (services.settings if services else Settings())
     services = services or Services(settings)
@@ -117,7 +127,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.state.keys = keys or KeyStore(settings.keys_file)
     app.state.rate_limiter = RateLimiter(rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     _install_handlers(app)
-    for module in (system, text, embeddings, classify, search, recommend, support, reviews):
+    for module in (system, text, embeddings, classify, search, products, recommend, support, reviews):
         app.include_router(module.router)
     if settings.web_enabled:
         app.mount("/static", StaticFiles(directory=system.WEB_DIR), name="static")

@@ -21,6 +21,12 @@ class UnavailableError(ServiceError):
     status = 503
 
 
+class ConflictError(ServiceError):
+    """A request that the configured part refuses by its nature, e.g. a write to a read-only index (409)."""
+
+    status = 409
+
+
 class NotImplementedFeature(ServiceError):
     """A part that needs an optional extra that is not installed (501); see :func:`missing_extra`."""
 

@@ -159,6 +159,31 @@ class SearchOut(BaseModel):
                                        "query (relevance below the calibrated threshold).")
 
 
+class ProductsIn(_In):
+    products: list[dict[str, Any]] = Field(min_length=1, description="Products ({id, title, description?, "
+                                           "category?, price?, lang?}); an id already indexed is replaced. A "
+                                           "malformed product gets an error of its own; the others are indexed.")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"products": [
+        {"id": "p9", "title": "Sepatu lari pria", "category": "shoes", "price": 45.0, "lang": "id"}]}]})
+
+
+class ProductsOut(BaseModel):
+    added: int = Field(description="Products indexed (new or replacing an indexed id).")
+    replaced: int = Field(description="Ids that were already indexed (last write wins).")
+    errors: list[dict[str, Any]] = Field(default_factory=list, description="{index, id?, error} per product "
+                                         "that was not indexed.")
+
+
+class ProductIdsIn(_In):
+    ids: list[str] = Field(min_length=1)
+
+
+class ProductsDeletedOut(BaseModel):
+    deleted: list[str]
+    missing: list[str] = Field(description="Ids that were not in the index.")
+
+
 # ---------------------------------------------------------------- recommend
 class RecItem(BaseModel):
     model_config = ConfigDict(extra="allow")

@@ -13,19 +13,27 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from babelcart.apps.recommend import Recommender
 from babelcart.apps.search import SearchIndex
+from babelcart.apps.search.locations import is_postgres_url
 from babelcart.apps.support import SupportBot
 from babelcart.config import Settings
 from babelcart.encoders import get_encoder
 from babelcart.serve.alerts import ServiceMonitor
 from babelcart.serve.batching import MicroBatcher
-from babelcart.serve.errors import NotImplementedFeature, ServiceError, UnavailableError, missing_extra
+from babelcart.serve.errors import (
+    ConflictError,
+    NotImplementedFeature,
+    ServiceError,
+    UnavailableError,
+    missing_extra,
+)
 from babelcart.serve.metrics import Metrics
 from babelcart.serve.registry import Loader, ModelRegistry
 from babelcart.store.repo import Store
@@ -72,6 +80,45 @@ class _Lazy:
             return self.value
 
 
+class ReadWriteLock:
+    """Many readers or one writer; a waiting writer holds back new readers (so writes are not starved)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._waiting = 0
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
 class Services:
     """The service's parts: encoder, model registry, batchers, search index, store, support, monitor."""
 
@@ -93,6 +140,7 @@ class Services:
                                   "recommender")
         self._batchers: dict[str, MicroBatcher[Any, Any]] = {}
         self._batchers_lock = threading.Lock()
+        self._index_lock = ReadWriteLock()
 
     # ------------------------------------------------------------------ builders
     def _on_model_load(self, name: str, seconds: float, ok: bool) -> None:
@@ -120,8 +168,11 @@ class Services:
     def _build_index(self) -> Any:
         if self.settings.index_dir is None:
             raise UnavailableError("no search index configured (set index_dir / BABELCART_INDEX_DIR)")
-        index_dir, cache_dir = self.settings.index_dir, self.settings.cache_dir
-        return self._timed("search_index", lambda: SearchIndex.load(index_dir, cache_dir=cache_dir))
+        location, cache_dir = self.settings.index_dir, self.settings.cache_dir
+        try:
+            return self._timed("search_index", lambda: SearchIndex.load(location, cache_dir=cache_dir))
+        except ImportError as exc:
+            raise missing_extra("a PostgreSQL search index", "postgres", exc) from exc
 
     def _build_store(self) -> Any:
         if not self.settings.db_url:
@@ -171,6 +222,37 @@ class Services:
     def recommender(self) -> Any:
         return self._recommender.get()
 
+    @contextmanager
+    def reading_index(self) -> Iterator[Any]:
+        """The search index, held against a concurrent write when its backend needs that (the folder)."""
+        index = self.search_index
+        if getattr(index, "concurrent_writes", False):
+            yield index
+            return
+        with self._index_lock.reading():
+            yield index
+
+    def write_index(self, change: Callable[[Any], Any]) -> Any:
+        """``change(index)`` (an add or a delete). A database index commits it itself; a folder index is saved
+        atomically after it, and read back from its folder when that fails, so memory and disk agree."""
+        index = self.search_index
+        if getattr(index, "concurrent_writes", False):
+            return change(index)
+        location = self.settings.index_dir
+        if location is None or is_postgres_url(location):
+            raise UnavailableError("no search index folder is configured for writes (set index_dir)")
+        if not isinstance(index, SearchIndex):
+            raise ConflictError("this search index is read-only (a folder of shards): rebuild it, or serve one "
+                                "index folder or a PostgreSQL index for live updates")
+        with self._index_lock.writing():
+            try:
+                result = change(index)
+                index.save(location)
+            except Exception:
+                self._index.value = SearchIndex.load(location, cache_dir=self.settings.cache_dir)
+                raise
+            return result
+
     def batcher(self, key: str, fn: Callable[[list[Any]], list[Any]]) -> MicroBatcher[Any, Any]:
         """The micro-batcher for ``key`` (made on first use with the settings' batching knobs)."""
         b = self._batchers.get(key)
@@ -219,18 +301,27 @@ class Services:
         checks: dict[str, str] = {}
         for name in self.settings.preload_models:
             checks[f"model:{name}"] = _part_status(f"model {name!r}", functools.partial(self.registry.get, name))
-        parts: list[tuple[str, _Lazy, bool]] = [
-            ("encoder", self._encoder, True),
-            ("search_index", self._index, self.settings.index_dir is not None),
-            ("store", self._store, bool(self.settings.db_url)),
-            ("recommender", self._recommender, self.settings.recommender_dir is not None),
+        parts: list[tuple[str, Callable[[], Any], bool]] = [
+            ("encoder", self._encoder.get, True),
+            ("search_index", self._index_answers, self.settings.index_dir is not None),
+            ("store", self._store.get, bool(self.settings.db_url)),
+            ("recommender", self._recommender.get, self.settings.recommender_dir is not None),
         ]
-        for name, lazy, configured in parts:
-            checks[name] = _part_status(name, lazy.get) if configured else "not configured"
+        for name, check, configured in parts:
+            checks[name] = _part_status(name, check) if configured else "not configured"
         ready = all(v in ("ok", "not configured") for v in checks.values())
         return ready, checks
 
+    def _index_answers(self) -> None:
+        """Load the index; a database index must also answer now (it may have gone down since it loaded)."""
+        index = self._index.get()
+        if hasattr(index, "ping"):
+            index.ping()
+
     def close(self) -> None:
+        index = self._index.value
+        if index is not None and hasattr(index, "close"):
+            index.close()
         mon = self._monitor.value
         if mon is not None and hasattr(mon, "close"):
             mon.close()

@@ -1,11 +1,12 @@
-"""``/v1/search``: cross-lingual product search over the configured index."""
+"""``/v1/search``: cross-lingual product search over the configured index (a folder, shards or PostgreSQL)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from babelcart.apps.search import SearchBackendUnavailable
 from babelcart.serve.deps import ReadKey, ServicesDep, SettingsDep
-from babelcart.serve.errors import BadRequestError
+from babelcart.serve.errors import BadRequestError, UnavailableError
 from babelcart.serve.safety import check_text
 from babelcart.serve.schemas import ErrorOut, SearchHit, SearchIn, SearchOut
 
@@ -29,11 +30,13 @@ def _jsonable(value: object) -> object:
              summary="Search the catalog in any language (BM25 + dense, fused)")
 def search(body: SearchIn, key: ReadKey, services: ServicesDep, settings: SettingsDep) -> SearchOut:
     check_text(body.query, settings, field="query")
-    index = services.search_index
     filters = {k: v for k, v in body.filters.model_dump().items() if v is not None}
     try:
-        hits = index.search(body.query, k=body.k, mode=body.mode, filters=filters or None, lang=body.lang,
-                            explain=body.explain)
+        with services.reading_index() as index:
+            hits = index.search(body.query, k=body.k, mode=body.mode, filters=filters or None, lang=body.lang,
+                                explain=body.explain)
+    except SearchBackendUnavailable as exc:
+        raise UnavailableError(str(exc)) from exc
     except (ValueError, TypeError) as exc:
         raise BadRequestError(f"bad search request: {exc}") from exc
     services.metrics.observe_langs("search", [body.lang or "auto"])

@@ -187,10 +187,10 @@ class LexicalIndex:
         cand = np.flatnonzero(scores > 0)
         if not len(cand):
             return empty
-        if len(cand) > k:
-            part = np.argpartition(-scores[cand], k - 1)[:k]
-            cand = cand[part]
-        order = np.argsort(-scores[cand], kind="stable")
+        if len(cand) > k:  # keep every candidate tied with the k-th score, in row order
+            kth = np.partition(scores[cand], len(cand) - k)[len(cand) - k]
+            cand = cand[scores[cand] >= kth]
+        order = np.argsort(-scores[cand], kind="stable")[:k]  # ties: the earlier row first, as the database
         top = cand[order]
         coverage = np.minimum(matched[top] / total_idf, 1.0) if total_idf > 0 else np.zeros(len(top), np.float32)
         return top.astype(np.int64), scores[top], coverage.astype(np.float32)
