@@ -81,6 +81,10 @@ from babelcart.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
+# The fine-tuning engine: without the [train] extra importing it fails at once, naming the install command,
+# so --method finetune stops before any work.
+require_train()
+
 __all__ = ["FORMAT", "FORMAT_VERSION", "FinetuneRun", "train_finetune"]
 
 # FORMAT and FORMAT_VERSION are those of babelcart.learn.persist: one folder format for both kinds of
