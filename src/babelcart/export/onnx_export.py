@@ -255,6 +255,12 @@ def to_onnx(src: Source, out_file: Path, *, opset: int = OPSET) -> Path:
     return out_file
 
 
+def readable(x: Any) -> float:
+    """A validation number to 6 significant digits, as a reader reads it: 0.19469, not 0.19469000000000003
+    (a tiny difference stays non-zero: 6.70552e-08)."""
+    return float(f"{float(x):.6g}")
+
+
 def _agreement(src: Source, ref: np.ndarray, got: np.ndarray) -> dict[str, float]:
     """How close an ONNX output is to PyTorch's: cosine per row, plus argmax agreement for classifiers."""
     num = (ref * got).sum(1)
@@ -267,7 +273,7 @@ def _agreement(src: Source, ref: np.ndarray, got: np.ndarray) -> dict[str, float
             out["max_prob_diff"] = np.abs(softmax(ref) - softmax(got)).max()
         else:
             out["pred_agreement"] = ((ref > 0).sum(1) == (got > 0).sum(1)).mean()
-    return {k: float(f"{v:.6g}") for k, v in out.items()}  # 6 significant digits: 0.19469, not 0.19469000000000003
+    return {k: readable(v) for k, v in out.items()}
 
 
 def verify(src: Source, folder: Path, model_file: str, texts: Sequence[str]) -> dict[str, float]:
