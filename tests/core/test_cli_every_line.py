@@ -71,14 +71,14 @@ def test_every_line_back_and_one_error_shape(name: str, fmt: str, model: Path, t
             assert "line" not in r
     if fmt == "jsonl":
         assert set(errors) == {2, 3, 4, 5}
-        assert errors[2] == {"error": "blank line", "line": 2}
-        assert errors[3]["error"].startswith("not valid JSON") and errors[3]["raw"] == "{not json"
+        assert errors[2] == {"error": "line 2 is blank", "line": 2}
+        assert errors[3]["error"].startswith("line 3 is not valid JSON") and errors[3]["raw"] == "{not json"
         assert errors[4] == {"title": "no text here", "id": 4, "error": "missing field 'text'", "line": 4}
-        assert errors[5]["error"] == "JSON but not an object (list)"
+        assert errors[5]["error"] == "line 5 is JSON but not an object (list)"
         assert rows[0]["id"] == 1 and rows[5]["id"] == 6
     else:
-        assert errors[3] == {"error": "blank line", "line": 3}
-        assert errors[4]["line"] == 4 and errors[4]["error"] == "not valid UTF-8 in field(s) text"
+        assert errors[3] == {"error": "line 3 is blank", "line": 3}
+        assert errors[4]["line"] == 4 and errors[4]["error"] == "row 4 is not valid UTF-8 in field(s) text"
     assert f"{len(lines)} lines, {len(errors)} errors" in res.output
 
 

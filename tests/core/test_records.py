@@ -35,8 +35,8 @@ def test_read_lines_gives_every_line_with_its_number_and_one_error_shape(tmp_pat
     path.write_bytes(b'{"text": "a"}\n\n   \nnot json\n{"text": "b"}\n')
     got = list(read_lines(path))
     assert [n for n, _ in got] == [1, 2, 3, 4, 5]
-    assert got[1][1] == {"error": "blank line", "line": 2} and got[2][1] == {"error": "blank line", "line": 3}
-    assert got[3][1]["error"].startswith("not valid JSON") and got[3][1]["line"] == 4 and got[3][1]["raw"] == "not json"
+    assert got[1][1] == {"error": "line 2 is blank", "line": 2} and got[2][1] == {"error": "line 3 is blank", "line": 3}
+    assert got[3][1]["error"].startswith("line 4 is not valid JSON") and got[3][1]["line"] == 4 and got[3][1]["raw"] == "not json"
     assert [r for r in read_records(path)] == [{"text": "a"}, got[3][1], {"text": "b"}]  # blanks skipped
 
 
@@ -45,7 +45,7 @@ def test_csv_blank_rows_come_back_and_lines_count_the_header(tmp_path) -> None:
     path.write_bytes(b'text,label\na,pos\n\nb\nc,neg,extra\n')
     got = list(read_lines(path))
     assert [n for n, _ in got] == [2, 3, 4, 5]
-    assert got[0][1] == {"text": "a", "label": "pos"} and got[1][1] == {"error": "blank line", "line": 3}
+    assert got[0][1] == {"text": "a", "label": "pos"} and got[1][1] == {"error": "line 3 is blank", "line": 3}
     assert got[2][1] == {"text": "b", "label": None}
     assert got[3][1] == {"text": "c", "label": "neg", "_extra_columns": ["extra"]}
 

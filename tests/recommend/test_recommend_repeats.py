@@ -83,8 +83,8 @@ def test_batch_output_keeps_order_and_notes(rebuy) -> None:
     assert "note" not in rows[0] and len(rows[0]["results"]) == 4
     assert "from the database" in rows[1]["note"] and "p7" in [x["id"] for x in rows[1]["results"]]
     assert "cold start" in rows[2]["note"]
-    assert rows[3] == {"line": 4, "user_id": None, "results": [], "error": "blank line"}
-    assert rows[4]["error"] == "not valid JSON" and rows[4]["line"] == 5
+    assert rows[3] == {"error": "line 4 is blank", "line": 4, "user_id": None, "results": []}
+    assert rows[4]["error"] == "line 5 is not valid JSON" and rows[4]["line"] == 5
 
 
 @pytest.mark.parametrize("chunk_size", [1, 7, 500])

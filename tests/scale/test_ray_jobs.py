@@ -49,7 +49,7 @@ def test_embed_catalog_keeps_every_line_with_its_position(local_ray: str, tmp_pa
     assert [r["_line"] for r in rows] == [1, 2, 3, 4, 5, 6, 7]  # line 3 is blank: an error record
     assert {r["_file"] for r in rows} == {str(src)}
     assert [r.get("id") for r in rows] == ["a", None, None, "c", "d", None, "e"]
-    assert "not valid JSON" in rows[1]["error"] and rows[1]["line"] == 2 and rows[2]["error"] == "blank line"
+    assert "not valid JSON" in rows[1]["error"] and rows[1]["line"] == 2 and rows[2]["error"] == "line 3 is blank"
     assert rows[3]["error"] == "missing field 'text'" and rows[3]["line"] == 4 and "not an object" in rows[5]["error"]
     assert rows[4]["tags"] == ["x", {"y": 1}] and rows[4]["price"] is None  # record comes back as it went in
     local = get_encoder("hash:64").encode(["wireless earbuds", "无线蓝牙耳机", "Handyhülle"], role="passage")

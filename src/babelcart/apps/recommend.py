@@ -47,7 +47,7 @@ from babelcart.apps.click_model import ClickModel
 from babelcart.apps.factorization import KINDS as MF_KINDS
 from babelcart.apps.factorization import ImplicitMF
 from babelcart.apps.ranking_metrics import capped_recall_at_k, ndcg_at_k
-from babelcart.datasets.records import BLANK_LINE
+from babelcart.datasets.records import blank_line, error_record
 from babelcart.fsutil import atomic_dir, recover_dir
 from babelcart.progress import progress
 
@@ -1065,16 +1065,17 @@ def batch_recommendations(rec: Recommender, lines: Iterable[str], *, k: int = 10
         text = raw.strip()
         user: Any = text
         if not text:
-            pending.append(({"line": n, "user_id": None, "results": [], "error": BLANK_LINE}, "", None))
+            pending.append(({**blank_line(n), "user_id": None, "results": []}, "", None))
             continue
         if text.startswith("{"):
             try:
                 user = json.loads(text).get("user_id")
             except (json.JSONDecodeError, AttributeError):
-                pending.append(({"line": n, "user_id": None, "results": [], "error": "not valid JSON"}, "", None))
+                pending.append(({**error_record(f"line {n} is not valid JSON", n), "user_id": None, "results": []},
+                                "", None))
                 continue
         if user in (None, "") or isinstance(user, dict | list | bool):
-            pending.append(({"line": n, "user_id": None, "results": [], "error": "no user id on this line"}, "", None))
+            pending.append(({**error_record("no user id on this line", n), "user_id": None, "results": []}, "", None))
             continue
         user = str(user)
         row: dict[str, Any] = {"line": n, "user_id": user}

@@ -4,7 +4,8 @@ Every error record has one shape (:func:`error_record`): the input's fields when
 (the message) and ``"line"`` (its 1-based input line). A line that cannot be read comes back as
 ``{"error": "...", "line": n, "raw": "..."}`` (``raw``: the first 200 characters of what was there), so a batch
 never dies on one bad line and nothing is dropped silently. :func:`read_lines` also returns blank lines, as
-``{"error": "blank line", "line": n}``, for jobs that give every input line back; :func:`read_records` skips them.
+``{"error": "line n is blank", "line": n}``, for jobs that give every input line back; :func:`read_records` skips
+them. A message about a line that could not be read names the line too, so it reads on its own.
 """
 
 from __future__ import annotations
@@ -22,9 +23,6 @@ Record = dict[str, Any]
 RAW_PREVIEW = 200
 
 
-BLANK_LINE = "blank line"
-
-
 class FieldError(ValueError):
     """A record lacks a required field or has it with the wrong type."""
 
@@ -32,6 +30,11 @@ class FieldError(ValueError):
 def error_record(message: str, line: int, record: Record | None = None, **extra: Any) -> Record:
     """The one error record shape: the input's fields (if any), then ``error`` and ``line`` (1-based)."""
     return {**(record or {}), "error": message, "line": line, **extra}
+
+
+def blank_line(line: int) -> Record:
+    """The error record of a blank input line."""
+    return error_record(f"line {line} is blank", line)
 
 
 def error_message(exc: BaseException) -> str:
@@ -45,7 +48,7 @@ def _decode(raw: bytes, lineno: int) -> tuple[str | None, Record | None]:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError as exc:
         text = raw.decode("utf-8", errors="replace")
-        return None, error_record(f"not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})",
+        return None, error_record(f"line {lineno} is not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})",
                                   lineno, raw=text[:RAW_PREVIEW])
 
 
@@ -60,9 +63,9 @@ def parse_jsonl_line(raw: bytes, lineno: int) -> Record | None:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        return error_record(f"not valid JSON: {exc.msg} (column {exc.colno})", lineno, raw=text[:RAW_PREVIEW])
+        return error_record(f"line {lineno} is not valid JSON: {exc.msg} (column {exc.colno})", lineno, raw=text[:RAW_PREVIEW])
     if not isinstance(obj, dict):
-        return error_record(f"JSON but not an object ({type(obj).__name__})", lineno, raw=text[:RAW_PREVIEW])
+        return error_record(f"line {lineno} is JSON but not an object ({type(obj).__name__})", lineno, raw=text[:RAW_PREVIEW])
     return obj
 
 
@@ -95,7 +98,7 @@ def _csv_lines(stream: IO[bytes]) -> Iterator[tuple[int, Record | None]]:
         bad = [k for k, v in rec.items() if isinstance(v, str) and _has_surrogates(v)]
         if bad:
             clean = {k: (_replace_surrogates(v) if isinstance(v, str) else v) for k, v in rec.items()}
-            yield lineno, error_record(f"not valid UTF-8 in field(s) {', '.join(bad)}", lineno,
+            yield lineno, error_record(f"row {lineno} is not valid UTF-8 in field(s) {', '.join(bad)}", lineno,
                                        raw=json.dumps(clean, ensure_ascii=False)[:RAW_PREVIEW])
             continue
         if len(row) > len(header):
@@ -136,10 +139,10 @@ def _numbered(source: str | Path | IO[bytes] | None, fmt: str | None) -> Iterato
 
 def read_lines(source: str | Path | IO[bytes] | None = None, *,
                fmt: str | None = None) -> Iterator[tuple[int, Record]]:
-    """Every input line as ``(line, record)``, blank ones included as ``{"error": "blank line", "line": n}``:
+    """Every input line as ``(line, record)``, blank ones included as :func:`blank_line` error records:
     for jobs that give every line back, in order. Sources and ``fmt`` as :func:`read_records`."""
     for lineno, rec in _numbered(source, fmt):
-        yield lineno, rec if rec is not None else error_record(BLANK_LINE, lineno)
+        yield lineno, rec if rec is not None else blank_line(lineno)
 
 
 def read_records(source: str | Path | IO[bytes] | None = None, *, fmt: str | None = None) -> Iterator[Record]:

@@ -32,7 +32,7 @@ import ray.data
 from ray.data.block import Block, BlockAccessor
 from ray.data.datasource import BlockBasedFileDatasink, FileBasedDatasource, FilenameProvider, WriteResult
 
-from babelcart.datasets.records import BLANK_LINE, Record, dumps, error_record, parse_jsonl_line
+from babelcart.datasets.records import Record, blank_line, dumps, parse_jsonl_line
 from babelcart.fsutil import atomic_write_text
 from babelcart.scale import JobArgumentError
 
@@ -196,7 +196,7 @@ def read_inputs(paths: Sequence[str], *, fmt: str | None = None, **read_args: An
 def parse_line(file: str, line: int, raw: bytes) -> Record:
     """A read row as a record: the parsed line or an error record, with ``_file`` and ``_line`` set."""
     rec = parse_jsonl_line(bytes(raw), int(line))
-    return with_position(rec if rec is not None else error_record(BLANK_LINE, int(line)), file, line)
+    return with_position(rec if rec is not None else blank_line(int(line)), file, line)
 
 
 def with_position(rec: Record, file: str, line: int) -> Record:
