@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test lint bench serve clean
+.PHONY: demo test lint bench benchmarks-doc serve clean
 
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,15 @@ test: $(VENV)/.full
 lint: $(VENV)/.full
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(VENV)/.full
 	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done
+	$(PYTHON) benchmarks/_report.py
+
+# docs/benchmarks.md from benchmarks/results/*.json (standard library only; a test checks it is up to date)
+benchmarks-doc:
+	$(PYTHON) benchmarks/_report.py
 
 serve: $(VENV)/.full
 	$(VENV)/bin/babelcart serve --demo

@@ -100,10 +100,9 @@ def probabilities(clf: Any, data: dict[str, Any]) -> dict[str, np.ndarray]:
             for lang, recs in data["test"].items()}
 
 
-def run_condition(task: str, condition: str, enc: Any, tmp: Path, seed: int, recipes: list[str],
-                  reused: dict[str, Any] | None) -> dict[str, Any]:
-    """Train and score ``recipes`` in one condition; the other recipes' per-row losses, probabilities and times
-    come from ``reused`` (this benchmark's JSON of an earlier run on the same splits and seed)."""
+def run_condition(task: str, condition: str, enc: Any, tmp: Path, seed: int) -> dict[str, Any]:
+    """Train and score every recipe in one condition; the ensemble averages the head's and the fine-tune's
+    probabilities."""
     from babelcart.apps.classify import load_classifier
     from babelcart.learn import train_model
 
@@ -111,16 +110,8 @@ def run_condition(task: str, condition: str, enc: Any, tmp: Path, seed: int, rec
     errors: dict[str, dict[str, np.ndarray]] = {}
     probs: dict[str, dict[str, np.ndarray]] = {}
     seconds: dict[str, float] = {}
-    report = reused["auto_report"] if reused and "auto" not in recipes else None
-    for name in RECIPES:
-        if name not in recipes:
-            if reused is None:
-                continue
-            errors[name] = {g: np.array(e) for g, e in reused["row_errors"][name].items()}
-            probs[name] = {g: np.array(p) for g, p in reused["probs"].get(name, {}).items()}
-            seconds[name] = reused["train_seconds"][name]
-            continue
-        changes = RECIPES[name]
+    report: dict[str, Any] = {}
+    for name, changes in RECIPES.items():
         t0 = time.time()
         fine = changes["method"] == "finetune"
         path = train_model(out=tmp / f"{condition}-{name}".replace(" ", "_"), encoder=None if fine else enc,
@@ -136,7 +127,7 @@ def run_condition(task: str, condition: str, enc: Any, tmp: Path, seed: int, rec
         print(f"  {condition} / {name}: {seconds[name]:.0f} s", file=sys.stderr, flush=True)
     errors[ENSEMBLE] = {g: row_errors((probs["head"][g] + probs["finetune"][g]) / 2, data["test"][g], data["task"],
                                       data["labels"], "median") for g in data["test"]}
-    return {"errors": errors, "probs": probs, "seconds": seconds, "auto_report": report, "langs": list(data["test"])}
+    return {"errors": errors, "seconds": seconds, "auto_report": report, "langs": list(data["test"])}
 
 
 def metric(e: np.ndarray, task: str, lang: str) -> float:
@@ -158,16 +149,13 @@ def summarize(task: str, res: dict[str, Any]) -> dict[str, Any]:
             mean_target = float(np.mean([per[g] for g in targets]))
             worst = min(((g, per[g]) for g in targets), key=lambda x: x[1])
         pooled_langs = ["id"] if task == "rating" else targets  # one metric per pool: Indonesian MAE for ratings
-        out[name] = {"per_language": per, "target_mean": mean_target, "worst_target": worst}
-        if "auto" in res["errors"]:
-            pooled = {k: np.concatenate([res["errors"][k][g] for g in pooled_langs]) for k in ("auto", name)}
-            out[name]["auto_minus"] = paired(pooled["auto"], pooled[name])
+        pooled = {k: np.concatenate([res["errors"][k][g] for g in pooled_langs]) for k in ("auto", name)}
+        out[name] = {"per_language": per, "target_mean": mean_target, "worst_target": worst,
+                     "auto_minus": paired(pooled["auto"], pooled[name])}
     return out
 
 
-def fmt_minus(p: dict[str, Any] | None) -> str:
-    if p is None:
-        return "-"
+def fmt_minus(p: dict[str, Any]) -> str:
     return f"{p['diff']:+.3f} ± {p['se']:.3f} {'ok' if p['within_noise'] else 'WORSE'}"
 
 
@@ -178,12 +166,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="results/<out>.json (default auto_conditions_<task>)")
-    ap.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated recipes to train (the rest are "
-                    "read from --reuse)")
-    ap.add_argument("--reuse", default=None, help="an earlier run's results JSON (same splits and seed)")
     args = ap.parse_args()
-    recipes = args.recipes.split(",")
-    reuse = json.loads(Path(args.reuse).read_text(encoding="utf-8"))["conditions"] if args.reuse else {}
     logging.basicConfig(level=logging.WARNING)
     import torch
 
@@ -196,22 +179,20 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-auto-cond-"))
     results: dict[str, Any] = {}
     for cond in conditions:
-        res = run_condition(args.task, cond, enc, tmp, args.seed, recipes, reuse.get(cond))
+        res = run_condition(args.task, cond, enc, tmp, args.seed)
         summary = summarize(args.task, res)
-        report = res["auto_report"] or {"chosen": "-", "reason": "auto not run"}
-        results[cond] = {"summary": summary, "train_seconds": res["seconds"], "auto_report": res["auto_report"],
-                         "auto_chose": report["chosen"], "auto_reason": report["reason"], "trained_here": recipes,
+        report = res["auto_report"]
+        results[cond] = {"summary": summary, "train_seconds": res["seconds"], "auto_report": report,
+                         "auto_chose": report["chosen"], "auto_reason": report["reason"],
                          "row_errors": {k: {g: e.round(4).tolist() for g, e in v.items()}
-                                        for k, v in res["errors"].items() if k in RECIPES},
-                         "probs": {k: {g: P.round(5).tolist() for g, P in v.items()} for k, v in res["probs"].items()
-                                   if k in ("head", "finetune")}}
+                                        for k, v in res["errors"].items()}}
         target_what = "Indonesian MAE" if args.task == "rating" else "mean accuracy over 17 target languages"
         print(f"\n{args.task}, {cond}: auto chose {report['chosen']} — {report['reason']}")
         print(markdown_table(
             ["recipe", target_what, "worst target", "en", "auto minus recipe (pooled target rows)", "train s"],
             [[k, f"{v['target_mean']:.3f}", f"{v['worst_target'][0]} {v['worst_target'][1]:.3f}",
               f"{v['per_language']['en']:.3f}",
-              fmt_minus(v.get("auto_minus")),
+              fmt_minus(v["auto_minus"]),
               f"{res['seconds'].get(k, 0):.0f}"] for k, v in summary.items()]), flush=True)
     load = os.getloadavg()
     write_results(args.out or f"auto_conditions_{args.task}",

@@ -46,7 +46,7 @@ def main() -> None:
     import torch
 
     from babelcart.apps.classify import load_classifier
-    from babelcart.export.onnx_export import export_model
+    from babelcart.export import export_model
     from babelcart.learn import train_model
     from babelcart.learn.persist import read_config
     from babelcart.learn.refit import bundled_encoder

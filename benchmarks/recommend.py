@@ -35,9 +35,8 @@ from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, load_note, write_result  # noqa: E402
-from babelcart.apps.factorization import ImplicitMF  # noqa: E402
 from babelcart.apps.ranking_metrics import capped_recall_at_k, mrr_at_k, ndcg_at_k  # noqa: E402
-from babelcart.apps.recommend import Ev, Recommender, embed_products  # noqa: E402
+from babelcart.apps.recommend import Ev, ImplicitMF, Recommender, embed_products  # noqa: E402
 from babelcart.datasets.records import read_records  # noqa: E402
 from babelcart.progress import progress  # noqa: E402
 from babelcart.transactions import ONLINE_RETAIL_MAP, parse_transactions  # noqa: E402

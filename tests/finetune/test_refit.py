@@ -78,7 +78,7 @@ def test_no_refit_writes_the_plain_fine_tuned_folder(tiny_bert: Path, tmp_path: 
 
 
 def test_pruning_a_refitted_model_points_to_the_fine_tune(refitted: Path, tmp_path: Path) -> None:
-    from babelcart.export.onnx_export import ExportError, export_model
+    from babelcart.export import ExportError, export_model
 
     with pytest.raises(ExportError, match="prune .*finetune"):
         export_model(refitted, tmp_path / "onnx", prune=0.25)
@@ -87,7 +87,7 @@ def test_pruning_a_refitted_model_points_to_the_fine_tune(refitted: Path, tmp_pa
 def test_onnx_export_predicts_what_the_folder_predicts(refitted: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from babelcart.export.onnx_export import export_model
+    from babelcart.export import export_model
 
     out = export_model(refitted, tmp_path / "onnx", int8=True)
     cfg = json.loads((out / "config.json").read_text())

@@ -65,7 +65,7 @@ def test_auto_judges_transfer_on_held_out_target_labels(tmp_path: Path, caplog) 
     assert auto["held_out"]["languages"] == {"en": 40}
     assert "20 held-out target labels in 1 target language(s)" in auto["reason"]
     assert "Source-language check on 40 held-out labels" in auto["reason"]
-    assert cfg["method"] == "head" and cfg["training_data"]["n"] == len(src) + 20  # refitted on all labels
+    assert cfg["method"] == "head" and cfg["training_data"]["n"] == len(src) + 40  # refitted on all labels
     card = (path / "README.md").read_text()
     assert "Recipe chosen by `--method auto`" in card and "target labels (20 rows)" in card
     assert any("auto chose" in r.getMessage() for r in caplog.records)

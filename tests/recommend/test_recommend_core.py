@@ -8,21 +8,21 @@ import math
 import numpy as np
 import pytest
 
-from babelcart.apps.click_model import ClickModel
 from babelcart.apps.ranking_metrics import capped_recall_at_k, ndcg_at_k, recall_at_k
 from babelcart.apps.recommend import (
     EVENT_WEIGHTS,
+    ClickModel,
     CoOccurrence,
     Ev,
     Recommender,
     SimilarItems,
     UserProfiles,
-    _top_indices,
     decay,
     evaluate,
     sessionize,
     time_split,
     to_events,
+    top_indices,
 )
 
 H = 3600.0
@@ -115,7 +115,7 @@ def test_top_indices_match_a_stable_full_sort_with_ties() -> None:
     s[:40] = s[40]  # a block of ties across the cut
     s[100:120] = -np.inf
     for m in (0, 1, 7, 45, 499, 500, 900):
-        assert _top_indices(s, m)[:m].tolist() == np.argsort(-s, kind="stable")[:m].tolist()
+        assert top_indices(s, m)[:m].tolist() == np.argsort(-s, kind="stable")[:m].tolist()
 
 
 def test_click_model_learns_planted_signal_and_round_trips(tmp_path) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from babelcart.apps.factorization import ImplicitMF
 from babelcart.apps.ranking_metrics import capped_recall_at_k
-from babelcart.apps.recommend import Ev, Recommender, batch_recommendations
+from babelcart.apps.recommend import Ev, ImplicitMF, Recommender, batch_recommendations
 
 DAY = 86400.0
 

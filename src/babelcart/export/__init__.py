@@ -10,7 +10,8 @@ Importing this package needs neither torch nor onnxruntime; the functions import
 
 from __future__ import annotations
 
-from babelcart.export.onnx_export import ExportError, export_model
+from babelcart.export.model import export_model
+from babelcart.export.onnx_export import ExportError
 from babelcart.export.prune import prune_heads
 from babelcart.export.quantize import quantize_int8
 

@@ -6,7 +6,7 @@ output) for classifiers. Exporting uses the TorchScript exporter (``dynamo=False
 dynamo exporter needs ``onnxscript``, which babelcart does not install. Every export is verified against
 PyTorch on sample texts (fp32 cosine must reach ``min_cosine``; int8 agreement is measured and recorded).
 
->>> export_model("models/my-e5", "models/my-e5-onnx", int8=True)  # doctest: +SKIP
+>>> export_transformer("models/my-e5", "models/my-e5-onnx", int8=True)  # doctest: +SKIP
 PosixPath('models/my-e5-onnx')
 """
 
@@ -345,7 +345,16 @@ def int8_warning(validation: dict[str, Any]) -> str | None:
     return None
 
 
-def export_model(
+def check_options(*, opset: int, prune: float, recovery_data: str | os.PathLike[str] | None) -> None:
+    """Refuse export options that cannot work together, before anything is loaded."""
+    require_torch()
+    if opset < 14:
+        raise ValueError("opset must be at least 14")
+    if recovery_data is not None and not prune:
+        raise ValueError("--recovery-data only makes sense with --prune")
+
+
+def export_transformer(
     source: str | os.PathLike[str], out: str | os.PathLike[str], *, int8: bool = False, keep_fp32: bool = True,
     prune: float = 0.0, recovery_data: str | os.PathLike[str] | None = None, recovery_steps: int = 200,
     recovery_lr: float = 3e-5, text_field: str = "text", label_field: str = "label", per_channel: bool = True,
@@ -353,31 +362,18 @@ def export_model(
     passage_prefix: str | None = None, sample_texts: Sequence[str] | None = None, min_cosine: float = 0.99,
     seed: int = 0,
 ) -> Path:
-    """Export ``source`` to an ONNX folder ``out`` (atomic); returns ``out``.
+    """Export the encoder or fine-tuned classifier folder ``source`` to an ONNX folder ``out`` (atomic); returns
+    ``out``. (:func:`babelcart.export.export_model` opens every kind of model folder and calls this one.)
 
     ``prune`` removes that fraction of attention heads first (see :mod:`babelcart.export.prune`);
     ``recovery_data`` (JSONL/CSV with ``text_field``/``label_field``) then fine-tunes a pruned classifier.
     Raises :class:`ExportError` when fp32 outputs disagree with PyTorch (cosine below ``min_cosine``).
     """
-    require_torch()
+    check_options(opset=opset, prune=prune, recovery_data=recovery_data)
     import torch
 
     from babelcart import __version__
 
-    if opset < 14:
-        raise ValueError("opset must be at least 14")
-    if recovery_data is not None and not prune:
-        raise ValueError("--recovery-data only makes sense with --prune")
-    refitted = _refitted_config(Path(source).expanduser())
-    if refitted is not None:
-        if prune:
-            raise ExportError(f"{source} is a frozen head on a fine-tuned encoder: pruning it is not supported; "
-                              f"prune {Path(source) / refitted['encoder']['bundled']} (the fine-tune) instead")
-        from babelcart.export.refitted import export_refitted
-
-        return export_refitted(Path(source).expanduser(), Path(out), refitted, int8=int8, keep_fp32=keep_fp32,
-                               per_channel=per_channel, opset=opset, sample_texts=sample_texts or SAMPLE_TEXTS,
-                               seed=seed)
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     src = load_source(source, query_prefix=query_prefix, passage_prefix=passage_prefix, prefix=prefix,
@@ -445,16 +441,6 @@ def _ort_version() -> str:
     import onnxruntime
 
     return str(onnxruntime.__version__)
-
-
-def _refitted_config(folder: Path) -> dict[str, Any] | None:
-    """The config of a refitted model folder (a frozen head carrying its fine-tuned encoder), else None."""
-    try:
-        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # load_source reports what is wrong
-    enc = cfg.get("encoder") if isinstance(cfg, dict) else None
-    return cfg if isinstance(enc, dict) and enc.get("bundled") and enc.get("format") != "onnx" else None
 
 
 def _copy_card(source: Path, dest: Path) -> None:

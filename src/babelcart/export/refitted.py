@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from babelcart.export.onnx_export import INT8_MIN_AGREEMENT, ExportError, export_transformer
 from babelcart.fsutil import atomic_dir, read_json_config
 
 logger = logging.getLogger(__name__)
@@ -36,16 +37,16 @@ def export_refitted(source: Path, out: Path, cfg: dict[str, Any], *, int8: bool,
                     opset: int, sample_texts: Sequence[str], seed: int) -> Path:
     """Export the refitted model folder ``source`` (config ``cfg``) to ``out`` (atomic); returns ``out``."""
     from babelcart.apps.classify import load_classifier
-    from babelcart.export.onnx_export import INT8_MIN_AGREEMENT, ExportError, export_model
     from babelcart.learn.refit import bundled_encoder
 
     ft_dir = source / cfg["encoder"]["bundled"]
     ft = read_json_config(ft_dir / "config.json", ExportError, missing=f"{source} is incomplete: {ft_dir} is missing")
     texts = list(sample_texts)
     with atomic_dir(out) as tmp:
-        export_model(ft_dir / "encoder", tmp / "encoder", int8=int8, keep_fp32=keep_fp32,
-                     per_channel=per_channel, opset=opset, query_prefix=ft.get("query_prefix", ""),
-                     passage_prefix=ft.get("passage_prefix", ""), max_length=ft.get("max_length"), seed=seed)
+        export_transformer(ft_dir / "encoder", tmp / "encoder", int8=int8, keep_fp32=keep_fp32,
+                           per_channel=per_channel, opset=opset, query_prefix=ft.get("query_prefix", ""),
+                           passage_prefix=ft.get("passage_prefix", ""), max_length=ft.get("max_length"),
+                           seed=seed)
         for name in HEAD_FILES:
             if (source / name).is_file():
                 shutil.copyfile(source / name, tmp / name)
@@ -88,8 +89,6 @@ def _validate(clf: Any, texts: list[str], want: list[Any]) -> dict[str, float]:
 
 def _default_precision(validation: dict[str, Any]) -> str:
     """int8 only when it passes the gate (prediction agreement and batch invariance), else fp32."""
-    from babelcart.export.onnx_export import INT8_MIN_AGREEMENT
-
     q = validation.get("int8")
     if q is None:
         return "fp32"

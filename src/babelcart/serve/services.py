@@ -20,8 +20,10 @@ import numpy as np
 
 from babelcart.apps.recommend import Recommender
 from babelcart.apps.search import SearchIndex
+from babelcart.apps.support import SupportBot
 from babelcart.config import Settings
 from babelcart.encoders import get_encoder
+from babelcart.serve.alerts import ServiceMonitor
 from babelcart.serve.batching import MicroBatcher
 from babelcart.serve.errors import NotImplementedFeature, ServiceError, UnavailableError, missing_extra
 from babelcart.serve.metrics import Metrics
@@ -136,14 +138,13 @@ class Services:
         return self._timed("recommender", lambda: Recommender.load(path))
 
     def _build_support(self) -> Any:
-        from babelcart.serve import adapters
-
-        return adapters.build_support(self.settings, self)
+        """A ``SupportBot`` sharing the service's encoder; its intent model (if any) is resolved inside the
+        model registry like every other model."""
+        model = self.registry.resolve(self.settings.support_model) if self.settings.support_model else None
+        return SupportBot.build(templates=self.settings.support_templates, model=model, encoder=self.encoder)
 
     def _build_monitor(self) -> Any:
-        from babelcart.serve import adapters
-
-        return adapters.build_monitor(self.settings, self)
+        return ServiceMonitor(self.settings, self.store)
 
     # ------------------------------------------------------------------ parts
     @property

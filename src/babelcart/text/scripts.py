@@ -85,14 +85,15 @@ def script_counts(text: str) -> dict[str, int]:
 
     Letters of scripts not in :data:`SCRIPTS` count as ``other``; digits, spaces and punctuation not at all.
     """
-    top = max(text, default="")
-    if top < "\u0100":  # ASCII and Latin-1: one byte per character
+    try:  # ASCII and Latin-1: one byte per character (encoding checks that in C, ``max(text)`` is slower)
         raw = text.encode("latin-1")
-        counts = {name: len(raw) - len(raw.translate(None, letters)) for name, letters in _LATIN1_DELETE}
-    elif top < _UNMARKED_END:  # Latin Extended
+    except UnicodeEncodeError:
+        if max(text) >= _UNMARKED_END:
+            return _run_counts(text)
+        # Latin Extended
         counts = {name: len(text) - len(text.translate(table)) for name, table in _UNMARKED_DELETE}
     else:
-        return _run_counts(text)
+        counts = {name: len(raw) - len(raw.translate(None, letters)) for name, letters in _LATIN1_DELETE}
     return {name: n for name, n in counts.items() if n}
 
 

@@ -10,7 +10,7 @@ Two kinds:
 - ``"logistic"``: standardized features → L2-regularized logistic regression (sklearn); the fallback when
   LightGBM (or its OpenMP runtime, ``libgomp``) cannot be loaded.
 
-Features (``FEATURES``) are computed by ``babelcart.apps.recommend.Recommender.features``. The model only
+Features (``FEATURES``) are computed by :mod:`babelcart.apps.recommend.features`. The model only
 re-ranks candidates, so its scores need not be probabilities.
 
 >>> import numpy as np
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from babelcart.fsutil import atomic_write_text
+from babelcart.params import Params
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def _threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-class ClickModel:
+class ClickModel(Params):
     """A re-ranker over ``feature_names``: ``fit(X, y, groups)`` then ``score(X)`` (higher is better)."""
 
     def __init__(self, *, feature_names: list[str], kind: str = "auto", C: float = 1.0, max_iter: int = 500,
@@ -153,11 +154,10 @@ class ClickModel:
 
     # ---- persistence
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"format_version": FORMAT_VERSION, "kind": self.kind_,
-                             "feature_names": self.feature_names, "n_train": self.n_train_,
-                             "positive_rate": self.positive_rate_}
+        d: dict[str, Any] = {"format_version": FORMAT_VERSION, "kind": self.kind_, "params": self.get_params(),
+                             "n_train": self.n_train_, "positive_rate": self.positive_rate_}
         if self.kind_ == "logistic":
-            d.update({"C": self.C, "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
+            d.update({"mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
                       "coef": self.coef_.tolist(), "intercept": self.intercept_})
         else:
             d.update({"best_iteration": self.best_iteration_, "valid_ndcg@10": self.valid_ndcg_,
@@ -170,12 +170,14 @@ class ClickModel:
         if d.get("format_version") != FORMAT_VERSION or kind not in ("logistic", "lambdarank"):
             raise ValueError(f"unsupported click model (format_version={d.get('format_version')!r}, "
                              f"kind={kind!r}); expected version {FORMAT_VERSION}")
-        m = cls(feature_names=list(d["feature_names"]), kind=kind)
+        # files written before the parameters were saved hold only the features, the kind and C
+        params = d.get("params") or {"feature_names": list(d["feature_names"]), "kind": kind,
+                                     **({"C": float(d["C"])} if "C" in d else {})}
+        m = cls(**params)
         m.kind_ = kind
         m.n_train_ = int(d.get("n_train", 0))
         m.positive_rate_ = float(d.get("positive_rate", 0.0))
         if kind == "logistic":
-            m.C = float(d["C"])
             m.mean_ = np.asarray(d["mean"], dtype=np.float64)
             m.scale_ = np.asarray(d["scale"], dtype=np.float64)
             m.coef_ = np.asarray(d["coef"], dtype=np.float64)

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import sparse
+
+from babelcart.params import Params
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("als", "bpr")
 
 
-class ImplicitMF:
+class ImplicitMF(Params):
     """ALS (``kind="als"``) or BPR (``kind="bpr"``) from ``implicit``, with a numpy fold-in for new users."""
 
     def __init__(self, *, kind: str = "als", factors: int = 64, regularization: float = 0.05,
@@ -79,14 +82,10 @@ class ImplicitMF:
         return np.linalg.solve(a, (y * c[:, None]).sum(axis=0)).astype(np.float32)
 
     # ---- persistence (npz with user_factors and item_factors, allow_pickle=False on load)
-    def params(self) -> dict[str, object]:
-        return {k: getattr(self, k) for k in ("kind", "factors", "regularization", "iterations", "alpha",
-                                              "learning_rate", "random_state", "num_threads")}
-
     @classmethod
-    def from_arrays(cls, params: dict[str, object], path: str | Path) -> ImplicitMF:
-        """Rebuild from ``params()`` and an npz holding ``user_factors`` and ``item_factors``."""
-        m = cls(**params)  # type: ignore[arg-type]
+    def from_arrays(cls, params: dict[str, Any], path: str | Path) -> ImplicitMF:
+        """Rebuild from ``get_params()`` and an npz holding ``user_factors`` and ``item_factors``."""
+        m = cls(**params)
         with np.load(path, allow_pickle=False) as z:
             m.user_factors_, m.item_factors_ = z["user_factors"], z["item_factors"]
         return m
