@@ -45,10 +45,12 @@ CASES = [
      "installed)"),
     (["torch", "transformers"], ["predict", "{finetuned}", "{train}", "--out", "{out}"],
      "error: fine-tuning needs the [train] extra: pip install 'babelcart[train]' (torch is not installed)"),
+    (["fastapi"], ["serve", "--port", "1"],
+     "error: the HTTP service needs the [serve] extra: pip install 'babelcart[serve]' (fastapi is not installed)"),
 ]
 
 
-@pytest.mark.parametrize(("blocked", "command", "message"), CASES, ids=["train-finetune", "hf", "st", "predict-ft"])
+@pytest.mark.parametrize(("blocked", "command", "message"), CASES, ids=["train-finetune", "hf", "st", "predict-ft", "serve"])
 def test_missing_extra_is_one_error_line_before_any_work(monkeypatch: pytest.MonkeyPatch, files: dict[str, Path],
                                                           blocked: list[str], command: list[str],
                                                           message: str) -> None:
