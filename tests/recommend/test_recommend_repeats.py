@@ -82,7 +82,8 @@ def test_batch_output_keeps_order_and_notes(rebuy) -> None:
     assert "note" not in rows[0] and len(rows[0]["results"]) == 4
     assert "from the database" in rows[1]["note"] and "p7" in [x["id"] for x in rows[1]["results"]]
     assert "cold start" in rows[2]["note"]
-    assert rows[3]["error"] and rows[4]["error"] == "line is not valid JSON"
+    assert rows[3] == {"error": "line 4 is blank", "line": 4, "user_id": None, "results": []}
+    assert rows[4]["error"] == "line 5 is not valid JSON" and rows[4]["line"] == 5
 
 
 @pytest.mark.parametrize("chunk_size", [1, 7, 500])
@@ -126,4 +127,5 @@ def test_batch_keeps_the_other_lines_when_one_user_fails(rebuy, monkeypatch) -> 
     rows = list(batch_recommendations(rec, ["u1", "u2", "", "u3"], k=3, chunk_lines=2))
     assert [r["user_id"] for r in rows] == ["u1", "u2", None, "u3"]
     assert len(rows[0]["results"]) == 3 and len(rows[3]["results"]) == 3
-    assert rows[1]["results"] == [] and "disk on fire" in rows[1]["error"]
+    assert rows[1]["results"] == [] and "disk on fire" in rows[1]["error"] and rows[1]["line"] == 2
+    assert "line" not in rows[0]

@@ -45,19 +45,19 @@ def test_embed_catalog_keeps_every_line_with_its_position(local_ray: str, tmp_pa
     ])
     res = ray_jobs.embed_catalog(src, tmp_path / "out", encoder="hash:64", batch_size=2, part_bytes=200)
     rows = read_parts(tmp_path / "out")
-    assert (res.lines, res.errors) == (6, 3) and len(rows) == 6 and len(res.parts) >= 2
-    assert [r["_line"] for r in rows] == [1, 2, 4, 5, 6, 7]  # line 3 is blank
+    assert (res.lines, res.errors) == (7, 4) and len(rows) == 7 and len(res.parts) >= 2
+    assert [r["_line"] for r in rows] == [1, 2, 3, 4, 5, 6, 7]  # line 3 is blank: an error record
     assert {r["_file"] for r in rows} == {str(src)}
-    assert [r.get("id") for r in rows] == ["a", None, "c", "d", None, "e"]
-    assert "not valid JSON" in rows[1]["error"] and "line 2" in rows[1]["error"]
-    assert "text" in rows[2]["error"] and "not an object" in rows[4]["error"]
-    assert rows[3]["tags"] == ["x", {"y": 1}] and rows[3]["price"] is None  # record comes back as it went in
+    assert [r.get("id") for r in rows] == ["a", None, None, "c", "d", None, "e"]
+    assert "not valid JSON" in rows[1]["error"] and rows[1]["line"] == 2 and rows[2]["error"] == "line 3 is blank"
+    assert rows[3]["error"] == "missing field 'text'" and rows[3]["line"] == 4 and "not an object" in rows[5]["error"]
+    assert rows[4]["tags"] == ["x", {"y": 1}] and rows[4]["price"] is None  # record comes back as it went in
     local = get_encoder("hash:64").encode(["wireless earbuds", "无线蓝牙耳机", "Handyhülle"], role="passage")
-    got = np.array([rows[i]["embedding"] for i in (0, 3, 5)], dtype=np.float32)
+    got = np.array([rows[i]["embedding"] for i in (0, 4, 6)], dtype=np.float32)
     np.testing.assert_allclose(got, local, atol=1e-5)
     assert rows[0]["encoder"] == "hash:64"
     manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text(encoding="utf-8"))
-    assert manifest["lines"] == 6 and manifest["errors"] == 3 and manifest["sources"] == [str(src)]
+    assert manifest["lines"] == 7 and manifest["errors"] == 4 and manifest["sources"] == [str(src)]
     with pytest.raises(JobArgumentError, match="not empty"):  # old parts never mix with new ones
         ray_jobs.embed_catalog(src, tmp_path / "out", encoder="hash:64")
 

@@ -43,6 +43,10 @@ def orthogonal_procrustes(X: np.ndarray, Y: np.ndarray, *, prior: float = 0.0) -
     return (U @ Vt).astype(np.float32)
 
 
+#: The fewest parallel pairs a language's map is fitted from.
+MIN_PAIRS = 20
+
+
 class ProcrustesMaps:
     """One orthogonal map per language into the target (source-language) space.
 
@@ -53,7 +57,7 @@ class ProcrustesMaps:
     """
 
     def __init__(self, *, target_lang: str = "en", blend: float = 1.0, prior: float = 1.0,
-                 min_pairs: int = 20) -> None:
+                 min_pairs: int = MIN_PAIRS) -> None:
         self.target_lang = target_lang
         self.blend = blend
         self.prior = prior

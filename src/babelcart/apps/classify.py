@@ -215,7 +215,7 @@ def evaluate_classifier(clf: Predictor, records: list[Record], *, head: str | No
     unknown: dict[str, int] = {}
     for n, rec in enumerate(records, start=1):
         if "error" in rec:
-            skipped.append(f"line {rec.get('_line', n)}: {rec['error']}")
+            skipped.append(f"line {rec.get('line', n)}: {rec['error']}")
             continue
         raw = rec.get(field)
         if raw is None or raw == "":

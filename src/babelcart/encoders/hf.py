@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from babelcart.encoders.base import BatchedEncoder, Role
+from babelcart.extras import require_extra
 
 logger = logging.getLogger(__name__)
 
@@ -36,15 +37,10 @@ E5_PREFIXES = ("query: ", "passage: ")
 _OPTIONS = {"prefix", "query_prefix", "passage_prefix", "max_length", "device"}
 
 
-def require_torch(extra: str = "hf") -> None:
-    """Fail fast with the install hint when torch / transformers are missing."""
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            f"this needs torch and transformers ({exc.name} is missing): install babelcart[{extra}]"
-        ) from exc
+def require_torch(extra: str = "hf", feature: str = "this") -> None:
+    """Fail fast with the install command (:class:`~babelcart.extras.MissingExtraError`) when torch /
+    transformers are missing."""
+    require_extra(extra, ["torch", "transformers"], feature)
 
 
 def parse_spec_arg(arg: str) -> tuple[str, dict[str, str]]:
@@ -146,6 +142,7 @@ class HFEncoder(BatchedEncoder):
                  passage_prefix: str | None = None, max_length: int | str | None = None,
                  device: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        require_torch(feature="the hf: encoder")
         name, opts = parse_spec_arg(arg)
         prefix = prefix if prefix is not None else opts.get("prefix")
         query_prefix = query_prefix if query_prefix is not None else opts.get("query_prefix")

@@ -22,6 +22,7 @@ import numpy as np
 
 from babelcart.encoders.base import BatchedEncoder, Role
 from babelcart.encoders.hf import is_local, pick_device
+from babelcart.extras import require_extra
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +41,8 @@ class STEncoder(BatchedEncoder):
         unknown = set(opts) - {"device"}
         if unknown:
             raise ValueError(f"unknown st: option(s) {sorted(unknown)}; known: ['device']")
-        try:
-            import torch  # noqa: F401
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError(f"st: encoders need sentence-transformers ({exc.name} is missing): "
-                              "install babelcart[hf]") from exc
+        require_extra("hf", ["torch", "sentence_transformers"], "the st: encoder")
+        from sentence_transformers import SentenceTransformer
         local = is_local(name)
         if not local and name.startswith((".", "/", "~")):
             raise FileNotFoundError(f"model folder {name} does not exist")

@@ -78,11 +78,13 @@ def export_refitted(source: Path, out: Path, cfg: dict[str, Any], *, int8: bool,
 
 def _validate(clf: Any, texts: list[str], want: list[Any]) -> dict[str, float]:
     """Prediction agreement with the source, and the largest score change between a text alone and in a batch."""
+    from babelcart.export.onnx_export import readable
+
     batch = clf.predict(texts)
     alone = [clf.predict([t])[0] for t in texts]
     drift = max(abs(a["scores"][k] - b["scores"][k]) for a, b in zip(batch, alone, strict=True) for k in a["scores"])
     agree = sum(p["pred"] == w for p, w in zip(batch, want, strict=True)) / len(texts)
-    return {"pred_agreement": agree, "max_score_diff_alone_vs_batch": drift}
+    return {"pred_agreement": readable(agree), "max_score_diff_alone_vs_batch": readable(drift)}
 
 
 def _default_precision(validation: dict[str, Any]) -> str:

@@ -81,6 +81,10 @@ from babelcart.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
+# The fine-tuning engine: without the [train] extra importing it fails at once, naming the install command,
+# so --method finetune stops before any work.
+require_train()
+
 __all__ = ["FORMAT", "FORMAT_VERSION", "FinetuneRun", "train_finetune"]
 
 # FORMAT and FORMAT_VERSION are those of babelcart.learn.persist: one folder format for both kinds of
@@ -500,7 +504,8 @@ class FinetuneRun:
         with torch.no_grad():
             self.head_.bias.copy_(torch.as_tensor(bias, dtype=self.head_.bias.dtype))
 
-    def _fit_probe(self, texts: list[str], targets: np.ndarray, weights: np.ndarray) -> None:
+    def _fit_probe(self, texts: list[str], targets: np.ndarray, weights: np.ndarray,
+                   show_progress: bool | None = None) -> None:
         """LP-FT's first step: the head alone on frozen features (full-batch L-BFGS, the weighted task loss plus
         the frozen head's L2 penalty :data:`PROBE_L2` scaled by the mean squared feature norm, so the penalty
         means the same as on unit vectors)."""
@@ -511,7 +516,7 @@ class FinetuneRun:
         H = torch.zeros(len(texts), self.dim_, dtype=torch.float32, device=self.device_)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         with torch.no_grad():
-            for s in range(0, len(order), 32):
+            for s in progress_bar(range(0, len(order), 32), desc="linear probe: features", enabled=show_progress):
                 idx = order[s:s + 32]
                 with self._autocast():
                     H[idx] = self._pooled([texts[i] for i in idx]).float()
@@ -633,7 +638,7 @@ class FinetuneRun:
         targets = np.eye(len(self.labels_), dtype=np.float32)[train.y]
         self.probe_ = None
         if opts.linear_probe:
-            self._fit_probe(train.texts, targets, weights)
+            self._fit_probe(train.texts, targets, weights, show_progress)
         self.history_ = []
         self.self_training_: list[dict[str, Any]] = []
         self.stopped_early_ = False
@@ -724,14 +729,24 @@ class FinetuneRun:
                                                        max_length=self.max_length_)["input_ids"]]
         rng = np_rng(self.seed + len(self.history_))
         pair_rng = np_rng(self.seed + 1 + len(self.history_))
+        # one bar for the stage: steps (batches) of every epoch, so tqdm's estimate is the stage's time left
+        with progress_bar(None, total=micro * stage.epochs, desc=stage.name, enabled=show_progress) as bar:
+            self._run_epochs(stage, dev, pairs, opts, opt, sched, enc_params + head_params, lengths, rng, pair_rng,
+                             bar)
+
+    def _run_epochs(self, stage: _Stage, dev: _Data | None, pairs: list[tuple[str, str]], opts: FitOptions,
+                    opt: Any, sched: Any, params: list[Any], lengths: list[int], rng: np.random.Generator,
+                    pair_rng: np.random.Generator, bar: Any) -> None:
+        """The epochs of a stage, keeping the best dev epoch (early stopping after ``patience`` epochs without
+        progress); ``bar`` counts the batches."""
         best_score, best_state, bad = -math.inf, None, 0
         for epoch in range(1, stage.epochs + 1):
             if self.out_of_time_:
                 break
             batches = length_batches(lengths, opts.batch_size, rng)
             logger.debug("%s epoch %d: padding waste %.1f%%", stage.name, epoch, 100 * padding_waste(lengths, batches))
-            record = self._run_epoch(stage, epoch, batches, opt, sched, enc_params + head_params, pairs, pair_rng,
-                                     opts, show_progress)
+            bar.set_description(f"{stage.name} epoch {epoch}/{stage.epochs}")
+            record = self._run_epoch(stage, epoch, batches, opt, sched, params, pairs, pair_rng, opts, bar)
             if dev is not None:
                 metrics = self.evaluate(dev)
                 record["dev"] = metrics
@@ -757,8 +772,9 @@ class FinetuneRun:
 
     def _run_epoch(self, stage: _Stage, epoch: int, batches: list[np.ndarray], opt: Any, sched: Any,
                    params: list[Any], pairs: list[tuple[str, str]], pair_rng: np.random.Generator,
-                   opts: FitOptions, show_progress: bool | None) -> dict[str, Any]:
-        """One pass over ``batches`` with gradient accumulation; returns the epoch's record (losses, cost)."""
+                   opts: FitOptions, bar: Any) -> dict[str, Any]:
+        """One pass over ``batches`` with gradient accumulation, each moving ``bar`` one step; returns the epoch's
+        record (losses, cost)."""
         import torch
 
         from babelcart.learn.contrastive import info_nce
@@ -766,9 +782,8 @@ class FinetuneRun:
         self.model_.train()
         sums = {"loss": 0.0, "task_loss": 0.0, "contrastive_loss": 0.0}
         t0, seen = time.perf_counter(), 0
-        bar = progress_bar(batches, desc=f"{stage.name} epoch {epoch}/{stage.epochs}", enabled=show_progress)
         opt.zero_grad()
-        for n, batch in enumerate(bar, start=1):
+        for n, batch in enumerate(batches, start=1):
             if self.deadline_ is not None and time.monotonic() > self.deadline_:
                 self.out_of_time_ = True
                 logger.warning("%s epoch %d: max_seconds reached after %d of %d batches; training stops",
@@ -797,6 +812,7 @@ class FinetuneRun:
             sums["loss"] += float(loss.detach())
             sums["task_loss"] += float(task_loss.detach())
             seen += len(batch)
+            bar.update(1)
             bar.set_postfix(loss=f"{sums['loss'] / n:.3f}", samples_s=f"{seen / (time.perf_counter() - t0):.1f}")
         seconds = time.perf_counter() - t0
         record: dict[str, Any] = {"stage": stage.name, "epoch": epoch, **{k: v / max(len(batches), 1) for k, v in sums.items()},

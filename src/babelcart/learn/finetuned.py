@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from babelcart.encoders.hf import embed_batch, load_hf, pick_device
+from babelcart.extras import require_extra
 from babelcart.fsutil import read_json_config
 from babelcart.learn.langs import resolve_languages
 from babelcart.learn.ordinal import decode_rating, expected_value, rating_decode
@@ -46,13 +47,10 @@ def default_rating_head(self_training: bool) -> str:
 
 
 def require_train(*, lora: bool = False, tensorboard: bool = False) -> None:
-    """Fail fast with the install hint when the [train] extra is missing."""
+    """Fail fast with the install command (:class:`~babelcart.extras.MissingExtraError`) when the [train]
+    extra is missing."""
     names = ["torch", "transformers"] + (["peft"] if lora else []) + (["tensorboard"] if tensorboard else [])
-    for name in names:
-        try:
-            __import__(name)
-        except ImportError as exc:
-            raise ImportError(f"fine-tuning needs {name}: install babelcart[train]") from exc
+    require_extra("train", names, "fine-tuning")
 
 
 # ---------------------------------------------------------------- ordinal (CORAL) decoding, numpy

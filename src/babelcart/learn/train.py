@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from babelcart.align import ALIGN_MODES, Aligner
+from babelcart.align.procrustes import MIN_PAIRS
 from babelcart.datasets.records import FieldError, Record, get_text, read_records
 from babelcart.encoders.base import vectors_id
 from babelcart.learn.heads import Head, LogisticHead, MLPHead, balanced_class_weights, fit_temperature
@@ -134,6 +135,11 @@ class TrainConfig:
                     raise TrainDataError(f"{what} file not found: {src}")
         if self.align == "procrustes" and not self.parallel:
             raise ValueError("--align procrustes needs parallel sentences (--parallel FILE)")
+        if self.align == "procrustes":  # counted before any embedding work; each language needs MIN_PAIRS
+            n_pairs = sum(len(read_parallel(src)) for src in self.parallel)
+            if n_pairs < MIN_PAIRS:
+                raise TrainDataError(f"--align procrustes: the --parallel pairs hold {n_pairs} pairs, need at least "
+                                     f"{MIN_PAIRS} per language")
         if self.self_train_rounds < 0:
             raise ValueError("self-train rounds must be >= 0")
         if self.self_train_rounds and not self.unlabeled:

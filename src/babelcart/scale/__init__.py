@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from babelcart.extras import MissingExtraError
+
 __all__ = ["JobArgumentError", "JobFailedError", "JobResult", "RayMissingError", "classify_catalog", "embed_catalog",
            "index_catalog", "init_ray", "require_ray"]
 
@@ -17,7 +19,7 @@ _JOBS = {"JobResult", "classify_catalog", "embed_catalog", "index_catalog", "ini
 INSTALL_HINT = "pip install 'babelcart[ray]'"
 
 
-class RayMissingError(ImportError):
+class RayMissingError(MissingExtraError):
     """The ``[ray]`` extra is not installed."""
 
 

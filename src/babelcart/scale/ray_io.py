@@ -32,7 +32,7 @@ import ray.data
 from ray.data.block import Block, BlockAccessor
 from ray.data.datasource import BlockBasedFileDatasink, FileBasedDatasource, FilenameProvider, WriteResult
 
-from babelcart.datasets.records import Record, dumps, parse_jsonl_line
+from babelcart.datasets.records import Record, blank_line, dumps, parse_jsonl_line
 from babelcart.fsutil import atomic_write_text
 from babelcart.scale import JobArgumentError
 
@@ -101,7 +101,7 @@ def _glob(pattern: str) -> list[str]:
 
 
 class JsonLinesSource(FileBasedDatasource):
-    """Ray datasource: one row per non-blank line of JSONL files, ``{_file, _line, _raw}``, unparsed."""
+    """Ray datasource: one row per line of JSONL files, ``{_file, _line, _raw}``, unparsed."""
 
     def _read_stream(self, f: pa.NativeFile, path: str) -> Iterator[Block]:
         rows = _Rows(path)
@@ -159,7 +159,7 @@ def _json_value(obj: Any) -> Any:
 
 
 class _Rows:
-    """The rows of one read block, built up line by line; blank lines are skipped."""
+    """The rows of one read block, built up line by line (blank lines too: they come back as error records)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -168,8 +168,6 @@ class _Rows:
         self.nbytes = 0
 
     def add(self, lineno: int, raw: bytes) -> None:
-        if not raw.strip():
-            return
         self.lines.append(lineno)
         self.raws.append(raw)
         self.nbytes += len(raw)
@@ -198,8 +196,7 @@ def read_inputs(paths: Sequence[str], *, fmt: str | None = None, **read_args: An
 def parse_line(file: str, line: int, raw: bytes) -> Record:
     """A read row as a record: the parsed line or an error record, with ``_file`` and ``_line`` set."""
     rec = parse_jsonl_line(bytes(raw), int(line))
-    assert rec is not None  # blank lines never leave the reader
-    return with_position(rec, file, line)
+    return with_position(rec if rec is not None else blank_line(int(line)), file, line)
 
 
 def with_position(rec: Record, file: str, line: int) -> Record:
@@ -215,8 +212,9 @@ def records_of(batch: dict[str, Any]) -> list[Record]:
 
 
 def pack(records: Iterable[Record]) -> dict[str, Any]:
-    """Output records as a batch: ``_json`` (one JSON line each) and ``_error`` (the record has an error)."""
-    recs = list(records)
+    """Output records as a batch: ``_json`` (one JSON line each) and ``_error`` (the record has an error); an
+    error record also carries ``line``, as in every command's error records."""
+    recs = [{**r, "line": r[LINE]} if "error" in r and LINE in r else r for r in records]
     return {JSON: np.array([dumps(r) for r in recs], dtype=object),
             ERROR: np.array(["error" in r for r in recs], dtype=bool)}
 

@@ -33,7 +33,7 @@ import numpy as np
 import ray
 import ray.data
 
-from babelcart.datasets.records import FieldError, Record, get_text
+from babelcart.datasets.records import FieldError, Record, error_message, get_text
 from babelcart.fsutil import atomic_dir, atomic_write_text
 from babelcart.scale import JobArgumentError, JobFailedError
 from babelcart.scale.ray_io import (
@@ -172,7 +172,7 @@ class ClassifyBatch:
         try:
             return self.clf.predict_records([rec], text_field=self.text_field)[0]  # type: ignore[attr-defined]
         except Exception as exc:  # noqa: BLE001
-            return {**rec, "error": f"{type(exc).__name__}: {exc}"}
+            return {**rec, "error": error_message(exc)}
 
 
 # ----------------------------------------------------------------------------------------- jobs

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["create_app"]
+from babelcart.extras import require_extra
+
+__all__ = ["SERVE_MODULES", "create_app"]
+
+#: What the ``[serve]`` extra brings that the service imports.
+SERVE_MODULES = ("fastapi", "uvicorn", "prometheus_client")
 
 
 def __getattr__(name: str) -> Any:
     if name == "create_app":
-        try:
-            from babelcart.serve.app import create_app
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError(f"the HTTP service needs its extra: pip install 'babelcart[serve]' ({exc})") from exc
+        require_extra("serve", SERVE_MODULES, "the HTTP service")
+        from babelcart.serve.app import create_app
+
         return create_app
     raise AttributeError(f"module 'babelcart.serve' has no attribute {name!r}")

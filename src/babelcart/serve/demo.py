@@ -60,7 +60,7 @@ def prepare_demo(settings: Settings, demo_dir: str | Path = ".cache/demo") -> tu
     root.mkdir(parents=True, exist_ok=True)
     index_dir = root / "index"
     if not (index_dir / "manifest.json").exists():
-        logger.warning("building the demo search index (%s) ...", settings.encoder)
+        logger.info("building the demo search index (%s) ...", settings.encoder)
         index = SearchIndex.build(_bundled("products.jsonl"), encoder_spec=settings.encoder,
                                   cache_dir=settings.cache_dir)
         index.save(index_dir)
@@ -91,7 +91,7 @@ def _train_sentiment(settings: Settings, out: Path) -> None:
     """/v1/classify/sentiment: a head on the demo encoder trained on the bundled reviews' pos/neutral/neg."""
     from babelcart.learn.train import train_model
 
-    logger.warning("training the demo sentiment model (%s) ...", settings.encoder)
+    logger.info("training the demo sentiment model (%s) ...", settings.encoder)
     rows = [{"text": r["text"], "label": r["sentiment"], "lang": r["lang"]} for r in demo_reviews() if r["sentiment"]]
     train_model(train=rows, out=out, encoder=settings.encoder, cache_dir=settings.cache_dir)
 
@@ -102,7 +102,7 @@ def _fit_recommender(settings: Settings, out: Path) -> None:
     from babelcart.apps.recommend import Recommender, embed_products
     from babelcart.encoders import get_encoder
 
-    logger.warning("fitting the demo recommender on the bundled products (%s) ...", settings.encoder)
+    logger.info("fitting the demo recommender on the bundled products (%s) ...", settings.encoder)
     products = _bundled("products.jsonl")
     kwargs = {"cache_dir": settings.cache_dir} if settings.cache_dir else {}
     vectors = embed_products(products, get_encoder(settings.encoder, **kwargs), show_progress=False)

@@ -46,6 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import StaticPool
 
+from babelcart.extras import require_extra
 from babelcart.store.schema import (
     EVENT_TYPES,
     Alert,
@@ -188,10 +189,7 @@ class Store:
     @staticmethod
     def _make_engine(url: str, *, echo: bool) -> Engine:
         if url.startswith("postgresql"):
-            try:
-                import psycopg  # noqa: F401
-            except ImportError as exc:  # pragma: no cover - depends on the extra
-                raise ImportError("PostgreSQL needs psycopg: install babelcart[postgres]") from exc
+            require_extra("postgres", ["psycopg"], "PostgreSQL")
         if not url.startswith("sqlite"):
             return create_engine(url, echo=echo, pool_pre_ping=True)
         memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from babelcart.apps.recommend.recommender import Recommender, RecResult
+from babelcart.datasets.records import blank_line, error_record
 
 logger = logging.getLogger(__name__)
 
@@ -26,18 +27,21 @@ def batch_recommendations(rec: Recommender, lines: Iterable[str], *, k: int = 10
     for n, raw in enumerate(lines, start=1):
         text = raw.strip()
         user: Any = text
+        if not text:
+            pending.append(({**blank_line(n), "user_id": None, "results": []}, "", None))
+            continue
         if text.startswith("{"):
             try:
                 user = json.loads(text).get("user_id")
             except (json.JSONDecodeError, AttributeError):
-                pending.append(({"line": n, "user_id": None, "results": [], "error": "line is not valid JSON"},
+                pending.append(({**error_record(f"line {n} is not valid JSON", n), "user_id": None, "results": []},
                                 "", None))
                 continue
         if user in (None, "") or isinstance(user, dict | list | bool):
-            pending.append(({"line": n, "user_id": None, "results": [], "error": "no user id on this line"}, "", None))
+            pending.append(({**error_record("no user id on this line", n), "user_id": None, "results": []}, "", None))
             continue
         user = str(user)
-        row: dict[str, Any] = {"user_id": user}
+        row: dict[str, Any] = {"line": n, "user_id": user}  # the line is dropped from a good answer
         history = None
         if user not in rec.state_.users and history_of is not None:
             history = history_of(user) or None

@@ -290,6 +290,8 @@ class Recommender(Params):
         span) give the labels, everything before them the features. The rows of one customer in one window
         are the candidate pool they would be shown, bought items labelled 1 (the others thinned to
         ``max_negatives``), so the ranker orders past purchases and new items on one scale, as when serving."""
+        if not events:  # no events at all is said once, plainly (NO_EVENTS), not as a click-model warning
+            return None
         if len(events) < 20:
             logger.warning("too few events (%d) to train a click model; using rank fusion", len(events))
             return None
