@@ -86,7 +86,7 @@ def train(
             skip_bad=skip_bad, seed=seed, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
             max_length=max_length, freeze_embeddings=not train_embeddings, lora=lora, linear_probe=linear_probe,
             refit_head=refit_head, contrastive_weight=contrastive_weight, precision=precision, time_budget=time_budget,
-            rating_head=rating_head, rating_decode=rating_decode)
+            rating_head=rating_head, rating_decode=rating_decode, show_progress=False if quiet else None)
     except (TrainDataError, ModelLoadError, ValueError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -118,6 +118,7 @@ class TrainConfig:
     rating_decode: str = "auto"
     # --method auto (and the time limit of --method finetune)
     time_budget: float | None = None
+    show_progress: bool | None = None  # progress bars: None = on a terminal, False with --quiet
 
     def validate(self) -> None:
         if self.method not in METHODS:
@@ -194,7 +195,7 @@ def parse_labelled(records: list[Record], heads: list[HeadConfig], text_field: s
     labels: dict[str, list[Any]] = {str(h.name): [] for h in heads}
     bad: list[str] = []
     for n, rec in enumerate(records, start=1):
-        where = f"{what} line {rec.get('_line', n)}"
+        where = f"{what} line {rec.get('line', n)}"
         if "error" in rec:
             bad.append(f"{where}: {rec['error']}")
             continue
@@ -507,7 +508,7 @@ def _train_finetune(cfg: TrainConfig) -> Path:
             batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, class_weight=cfg.class_weight,
             self_train_rounds=cfg.self_train_rounds, self_train_fraction=cfg.self_train_fraction,
             pseudo_weight=cfg.pseudo_weight, rating_head=cfg.rating_head, rating_decode=cfg.rating_decode,
-            linear_probe=linear_probe, max_seconds=cfg.time_budget)
+            linear_probe=linear_probe, max_seconds=cfg.time_budget, show_progress=cfg.show_progress)
         if not refit:
             return folder
         from babelcart.learn.refit import refit_head

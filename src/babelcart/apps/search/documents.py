@@ -76,8 +76,8 @@ def validate_products(products: Iterable[Any], report: AddReport, *, text_fields
     latest: dict[str, dict[str, Any]] = {}
     for i, p in enumerate(products):
         where: dict[str, Any] = {"index": i}
-        if isinstance(p, Mapping) and "_line" in p:
-            where["line"] = p["_line"]
+        if isinstance(p, Mapping) and "error" in p and "line" in p:  # a line the reader could not parse
+            where["line"] = p["line"]
         if not isinstance(p, Mapping):
             report.errors.append({**where, "error": f"product must be an object, got {type(p).__name__}"})
             continue
