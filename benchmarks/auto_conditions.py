@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import markdown_table  # noqa: E402
-from _transfer_common import write_results  # noqa: E402
+from _transfer_common import RESULTS, bar_plot, write_results  # noqa: E402
 from _transfer_data import CACHE_DIR, SEED, rating_data, xsid_split  # noqa: E402
 from auto_recipe import NOISE_SE, paired, row_errors  # noqa: E402
 from finetune_recipes import intent_splits, rating_splits  # noqa: E402
@@ -159,6 +159,18 @@ def fmt_minus(p: dict[str, Any]) -> str:
     return f"{p['diff']:+.3f} ± {p['se']:.3f} {'ok' if p['within_noise'] else 'WORSE'}"
 
 
+def plot(task: str) -> None:
+    """One bar per recipe and condition (the target-language metric) from every ``auto_conditions_<task>_*.json``."""
+    runs = {}
+    for path in sorted(RESULTS.glob(f"auto_conditions_{task}_*.json")):
+        runs.update(json.loads(path.read_text(encoding="utf-8"))["conditions"])
+    conds = [c for c in CONDITIONS[task] if c in runs]
+    recipes = [*RECIPES, ENSEMBLE]
+    values = {k: [runs[c]["summary"][k]["target_mean"] for c in conds] for k in recipes}
+    what = "Indonesian MAE (lower is better)" if task == "rating" else "mean accuracy, 17 target languages"
+    bar_plot(f"auto_conditions_{task}", conds, values, what, f"{task}: the default (auto) vs each recipe, per condition")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", default="intent", choices=("rating", "intent"))
@@ -166,7 +178,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="results/<out>.json (default auto_conditions_<task>)")
+    ap.add_argument("--plot", action="store_true", help="only draw results/auto_conditions_<task>.png from the "
+                    "result files of earlier runs")
     args = ap.parse_args()
+    if args.plot:
+        plot(args.task)
+        return
     logging.basicConfig(level=logging.WARNING)
     import torch
 
