@@ -172,7 +172,7 @@ def test_bad_catalog_lines_are_reported_rest_indexed(hash_encoder) -> None:  # t
     products: list[Any] = [
         {"id": "a", "title": "Red mug"},
         {"id": "b", "description": "no title here"},
-        {"_line": 3, "error": "line 3 is not valid JSON"},
+        {"line": 3, "error": "line 3 is not valid JSON"},  # as the reader returns an unreadable line
         {"title": "no id"},
         {"id": "c", "title": "Blue mug", "price": "cheap"},
         "not an object",
