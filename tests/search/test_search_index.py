@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sample_catalog import PRODUCTS
 
 from babelcart.apps.search import COVERAGE_POWER, IndexFormatError, SearchIndex
 from babelcart.apps.search import documents as search_documents
@@ -20,18 +21,6 @@ def _script_lang_detector(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(search_documents, "detect_langs",
                         lambda texts, **_: [guess_script_lang(t) or "en" for t in texts])
 
-PRODUCTS: list[dict[str, Any]] = [
-    {"id": "p1", "title": "Wireless bluetooth headphones", "description": "Over-ear, noise cancelling",
-     "category": "audio", "price": 59.0, "lang": "en"},
-    {"id": "p2", "title": "Running shoes", "description": "Lightweight trail running shoe",
-     "category": "shoes", "price": 80.0, "lang": "en"},
-    {"id": "p3", "title": "Chaussures de course", "description": "Légères, pour le trail",
-     "category": "shoes", "price": 75.0, "lang": "fr"},
-    {"id": "p4", "title": "蓝牙耳机 无线 降噪", "category": "audio", "price": 30.0, "lang": "zh"},
-    {"id": "p5", "title": "Leather wallet", "description": "Brown leather, six card slots",
-     "category": "accessories", "lang": "en"},
-    {"id": "p6", "title": "Kaffeebecher aus Keramik", "category": "kitchen", "price": 12.5, "lang": "de"},
-]
 
 
 @pytest.fixture()

@@ -15,20 +15,10 @@ from babelcart.apps.search.analyzers import guess_script_lang
 
 pytestmark = pytest.mark.postgres
 psycopg = pytest.importorskip("psycopg", reason="the [postgres] extra is not installed")
+from sample_catalog import PRODUCTS  # noqa: E402
+
 from babelcart.apps.search.postgres import PostgresSearchIndex  # noqa: E402
 
-PRODUCTS: list[dict[str, Any]] = [
-    {"id": "p1", "title": "Wireless bluetooth headphones", "description": "Over-ear, noise cancelling",
-     "category": "audio", "price": 59.0, "lang": "en"},
-    {"id": "p2", "title": "Running shoes", "description": "Lightweight trail running shoe",
-     "category": "shoes", "price": 80.0, "lang": "en"},
-    {"id": "p3", "title": "Chaussures de course", "description": "Légères, pour le trail",
-     "category": "shoes", "price": 75.0, "lang": "fr"},
-    {"id": "p4", "title": "蓝牙耳机 无线 降噪", "category": "audio", "price": 30.0, "lang": "zh"},
-    {"id": "p5", "title": "Leather wallet", "description": "Brown leather, six card slots",
-     "category": "accessories", "lang": "en"},
-    {"id": "p6", "title": "Kaffeebecher aus Keramik", "category": "kitchen", "price": 12.5, "lang": "de"},
-]
 QUERIES: list[tuple[str, dict[str, Any]]] = [
     ("running shoes", {}), ("leather wallet", {"explain": True}), ("耳机", {"mode": "bm25"}),
     ("shoes", {"filters": {"category": "Shoes"}}), ("headphones", {"filters": {"price_min": 40, "price_max": 79}}),
