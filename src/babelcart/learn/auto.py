@@ -20,8 +20,9 @@
    only by beating it by more than ``TIE_SE`` paired SE on the source rows. With target evidence of at least
    ``MIN_EVIDENCE_ROWS`` rows, the best candidate on that evidence replaces the incumbent when it beats it there
    by more than ``EVIDENCE_SE`` SE. The reason line names the evidence that decided.
-4. A frozen recipe is refitted on all labels (the held-out target rows included); a fine-tuned one is trained again on all labels when the time budget
-   holds another run of it, else kept as trained without the held-out rows; an ensemble does both for its members.
+4. A frozen recipe is refitted on all labels (the held-out target rows included); a fine-tuned one is trained again
+   on all labels when the time budget holds another run of it, else kept as trained without the held-out rows; an
+   ensemble does both for its members.
    ``config.json`` gets an ``auto`` section (evidence, candidates, scores, choice, reason, refit) and the model card
    a paragraph; one log line says what was chosen and why.
 """
@@ -40,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from babelcart.align.procrustes import MIN_PAIRS
 from babelcart.learn.langs import resolve_languages
 
 logger = logging.getLogger(__name__)
@@ -66,10 +68,9 @@ TRANSFER_PRIOR = {"classify": "frozen", "rating": "finetuned"}
 #: cannot separate recipes by more than noise unless they differ by over 0.1 accuracy.
 MIN_EVIDENCE_ROWS = 20
 #: The share of the parallel pairs held out as evidence (at most ``PAIR_EVIDENCE_MAX``); the rest trains the
-#: recipes that use pairs (Procrustes, the fine-tune's contrastive term), which need ``MIN_TRAIN_PAIRS``.
+#: recipes that use pairs (Procrustes, the fine-tune's contrastive term), which need ``align.procrustes.MIN_PAIRS``.
 PAIR_EVIDENCE_FRACTION = 0.3
 PAIR_EVIDENCE_MAX = 1000
-MIN_TRAIN_PAIRS = 20
 #: The name of the candidate that averages the fine-tuned model with the best frozen recipe.
 ENSEMBLE = "finetune + frozen head"
 #: Fine-tuning is tried from this many labelled training rows on (after the holdout): the smallest set it was
@@ -434,7 +435,7 @@ def train_auto(cfg: Any, encoder: Any) -> Path:
 def _pair_evidence(cfg: Any, source_lang: str) -> tuple[Evidence | None, list[list[tuple[str, str]]],
                                                         list[tuple[str, str]] | None]:
     """Hold out part of each ``--parallel`` file as evidence: ``(evidence, training pairs, their languages)``.
-    A file with too few pairs to spare ``MIN_TRAIN_PAIRS`` for training stays whole in training."""
+    A file with too few pairs to spare ``MIN_PAIRS`` for training stays whole in training."""
     from babelcart.learn.train import _majority_lang, read_parallel
 
     given = cfg.parallel_langs
@@ -453,7 +454,7 @@ def _pair_evidence(cfg: Any, source_lang: str) -> tuple[Evidence | None, list[li
     for src, langs in zip(cfg.parallel, per_file, strict=True):
         pairs = read_parallel(src)
         la, lb = langs or (_majority_lang([a for a, _ in pairs]), _majority_lang([b for _, b in pairs]))
-        k = min(int(PAIR_EVIDENCE_FRACTION * len(pairs)), PAIR_EVIDENCE_MAX, max(len(pairs) - MIN_TRAIN_PAIRS, 0))
+        k = min(int(PAIR_EVIDENCE_FRACTION * len(pairs)), PAIR_EVIDENCE_MAX, max(len(pairs) - MIN_PAIRS, 0))
         order = rng.permutation(len(pairs))
         for i in order[:k]:
             a_texts.append(pairs[i][0])
