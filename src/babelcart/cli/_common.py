@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -112,6 +113,20 @@ def require_engine(engine: str) -> None:
             raise typer.Exit(2) from exc
 
 
+@contextmanager
+def ray_job_errors() -> Iterator[None]:
+    """A Ray job's bad input or output as one 'error:' line (exit 2); a task that failed for good as one line
+    (exit 1)."""
+    try:
+        yield
+    except (FileNotFoundError, JobArgumentError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except JobFailedError as exc:
+        typer.echo(f"error: {exc} (-v shows the Ray traceback)", err=True)
+        raise typer.Exit(1) from exc
+
+
 def run_ray_job(job: Callable[..., Any], source: str, out: str, *, strict: bool, quiet: bool, **params: Any) -> None:
     """Run a ``babelcart.scale`` streaming job (``source`` files to a folder of part files ``out``), then print
     the summary and exit as :func:`finish_job` does; a bad input or output is one 'error:' line."""
@@ -119,14 +134,8 @@ def run_ray_job(job: Callable[..., Any], source: str, out: str, *, strict: bool,
         raise typer.BadParameter("--engine ray reads files (paths, globs, s3:// URIs), not standard input")
     if out == "-":
         raise typer.BadParameter("--engine ray writes a folder of part files: give --out FOLDER", param_hint="--out")
-    try:
+    with ray_job_errors():
         res = job(source, out, show_progress=not quiet and sys.stderr.isatty(), **params)
-    except (FileNotFoundError, JobArgumentError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    except JobFailedError as exc:
-        typer.echo(f"error: {exc} (-v shows the Ray traceback)", err=True)
-        raise typer.Exit(1) from exc
     if not quiet:
         print(f"{plural(len(res.parts), 'part file')} in {out}", file=sys.stderr)
     finish_job(res.lines, res.errors, strict=strict, quiet=quiet)

@@ -18,6 +18,7 @@ from babelcart.cli._common import (
     RayAddressOpt,
     StrictOpt,
     plural,
+    ray_job_errors,
     require_engine,
     run_jsonl_job,
 )
@@ -81,20 +82,13 @@ def index_build(
         raise typer.BadParameter("--engine ray writes shard folders; build a PostgreSQL index with --engine local",
                                  param_hint="--out")
     if engine == "ray":
-        from babelcart.scale import JobArgumentError, JobFailedError
         from babelcart.scale.ray_jobs import index_catalog
 
-        try:
+        with ray_job_errors():
             manifest = index_catalog(catalog, out, encoder=encoder, text_fields=fields, num_shards=shards,
                                      num_actors=num_actors, cache_dir=cache_dir, fmt=fmt, address=ray_address,
                                      index_params={"hnsw_threshold": hnsw_threshold},
                                      show_progress=not quiet and sys.stderr.isatty())
-        except (FileNotFoundError, JobArgumentError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from exc
-        except JobFailedError as exc:
-            typer.echo(f"error: {exc} (-v shows the Ray traceback)", err=True)
-            raise typer.Exit(1) from exc
         if not quiet:
             print(f"indexed {manifest['products']} products into {manifest['num_shards']} shard(s) under {out}; "
                   f"{manifest['skipped_count']} lines skipped", file=sys.stderr)
