@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from babelcart.datasets import shared
 from babelcart.apps.support import load_templates
+from babelcart.datasets import shared
 from babelcart.datasets.records import write_records
 from babelcart.serve.demo import demo_reviews
 
