@@ -8,6 +8,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from babelcart.datasets.records import Record, read_records
+
 #: Bundled files that are settings, not data (``--shop demo`` reads the profile where it lies).
 NOT_SAMPLES = {"shop.toml"}
 
@@ -16,6 +18,15 @@ def sample_names() -> list[str]:
     """The bundled sample's file names (data files and NOTICE.md), sorted."""
     folder = resources.files("babelcart.datasets").joinpath("demo")
     return sorted(f.name for f in folder.iterdir() if f.is_file() and f.name not in NOT_SAMPLES)
+
+
+def read_sample(name: str) -> list[Record]:
+    """The records of one bundled sample file, e.g. ``read_sample("reviews_en.jsonl")``."""
+    if name not in sample_names() or not name.endswith(".jsonl"):
+        raise ValueError(f"no bundled sample {name!r}; the JSONL ones: "
+                         f"{', '.join(n for n in sample_names() if n.endswith('.jsonl'))}")
+    with resources.as_file(resources.files("babelcart.datasets").joinpath("demo", name)) as path:
+        return list(read_records(path))
 
 
 def write_samples(dest: str | Path, *, overwrite: bool = False) -> list[Path]:
