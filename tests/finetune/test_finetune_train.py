@@ -14,9 +14,10 @@ pytest.importorskip("transformers")
 
 from toy_data import rating_records, toy_records  # noqa: E402
 
-from babelcart.learn.finetune import FinetuneRun, joint_weights, train_finetune  # noqa: E402
-from babelcart.learn.finetuned import load_finetuned  # noqa: E402
-from babelcart.learn.persist import ModelLoadError  # noqa: E402
+from babelcart.learn.finetune import FinetuneRun, train_finetune  # noqa: E402
+from babelcart.learn.finetune_data import joint_weights  # noqa: E402
+from babelcart.models.finetuned import load_finetuned  # noqa: E402
+from babelcart.models.folder import ModelLoadError  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -98,10 +99,11 @@ def test_saved_encoder_is_a_plain_hf_folder(trained: tuple[FinetuneRun, Path]) -
     np.testing.assert_allclose(enc.encode(texts), load_finetuned(path).encode(texts), atol=1e-5)
 
 
-def test_load_through_classify_dispatch(trained: tuple[FinetuneRun, Path]) -> None:
-    classify = pytest.importorskip("babelcart.apps.classify")
+def test_load_model_dispatches_to_the_finetuned_loader(trained: tuple[FinetuneRun, Path]) -> None:
+    from babelcart.models import load_model
+
     _, path = trained
-    clf = classify.load_classifier(path)
+    clf = load_model(path)
     assert clf.predict(["shipping order very"], langs=["en"])[0]["pred"] in clf.labels
 
 
