@@ -123,7 +123,11 @@ def check(args: list[str], res: Any, root: Path, *, fast: bool) -> None:
         assert (root / "eval.png").read_bytes()[:4] == b"\x89PNG" and "id" in res.stdout
     if args[0] == "search":
         out = json.loads(res.stdout)
-        assert 0 < len(out["results"]) <= 10
+        assert 0 < len(out["results"]) <= int(args[args.index("-k") + 1])
+        # index build had the shop profile: the Indonesian (Tokopedia) listings are `id`, not en/sv/it
+        assert all(r["lang"] == "id" for r in out["results"] if r["id"].startswith("tokped-")), out["results"]
+        if not fast and out["query"] == "电饭煲":
+            assert out["results"][0]["title"].startswith("Sanken Rice Cooker")
     if args[0] == "search-eval":
         assert "ndcg@10" in res.stdout.lower()
     if args[:2] == ["recommend", "user"]:
