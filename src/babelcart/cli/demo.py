@@ -1,4 +1,4 @@
-"""babelcart demo (the main job on the bundled sample, printed as tables) and babelcart samples (the sample's files)."""
+"""babelcart demo (the main job on the bundled sample, as tables) and babelcart samples (its files)."""
 
 from __future__ import annotations
 
