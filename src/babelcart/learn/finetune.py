@@ -69,6 +69,7 @@ from babelcart.learn.finetune_data import (
 from babelcart.learn.label_shift import select_pseudo_labels
 from babelcart.models.finetuned import require_train, save_finetuned
 from babelcart.models.folder import FORMAT, FORMAT_VERSION
+from babelcart.models.heads import temperature_for
 from babelcart.models.ordinal import RATING_DECODES, coral_decode, logits_to_probs
 from babelcart.models.tasks import TASKS
 from babelcart.progress import progress_bar
@@ -568,6 +569,18 @@ class FinetuneRun:
         self.source_lang_ = Counter(known).most_common(1)[0][0] if known else None
 
     # -- save
+    def _calibration(self) -> dict[str, Any]:
+        """Temperature scaling of the head on the dev labels (held out from training): ``T`` minimizes their
+        negative log-likelihood; the saved head's weights and biases are divided by it, so every reader of the
+        folder (and its ONNX export) gives calibrated probabilities. The predicted label never changes. Without dev
+        labels ``T`` is 1 and the card says so."""
+        dev = self.fit_state_.dev
+        if dev is None or not len(dev.y):
+            return {"temperature": 1.0, "on": "none: no held-out labels (give --dev to calibrate)"}
+        logits = self.logits(dev.texts).astype(np.float64)
+        t = temperature_for(lambda t: logits_to_probs(self.head_type, logits / t), dev.y)
+        return {"temperature": t, "on": f"dev ({len(dev.y)} rows)"}
+
     def save(self, out_dir: str | Path) -> Path:
         """Write the model folder atomically (layout in ``docs/finetune.md``); LoRA is merged first."""
         if not hasattr(self, "best_epoch_"):
@@ -577,7 +590,9 @@ class FinetuneRun:
         if self.lora:
             model = model.merge_and_unload()
             self.model_ = model
-        head = {f"head.{k}": v.detach().float().cpu().contiguous() for k, v in self.head_.state_dict().items()}
+        calibration = self._calibration()
+        head = {f"head.{k}": (v.detach().float().cpu() / calibration["temperature"]).contiguous()
+                for k, v in self.head_.state_dict().items()}
         config = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "babelcart_version": __version__,
             "method": "finetune", "text_field": self.text_field, "label_field": self.label_field,
@@ -586,7 +601,7 @@ class FinetuneRun:
             "pooling": "mean", "max_length": self.max_length_, "query_prefix": self.base_.query_prefix,
             "passage_prefix": self.base_.passage_prefix,
             "head": {"type": self.head_type, "dim": self.dim_, "n_labels": len(self.labels_),
-                     **({"decode": self.rating_decode} if self.task == "rating" else {})},
+                     **({"decode": self.rating_decode} if self.task == "rating" else {}), "calibration": calibration},
             "freeze_embeddings": self.freeze_embeddings,
             "lora": {"enabled": self.lora, "r": self.lora_r if self.lora else None, "merged": self.lora,
                      "target_modules": self.lora_targets_,
