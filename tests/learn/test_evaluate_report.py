@@ -93,3 +93,26 @@ def test_cli_evaluate_on_the_bundled_indonesian_reviews_honours_the_shop_profile
     # the demo shop serves id, not ms: every line is Indonesian
     assert shop["languages"] == {"id": shop["all"]} and "folded" not in shop
     assert shop["languages"]["id"]["n"] == len(ind)
+
+
+def test_calibration_error_is_the_gap_between_confidence_and_accuracy() -> None:
+    from babelcart.learn.metrics import expected_calibration_error
+
+    assert expected_calibration_error([0.8] * 10, [True] * 8 + [False] * 2) == pytest.approx(0.0)
+    assert expected_calibration_error([0.99] * 10, [True] * 8 + [False] * 2) == pytest.approx(0.19)
+    # two bins: 0.9-confident and right 9 in 10; 0.6-confident and right 3 in 10 -> (0 * 10 + 0.3 * 10) / 20
+    assert expected_calibration_error([0.9] * 10 + [0.6] * 10,
+                                      [True] * 9 + [False] + [True] * 3 + [False] * 7) == pytest.approx(0.15)
+
+
+def test_evaluate_reports_calibration_error_per_language(tmp_path: Path, hash_encoder) -> None:
+    recs = [{"text": f"{'good nice' if i % 2 else 'bad poor'} {i}", "label": "pos" if i % 2 else "neg",
+             "lang": "en" if i < 40 else "xx"} for i in range(70)]
+    path = train_model(train=recs[:40], out=tmp_path / "m", encoder=hash_encoder, method="head")
+    rep = evaluate_classifier(load_model(path, encoder=hash_encoder), recs[40:] + recs[:30])  # type: ignore[arg-type]
+    for row in [*rep["languages"].values(), rep["all"]]:
+        assert 0.0 <= row["ece"] <= 1.0 and 0.0 <= row["confidence"] <= 1.0
+    # binned error is never below the gap of the averages (the triangle inequality over the bins)
+    assert rep["all"]["ece"] >= abs(rep["all"]["accuracy"] - rep["all"]["confidence"]) - 1e-9
+    table = format_report(rep, task="classify")
+    assert "ece" in table.splitlines()[0] and "expected calibration error" in table

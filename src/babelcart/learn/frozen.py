@@ -84,7 +84,6 @@ def _fit_calibrated(head: Head, F: np.ndarray, y: np.ndarray, w: np.ndarray, n_c
     return head, "holdout"
 
 
-
 @dataclass
 class _Inputs:
     """Everything :class:`_Trainer` reads, parsed and with languages resolved (the load phase's result)."""
