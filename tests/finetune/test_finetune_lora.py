@@ -15,6 +15,7 @@ from toy_data import toy_records  # noqa: E402
 
 from babelcart.learn.finetune import FinetuneRun  # noqa: E402
 from babelcart.models.finetuned import load_finetuned  # noqa: E402
+from babelcart.models.ordinal import logits_to_probs  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -40,7 +41,7 @@ def test_lora_trains_only_adapters_and_merges(tiny_bert: Path, tmp_path: Path) -
     assert max(h["dev"]["accuracy"] for h in run.history_) >= 0.6
     assert run.history_[-1]["loss"] < run.history_[0]["loss"]
     texts = [r["text"] for r in DEV]
-    live = run.scores(texts)
+    live_logits = run.logits(texts)
     path = run.save(tmp_path / "lora")
     cfg = json.loads((path / "config.json").read_text())
     assert cfg["lora"]["enabled"] and cfg["lora"]["merged"]
@@ -55,4 +56,5 @@ def test_lora_trains_only_adapters_and_merges(tiny_bert: Path, tmp_path: Path) -
     clf = load_finetuned(path)
     reloaded = np.array([[p["scores"][lab] for lab in clf.labels]
                          for p in clf.predict(texts, langs=["en"] * len(texts))])
+    live = logits_to_probs("linear", live_logits / cfg["head"]["calibration"]["temperature"])  # calibrated on DEV
     np.testing.assert_allclose(reloaded, live, atol=1e-5)
