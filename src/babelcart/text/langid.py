@@ -390,10 +390,13 @@ class LanguageDetector:
         if not self.lingua.available:
             return
         short = [u for u in unsure if u.shortlist]
-        if short:
-            values = self.lingua.scores([u.text for u in short], None, low=True)
-            for u, vals in zip(short, values or [[] for _ in short], strict=True):
-                u.subset = self._shortlist(vals, u.cands, u.ft)
+        try:
+            values = self.lingua.scores([u.text for u in short], None, low=True) if short else None
+        except Exception:  # noqa: BLE001 - without a shortlist lingua weighs the whole set
+            logger.warning("lingua's shortlist failed on %d texts", len(short), exc_info=True)
+            values = None
+        for u, vals in zip(short, values or [[] for _ in short], strict=True):
+            u.subset = self._shortlist(vals, u.cands, u.ft)
         groups: dict[tuple[frozenset[str] | None, bool], list[_Unsure]] = {}
         for u in unsure:
             groups.setdefault((u.subset, u.low), []).append(u)
