@@ -270,7 +270,7 @@ class LanguageDetector:
         """Detect every text; each answer depends on its own text only (the same alone or in any batch).
 
         Stages, each over the whole batch: script rules; fastText in one native loop; the texts fastText is
-        unsure of go to lingua, grouped by language subset (one parallel lingua call per subset); then the mix.
+        unsure of go to lingua, grouped by the languages it is to weigh; then the mix.
         A text that fails is marked ``und`` / ``"error"``, never the batch."""
         items = list(texts)
         out: list[LangGuess] = [_ERROR] * len(items)
@@ -385,8 +385,8 @@ class LanguageDetector:
         return u
 
     def _lingua_stage(self, unsure: list[_Unsure]) -> None:
-        """lingua's distribution for every unsure text (``u.li``): shortlists first (one trigram call for all the
-        short texts), then one call per (language subset, models) group."""
+        """lingua's distribution for every unsure text (``u.li``): the short texts' shortlists first (lingua's
+        trigram models), then the texts grouped by (language subset, models)."""
         if not self.lingua.available:
             return
         short = [u for u in unsure if u.shortlist]
