@@ -115,9 +115,9 @@ REVIEW_PEERS = ("babelcart", f"babelcart, default set ({len(DEFAULT_LANGUAGES)})
 #: reviews in besides Indonesian (en, zh; the issue's set was de, en, es, fr, ja, zh at 99.98%).
 GATE_TEXTS_PER_S = 10_000
 GATE_REVIEW_ACCURACY = 0.999
-#: babelcart's accuracy before issue 33's speed work (2026-12-07 16:23 UTC run of this script with its default
-#: arguments, test split, 43 languages): the new path must not fall below it.
-BEFORE = {"short": 0.7439, "whole": 0.8932, "reviews": 0.966}
+#: babelcart's right answers before issue 33's speed work (2026-12-07 16:23 UTC run of this script with its default
+#: arguments, test split, 43 languages; commit 55b7a96): the new path must not fall below them.
+BEFORE = {"short": 3015 / 4053, "whole": 3620 / 4053, "reviews": 2898 / 3000}
 
 
 # --- peers ----------------------------------------------------------------------------------------------
@@ -263,10 +263,10 @@ def gates(results: dict[str, Any], args: argparse.Namespace) -> list[list[Any]]:
         if defaults and args.reviews == 1000:
             acc = rev["babelcart"]["accuracy"]
             rows.append(["babelcart: whole reviews accuracy, en + zh + id (id vs ms without a shop profile)",
-                         round(acc, 4), f">= {BEFORE['reviews']} (before)", acc >= BEFORE["reviews"] - 1e-9])
+                         round(acc, 4), f">= {BEFORE['reviews']:.4f} (before)", acc >= BEFORE["reviews"] - 1e-9])
     for field in ("whole", "short"):
         acc = results[field]["babelcart"]["accuracy"]
-        target = f">= {BEFORE[field]} (before)" if defaults else "n/a: the reference used the default arguments"
+        target = f">= {BEFORE[field]:.4f} (before)" if defaults else "n/a: the reference used the default arguments"
         rows.append([f"babelcart: {field} texts accuracy", round(acc, 4), target,
                      acc >= BEFORE[field] - 1e-9 if defaults else ""])
     return rows
