@@ -54,6 +54,21 @@ def test_the_same_text_gets_the_same_answer_alone_and_in_any_batch() -> None:
     assert fresh.detect_batch(MIXED[::2] + MIXED[1::2]) == alone[::2] + alone[1::2]
 
 
+# xSID utterances fastText reads as Danish, Norwegian or Swedish without being sure: lingua weighs the same three
+# languages for each (one group), and its answers differ
+SCANDINAVIAN = {"Hvornår viser Santikos Theatres animerede film": "da", "Er tannlegetimen min i påminnelsene mine?": "no",
+                "Spill en sang av Juanes på LastFm.": "no", "Skal det regne nær min lokation klokken 0 ?": "da"}
+
+
+def test_texts_that_lingua_weighs_together_keep_their_own_answers() -> None:
+    det = LanguageDetector()
+    texts = list(SCANDINAVIAN)
+    together = det.detect_batch(texts)
+    assert [g.lang for g in together] == list(SCANDINAVIAN.values())
+    assert all(g.method == "ensemble" for g in together)
+    assert together == [LanguageDetector().detect(t) for t in texts]
+
+
 def test_a_lingua_failure_leaves_fasttexts_answer() -> None:
     det = LanguageDetector()
 
