@@ -15,12 +15,13 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def train_and_load(encoder: Any, **kwargs: Any) -> Any:
-    """Train a model folder in a temp dir with the real trainer and load it back."""
+    """Train a model folder in a temp dir with the real trainer (the frozen recipe, ``method="head"``, unless
+    ``kwargs`` name another) and load it back."""
     from babelcart.learn import train_model
     from babelcart.models import load_model
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-model-"))
-    path = train_model(out=tmp / "model", encoder=encoder, **kwargs)
+    path = train_model(out=tmp / "model", encoder=encoder, **{"method": "head", **kwargs})
     return load_model(path, encoder=encoder)
 
 
