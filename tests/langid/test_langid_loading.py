@@ -1,0 +1,45 @@
+"""Language ID loads only what the texts need, when they need it, and says so (INFO, shown by --verbose)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from babelcart.text import langid
+from babelcart.text.langid import LanguageDetector
+
+# fastText is unsure of it (4+ words, below FASTTEXT_SURE) and it is longer than LINGUA_LOW_CHARS
+LONG_UNSURE = "Kualitas oke sesuai harga, tapi keren parah sekali kakak seller"
+
+
+def test_script_decisions_load_nothing() -> None:
+    det = LanguageDetector(languages=["en", "de"])
+    assert [g.lang for g in det.detect_batch(["무선 이어폰", "ワイヤレス", "蓝牙耳机"])] == ["ko", "ja", "zh"]
+    assert not det.fasttext.loaded and not det.lingua.loaded()
+
+
+def test_sure_texts_load_fasttext_only() -> None:
+    det = LanguageDetector(languages=["en", "de", "id", "ms"])
+    det.detect_batch(["wireless earbuds with charging case, great sound", "Die Lieferung kam pünktlich und gut verpackt"])
+    assert det.fasttext.loaded and not det.lingua.loaded()
+
+
+def test_long_unsure_texts_use_linguas_trigram_models_only(caplog: pytest.LogCaptureFixture) -> None:
+    assert len(LONG_UNSURE) >= langid.LINGUA_LOW_CHARS
+    det = LanguageDetector(gate=False)
+    with caplog.at_level(logging.INFO, logger="babelcart.text.langid"):
+        g = det.detect(LONG_UNSURE)
+    assert g.lang == "id" and g.method == "ensemble"  # lingua took part
+    loaded = det.lingua.loaded()
+    assert loaded and all(low for _, low in loaded), loaded  # no full (1-5-gram) models for a long text
+    assert "loading lingua's trigram models" in caplog.text and "full models" not in caplog.text
+
+
+def test_short_unsure_texts_load_full_models_for_the_shortlist_only(caplog: pytest.LogCaptureFixture) -> None:
+    det = LanguageDetector(gate=False)
+    with caplog.at_level(logging.INFO, logger="babelcart.text.langid"):
+        assert det.detect("tas ransel").method == "ensemble"
+    full = {code for code, low in det.lingua.loaded() if not low}
+    assert "en" in full and len(full) <= 10, full  # the shortlist (and the prior's English), not all 52 Latin ones
+    assert "loading lingua's full models" in caplog.text
