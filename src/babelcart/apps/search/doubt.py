@@ -131,26 +131,27 @@ class DoubtModel:
 
     def probability(self, features: dict[str, float], mode: str) -> float | None:
         """Probability that the hit with ``features`` is relevant (``None``: no model for ``mode``)."""
-        if mode not in self.weights:
-            return None
+        return self._probability(features, mode) if mode in self.weights else None
+
+    def _probability(self, features: dict[str, float], mode: str) -> float:
         z = self.bias[mode] + sum(w * term_value(features, t)
                                   for w, t in zip(self.weights[mode], self.terms[mode], strict=True))
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def judge(self, hits: Hits, features: list[dict[str, float]], mode: str) -> Hits:
         """Each hit's ``score`` becomes its probability (capped by the hits above it), ``relevance`` and
-        ``no_good_match`` the top hit's; returns ``hits``."""
+        ``no_good_match`` the top hit's; returns ``hits`` (scores untouched without a model for ``mode``)."""
         hits.features = features
         hits.doubt = {k: round(v, 4) for k, v in features[0].items()} if features else None
-        probs = [self.probability(f, mode) for f in features]
-        if not hits or probs[0] is None:
+        if not hits or mode not in self.weights:
             return hits
+        probs = [self._probability(f, mode) for f in features]
         cap = 1.0
         for hit, p in zip(hits, probs, strict=True):
-            cap = min(cap, p)  # type: ignore[type-var]
+            cap = min(cap, p)
             hit["score"] = round(cap, 4)
         hits.relevance = hits[0]["score"]
-        hits.no_good_match = bool(probs[0] < self.threshold)  # type: ignore[operator]
+        hits.no_good_match = bool(probs[0] < self.threshold)
         return hits
 
     def as_dict(self) -> dict[str, Any]:
