@@ -58,7 +58,7 @@ from babelcart.progress import progress  # noqa: E402
 from search_crosslingual import off_set, prdect_set, tatoeba_set, warm_cache  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZES = (100, 1000, 10000)
+SIZES = (100, 1000, 10000, 20000)
 MODES = ("hybrid", "dense", "bm25")
 K = 10
 MAX_PRESENT = 3  # relevant products put in a catalog per query (a category query has dozens)
