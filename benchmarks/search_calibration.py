@@ -405,6 +405,8 @@ def report(enc: Any, rows: list[dict[str, Any]], background: tuple[float, ...] |
                              f"| {r['right_flagged']} | {r['absent_flagged']} |")
     print("\n".join(lines))
     print(f"threshold {model.threshold}")
+    res["table"] = "\n".join(["hybrid, held-out queries, by catalog size", *table(res["held_out"], "size", "hybrid",
+                                                                                    before)])
     RESULTS = ROOT / "benchmarks" / "results"
     reliability_png(model, held, before_rows, RESULTS / "search_calibration.png")
     write_result("search_calibration", res)
