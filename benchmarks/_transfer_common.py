@@ -16,12 +16,12 @@ RESULTS = Path(__file__).parent / "results"
 
 def train_and_load(encoder: Any, **kwargs: Any) -> Any:
     """Train a model folder in a temp dir with the real trainer and load it back."""
-    from babelcart.apps.classify import load_classifier
     from babelcart.learn import train_model
+    from babelcart.models import load_model
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-model-"))
     path = train_model(out=tmp / "model", encoder=encoder, **kwargs)
-    return load_classifier(path, encoder=encoder)
+    return load_model(path, encoder=encoder)
 
 
 def finetune_and_self_train(run: Any, train: list[dict[str, Any]], unlabeled: dict[str, list[dict[str, Any]]],

@@ -94,7 +94,7 @@ def intent_pairs() -> tuple[list[list[tuple[str, str]]], list[tuple[str, str]]]:
 
 
 def probabilities(clf: Any, data: dict[str, Any]) -> dict[str, np.ndarray]:
-    from babelcart.learn.ensemble import member_probabilities
+    from babelcart.models.ensemble import member_probabilities
 
     return {lang: member_probabilities(clf, [r["text"] for r in recs], [lang] * len(recs), data["labels"])[0]
             for lang, recs in data["test"].items()}
@@ -103,8 +103,8 @@ def probabilities(clf: Any, data: dict[str, Any]) -> dict[str, np.ndarray]:
 def run_condition(task: str, condition: str, enc: Any, tmp: Path, seed: int) -> dict[str, Any]:
     """Train and score every recipe in one condition; the ensemble averages the head's and the fine-tune's
     probabilities."""
-    from babelcart.apps.classify import load_classifier
     from babelcart.learn import train_model
+    from babelcart.models import load_model
 
     data, kw = condition_inputs(task, condition)
     errors: dict[str, dict[str, np.ndarray]] = {}
@@ -117,7 +117,7 @@ def run_condition(task: str, condition: str, enc: Any, tmp: Path, seed: int) -> 
         path = train_model(out=tmp / f"{condition}-{name}".replace(" ", "_"), encoder=None if fine else enc,
                            seed=seed, **kw, **changes)
         seconds[name] = time.time() - t0
-        clf = load_classifier(path, encoder=enc)
+        clf = load_model(path, encoder=enc)
         rule = getattr(clf, "rating_decode", "median")
         probs[name] = probabilities(clf, data)
         errors[name] = {g: row_errors(P, data["test"][g], data["task"], data["labels"], rule)

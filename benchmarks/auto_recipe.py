@@ -43,7 +43,7 @@ NOISE_SE = 2.0
 def row_errors(P: np.ndarray, recs: list[dict[str, Any]], task: str, labels: list[Any], rule: str) -> np.ndarray:
     """Per-row loss: absolute error of the rating decoded by the model's own ``rule`` (median or mode), or
     1 - correct (intents, Chinese pos/neg)."""
-    from babelcart.learn.ordinal import decode_rating
+    from babelcart.models.ordinal import decode_rating
 
     gold = [r["label"] for r in recs]
     if task == "classify":
@@ -68,7 +68,7 @@ def fmt(p: dict[str, Any]) -> str:
 
 
 def split_errors(clf: Any, data: dict[str, Any]) -> dict[str, np.ndarray]:
-    from babelcart.learn.ensemble import member_probabilities
+    from babelcart.models.ensemble import member_probabilities
 
     out = {}
     rule = getattr(clf, "rating_decode", "median")
@@ -81,7 +81,8 @@ def split_errors(clf: Any, data: dict[str, Any]) -> dict[str, np.ndarray]:
 def recipes(task: str) -> dict[str, dict[str, Any]]:
     """The single recipes ``--method auto`` chooses from (every one it could run here), by name."""
     from babelcart.learn.auto import candidates
-    from babelcart.learn.train import HeadConfig, TrainConfig
+    from babelcart.learn.config import TrainConfig
+    from babelcart.learn.data import HeadConfig
 
     cfg = TrainConfig(train=[], out="unused", heads=[HeadConfig(task=task, label_field="label")])
     return {c.name: c.changes for c in candidates(cfg, has_unlabeled=True, finetune_ok=True)}
@@ -99,9 +100,9 @@ def main() -> None:
     logging.getLogger("babelcart.learn.auto").setLevel(logging.INFO)
     import torch
 
-    from babelcart.apps.classify import load_classifier
     from babelcart.encoders import get_encoder
     from babelcart.learn import train_model
+    from babelcart.models import load_model
 
     torch.set_num_threads(args.threads)
     data = rating_splits(args.n_train) if args.task == "rating" else intent_splits()
@@ -118,7 +119,7 @@ def main() -> None:
         fine = changes.get("method") == "finetune"
         path = train_model(out=tmp / f"m{n}", encoder=None if fine else enc, **common, **changes)
         seconds[name] = time.time() - t0
-        errors[name] = split_errors(load_classifier(path, encoder=enc), data)
+        errors[name] = split_errors(load_model(path, encoder=enc), data)
         if name == AUTO:
             chosen = json.loads((path / "config.json").read_text(encoding="utf-8"))["auto"]
         print(f"{name}: {seconds[name]:.0f}s", file=sys.stderr, flush=True)

@@ -120,8 +120,8 @@ def tatoeba_search_set(test: dict[str, list[tuple[str, str]]]) -> dict[str, Any]
 def intent_accuracy(enc: Any, per_lang: int) -> dict[str, float]:
     """xSID: raw frozen logistic head trained on English; accuracy on English and on the other languages (the
     first ``per_lang`` evaluation sentences of each)."""
-    from babelcart.apps.classify import load_classifier
     from babelcart.learn import train_model
+    from babelcart.models import load_model
 
     data = xsid_split()
     pool = data["map_keys"] | data["unl_keys"]
@@ -133,8 +133,8 @@ def intent_accuracy(enc: Any, per_lang: int) -> dict[str, float]:
             count[r["lang"]] = count.get(r["lang"], 0) + 1
             test.append(r)
     path = train_model(train=train, out=Path(tempfile.mkdtemp(prefix="bench-ca-")) / "m", task="classify",
-                       encoder=enc, align="none", source_lang="en")
-    preds = load_classifier(path, encoder=enc).predict([r["text"] for r in test], [r["lang"] for r in test])
+                       encoder=enc, align="none", source_lang="en", method="head")
+    preds = load_model(path, encoder=enc).predict([r["text"] for r in test], [r["lang"] for r in test])
     ok = np.array([p["pred"] == r["label"] for p, r in zip(preds, test, strict=True)])
     is_en = np.array([r["lang"] == "en" for r in test])
     return {"en": float(ok[is_en].mean()), "other_mean": float(ok[~is_en].mean())}

@@ -167,10 +167,10 @@ def sentiment_data(n_train: int, n_test: int, seed: int = 0) -> tuple[list[dict]
 def accuracy(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from babelcart.encoders.onnx import load_onnx_classifier
     from babelcart.export import export_model
     from babelcart.learn.finetune import train_finetune
-    from babelcart.learn.finetuned import load_finetuned
+    from babelcart.models.finetuned import load_finetuned
+    from babelcart.models.onnx import load_onnx_classifier
 
     torch.set_num_threads(args.threads)
     train, dev, test = sentiment_data(args.train_n, args.test_n)

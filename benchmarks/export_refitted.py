@@ -45,11 +45,11 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     import torch
 
-    from babelcart.apps.classify import load_classifier
     from babelcart.export import export_model
     from babelcart.learn import train_model
-    from babelcart.learn.persist import read_config
-    from babelcart.learn.refit import bundled_encoder
+    from babelcart.models import load_model
+    from babelcart.models.folder import read_config
+    from babelcart.models.frozen import bundled_encoder
 
     torch.set_num_threads(2)
     data = intent_splits()
@@ -64,9 +64,9 @@ def main() -> None:
     export_s = time.time() - t0
     cfg = read_config(exported)
     chosen = cfg["encoder"]["precision"]
-    models = {"folder (torch)": load_classifier(folder),
-              "ONNX fp32": load_classifier(exported, encoder=bundled_encoder(exported, cfg, precision="fp32")),
-              "ONNX int8": load_classifier(exported, encoder=bundled_encoder(exported, cfg, precision="int8"))}
+    models = {"folder (torch)": load_model(folder),
+              "ONNX fp32": load_model(exported, encoder=bundled_encoder(exported, cfg, precision="fp32")),
+              "ONNX int8": load_model(exported, encoder=bundled_encoder(exported, cfg, precision="int8"))}
     test = data["test"]
     rows = {name: score(clf, test) for name, clf in models.items()}
     ref = rows["folder (torch)"]["preds"]

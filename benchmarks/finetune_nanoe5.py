@@ -85,7 +85,7 @@ def main() -> None:
     # 4: training step cost
     from babelcart.encoders.hf import embed_batch, load_hf
     from babelcart.learn.contrastive import info_nce
-    from babelcart.learn.finetune import wrap_lora
+    from babelcart.learn.finetune_base import wrap_lora
 
     batch = [("query: " + p[0], "query: " + p[1]) for p in tatoeba("de")[:8]]
     steps = {}

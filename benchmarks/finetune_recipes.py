@@ -140,7 +140,7 @@ def lang_metrics(P: np.ndarray, recs: list[dict[str, Any]], task: str, labels: l
                  decode: str = "median") -> dict[str, float]:
     """Accuracy (intents; pos/neg for rating rows labelled pos/neg), or MAE and accuracy of the rating decoded by
     ``decode`` (median or mode), plus the MAE under the other decodings."""
-    from babelcart.learn.ordinal import decode_rating
+    from babelcart.models.ordinal import decode_rating
 
     gold = [r["label"] for r in recs]
     if task == "classify":

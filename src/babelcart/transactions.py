@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from babelcart.store.repo import parse_ts
+from babelcart.store.rows import parse_ts
 
 FIELDS = ("user_id", "item_id", "ts", "order_id", "quantity", "price", "title", "country")
 REQUIRED = ("user_id", "item_id", "ts", "quantity")

@@ -21,7 +21,7 @@ ITEMS = {"old": ["a1", "a2", "a3"], "new": ["b1", "b2", "b3", "b4", "b5"]}
 
 
 def save_model(folder: Path, generation: str) -> None:
-    from babelcart.learn.persist import save_model_folder
+    from babelcart.models.folder import save_model_folder
 
     n = len(ITEMS[generation])
     save_model_folder(folder, config={"task": "classify", "labels": ITEMS[generation], "generation": generation},

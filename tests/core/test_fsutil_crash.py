@@ -33,7 +33,7 @@ def _run_child(kind: str, folder: Path, generation: str, step: str) -> int:
 def _load_items(kind: str, folder: Path) -> list[str]:
     """The items of the loaded copy, checked for being one whole version."""
     if kind == "model":
-        from babelcart.learn.persist import load_head_arrays, read_config
+        from babelcart.models.folder import load_head_arrays, read_config
 
         cfg = read_config(folder)
         coef = load_head_arrays(folder, cfg)["coef"]  # checksum-checked against config.json
@@ -76,7 +76,7 @@ def test_first_save_killed_leaves_nothing_or_the_new_version(tmp_path: Path) -> 
         if step == "ready":  # finished and fsynced: recovered
             assert _load_items("model", folder) == ITEMS["new"]
         else:
-            from babelcart.learn.persist import ModelLoadError, read_config
+            from babelcart.models.folder import ModelLoadError, read_config
 
             with pytest.raises(ModelLoadError, match="not found"):
                 read_config(folder)

@@ -13,13 +13,13 @@ from typer.testing import CliRunner
 from babelcart.cli import app
 from babelcart.datasets.records import write_records
 from babelcart.extras import MissingExtraError, require_extra
-from babelcart.learn.persist import FORMAT, FORMAT_VERSION
+from babelcart.models.folder import FORMAT, FORMAT_VERSION
 
 
 def _block(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
     for name in names:
         monkeypatch.setitem(sys.modules, name, None)
-    for name in [m for m in sys.modules if m.startswith("babelcart.learn.finetune") and m != "babelcart.learn.finetuned"]:
+    for name in [m for m in sys.modules if m.startswith("babelcart.learn.finetune") and m != "babelcart.models.finetuned"]:
         monkeypatch.delitem(sys.modules, name)  # imported again, as in a fresh process without the extra
 
 

@@ -23,7 +23,7 @@ def build_finetuned(path: Path, *, task: str = "classify", labels: list | None =
     import torch
     from safetensors.torch import save_file
 
-    from babelcart.learn.finetune import FORMAT, FORMAT_VERSION
+    from babelcart.models.folder import FORMAT, FORMAT_VERSION
 
     labels = labels or (["neg", "pos", "neutral"] if task == "classify" else [1, 2, 3, 4, 5])
     enc = build_tiny_bert(path / "encoder", hidden_size=32, num_heads=num_heads, seed=seed)

@@ -16,8 +16,9 @@ from tests.export.helpers_export import SENTENCES, build_finetuned  # noqa: E402
 from tests.finetune.tiny_models import build_tiny_bert, build_tiny_xlmr  # noqa: E402
 
 from babelcart.encoders import get_encoder  # noqa: E402
-from babelcart.encoders.onnx import OnnxModelError, load_onnx_classifier  # noqa: E402
+from babelcart.encoders.onnx import OnnxModelError  # noqa: E402
 from babelcart.export import ExportError, export_model, prune_heads, quantize_int8  # noqa: E402
+from babelcart.models.onnx import load_onnx_classifier  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -115,7 +116,7 @@ def test_onnx_encoder_precision_and_spec(e5_onnx: Path) -> None:
 
 
 def test_classifier_round_trip_matches_torch(clf_src: Path, clf_onnx: Path) -> None:
-    from babelcart.learn.finetuned import load_finetuned
+    from babelcart.models.finetuned import load_finetuned
 
     ref = load_finetuned(clf_src, device="cpu")
     texts = SENTENCES + TEXTS
@@ -135,10 +136,10 @@ def test_classifier_round_trip_matches_torch(clf_src: Path, clf_onnx: Path) -> N
     assert cfg["validation"]["fp32"]["pred_agreement"] == 1.0
 
 
-def test_load_classifier_serves_onnx_exports(clf_onnx: Path) -> None:
-    from babelcart.apps.classify import load_classifier
+def test_load_model_serves_onnx_exports(clf_onnx: Path) -> None:
+    from babelcart.models import load_model
 
-    served = load_classifier(clf_onnx).predict(SENTENCES, langs=["en"] * len(SENTENCES))
+    served = load_model(clf_onnx).predict(SENTENCES, langs=["en"] * len(SENTENCES))
     direct = load_onnx_classifier(clf_onnx).predict(SENTENCES, langs=["en"] * len(SENTENCES))
     assert [r["pred"] for r in served] == [r["pred"] for r in direct]
 
@@ -146,7 +147,7 @@ def test_load_classifier_serves_onnx_exports(clf_onnx: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(("rating_head", "rating_decode"), [("coral", None), ("softmax", None), ("softmax", "mode")])
 def test_rating_classifier_round_trip(work: Path, rating_head: str, rating_decode: str | None) -> None:
-    from babelcart.learn.finetuned import load_finetuned
+    from babelcart.models.finetuned import load_finetuned
 
     name = f"rating-{rating_head}-{rating_decode}"
     src = build_finetuned(work / name, task="rating", seed=3, rating_head=rating_head, rating_decode=rating_decode)

@@ -14,9 +14,9 @@ pytest.importorskip("transformers")
 sys.path.insert(0, str(Path(__file__).parent))
 from toy_data import rating_records, toy_records  # noqa: E402
 
-from babelcart.apps.classify import load_classifier
 from babelcart.learn import auto
 from babelcart.learn.train import train_model
+from babelcart.models import load_model
 
 pytestmark = pytest.mark.torch
 
@@ -52,7 +52,7 @@ def test_auto_writes_a_finetuned_or_ensemble_winner(tiny_bert: Path, tmp_path: P
     assert cfg["method"] == winner and cfg["auto"]["candidates"][cfg["auto"]["chosen"]]["kind"] == winner
     if winner == "ensemble":
         assert sorted(cfg["members"]) == ["finetune", "head"]
-    preds = load_classifier(path).predict(["good good good good", "bad bad bad bad"], langs=["en", "en"])
+    preds = load_model(path).predict(["good good good good", "bad bad bad bad"], langs=["en", "en"])
     assert all(p["pred"] in [1, 2, 3, 4, 5] and "expected" in p for p in preds)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from babelcart.learn.finetuned import coral_decode, coral_probs
+from babelcart.models.ordinal import coral_decode, coral_probs
 
 ZH = list("质量很好物流快满意差坏了")
 EN = ["great", "product", "fast", "shipping", "quality", "bad", "broke", "love", "hate", "dress", "shoes", "order"]

@@ -14,7 +14,7 @@ pytest.importorskip("peft")
 from toy_data import toy_records  # noqa: E402
 
 from babelcart.learn.finetune import FinetuneRun  # noqa: E402
-from babelcart.learn.finetuned import load_finetuned  # noqa: E402
+from babelcart.models.finetuned import load_finetuned  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

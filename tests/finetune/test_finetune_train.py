@@ -14,9 +14,11 @@ pytest.importorskip("transformers")
 
 from toy_data import rating_records, toy_records  # noqa: E402
 
-from babelcart.learn.finetune import FinetuneRun, joint_weights, train_finetune  # noqa: E402
-from babelcart.learn.finetuned import load_finetuned  # noqa: E402
-from babelcart.learn.persist import ModelLoadError  # noqa: E402
+from babelcart.learn.finetune import FinetuneRun, train_finetune  # noqa: E402
+from babelcart.learn.finetune_data import joint_weights  # noqa: E402
+from babelcart.models.finetuned import load_finetuned  # noqa: E402
+from babelcart.models.folder import ModelLoadError  # noqa: E402
+from babelcart.models.ordinal import logits_to_probs  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -36,9 +38,9 @@ def _fit(tiny_bert: Path, *, seed: int = 0, epochs: int = 4, **kw) -> FinetuneRu
 @pytest.fixture(scope="module")
 def trained(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[FinetuneRun, Path]:
     run = _fit(tiny_bert, epochs=4, patience=4, tensorboard_dir=tmp_path_factory.mktemp("tb"))
-    live = run.scores([r["text"] for r in DEV])
+    live = run.logits([r["text"] for r in DEV])
     path = run.save(tmp_path_factory.mktemp("ft") / "model")
-    run.live_scores = live  # type: ignore[attr-defined]
+    run.live_logits = live  # type: ignore[attr-defined]
     return run, path
 
 
@@ -75,7 +77,9 @@ def test_save_load_roundtrip(trained: tuple[FinetuneRun, Path]) -> None:
     texts = [r["text"] for r in DEV]
     preds = clf.predict(texts, langs=[r["lang"] for r in DEV])
     scores = np.array([[p["scores"][lab] for lab in clf.labels] for p in preds])
-    np.testing.assert_allclose(scores, run.live_scores, atol=1e-5)  # type: ignore[attr-defined]
+    t = cfg["head"]["calibration"]["temperature"]
+    live = logits_to_probs("linear", run.live_logits / t)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(scores, live, atol=1e-5)  # the saved head is the live one, temperature-scaled
     np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-5)
     assert [p["pred"] for p in preds] == [clf.labels[i] for i in scores.argmax(axis=1)]
     assert [p["lang"] for p in preds] == [r["lang"] for r in DEV]
@@ -83,6 +87,27 @@ def test_save_load_roundtrip(trained: tuple[FinetuneRun, Path]) -> None:
     vecs = clf.encode(texts[:3])
     assert vecs.shape == (3, 32)
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_saved_head_is_calibrated_on_dev_and_predicts_the_same_labels(trained: tuple[FinetuneRun, Path]) -> None:
+    run, path = trained
+    cal = json.loads((path / "config.json").read_text())["head"]["calibration"]
+    assert cal["on"] == f"dev ({len(DEV)} rows)" and cal["temperature"] != 1.0
+    assert "calibration: temperature" in (path / "README.md").read_text()
+    y = np.array([run.labels_.index(r["label"]) for r in DEV])
+    raw = run.live_logits.astype(np.float64)  # type: ignore[attr-defined]
+
+    def nll(t: float) -> float:
+        return float(-np.mean(np.log(logits_to_probs("linear", raw / t)[np.arange(len(y)), y])))
+
+    assert nll(cal["temperature"]) <= nll(1.0)
+    assert (logits_to_probs("linear", raw / cal["temperature"]).argmax(1) == raw.argmax(1)).all()
+
+
+def test_without_dev_labels_the_head_is_left_as_trained(tiny_bert: Path, tmp_path: Path) -> None:
+    run = _fit(tiny_bert, epochs=1, dev=None)
+    cfg = json.loads((run.save(tmp_path / "m") / "config.json").read_text())
+    assert cfg["head"]["calibration"]["temperature"] == 1.0 and "give --dev" in cfg["head"]["calibration"]["on"]
 
 
 def test_saved_encoder_is_a_plain_hf_folder(trained: tuple[FinetuneRun, Path]) -> None:
@@ -98,10 +123,11 @@ def test_saved_encoder_is_a_plain_hf_folder(trained: tuple[FinetuneRun, Path]) -
     np.testing.assert_allclose(enc.encode(texts), load_finetuned(path).encode(texts), atol=1e-5)
 
 
-def test_load_through_classify_dispatch(trained: tuple[FinetuneRun, Path]) -> None:
-    classify = pytest.importorskip("babelcart.apps.classify")
+def test_load_model_dispatches_to_the_finetuned_loader(trained: tuple[FinetuneRun, Path]) -> None:
+    from babelcart.models import load_model
+
     _, path = trained
-    clf = classify.load_classifier(path)
+    clf = load_model(path)
     assert clf.predict(["shipping order very"], langs=["en"])[0]["pred"] in clf.labels
 
 

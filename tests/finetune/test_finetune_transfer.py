@@ -14,7 +14,8 @@ pytest.importorskip("transformers")
 
 from toy_data import toy_records  # noqa: E402
 
-from babelcart.learn.finetune import FinetuneRun, length_batches, padding_waste  # noqa: E402
+from babelcart.learn.finetune import FinetuneRun  # noqa: E402
+from babelcart.learn.finetune_data import length_batches, padding_waste  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

@@ -14,13 +14,13 @@ pytest.importorskip("transformers")
 
 from toy_data import toy_records  # noqa: E402
 
-from babelcart.apps.classify import load_classifier  # noqa: E402
 from babelcart.encoders.base import vectors_id  # noqa: E402
 from babelcart.encoders.hf import HFEncoder  # noqa: E402
 from babelcart.export.refitted import _default_precision  # noqa: E402
-from babelcart.learn.persist import ModelLoadError, read_config  # noqa: E402
-from babelcart.learn.refit import bundled_encoder  # noqa: E402
 from babelcart.learn.train import train_model  # noqa: E402
+from babelcart.models import load_model  # noqa: E402
+from babelcart.models.folder import ModelLoadError, read_config  # noqa: E402
+from babelcart.models.frozen import bundled_encoder  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -43,8 +43,8 @@ def test_the_head_runs_on_the_bundled_fine_tuned_encoder(refitted: Path, tiny_be
     assert read_config(refitted / "finetune")["method"] == "finetune"
     assert cfg["finetune"]["n_train"] == len(TRAIN)
     assert not list(refitted.parent.glob(".finetune-*")) and not list(refitted.parent.glob(".refit-*"))
-    clf = load_classifier(refitted)
-    tuned = load_classifier(refitted / "finetune").encode(TEXTS)
+    clf = load_model(refitted)
+    tuned = load_model(refitted / "finetune").encode(TEXTS)
     np.testing.assert_allclose(clf.encoder.encode(TEXTS), tuned, atol=1e-5)
     assert not np.allclose(HFEncoder(str(tiny_bert)).encode(TEXTS), tuned, atol=1e-3)  # the encoder did move
     preds = clf.predict(TEXTS, [r["lang"] for r in DEV])
@@ -53,7 +53,7 @@ def test_the_head_runs_on_the_bundled_fine_tuned_encoder(refitted: Path, tiny_be
 
 def test_a_given_encoder_does_not_replace_the_bundled_one(refitted: Path, tiny_bert: Path) -> None:
     cfg = json.loads((refitted / "config.json").read_text())
-    clf = load_classifier(refitted, encoder=HFEncoder(str(tiny_bert)))
+    clf = load_model(refitted, encoder=HFEncoder(str(tiny_bert)))
     assert vectors_id(clf.encoder) == cfg["encoder"]["build"]
 
 
@@ -69,7 +69,7 @@ def test_missing_bundled_encoder_is_a_clear_error(refitted: Path, tmp_path: Path
     shutil.copytree(refitted, broken)
     shutil.rmtree(broken / "finetune" / "encoder")
     with pytest.raises(ModelLoadError, match="fine-tuned encoder"):
-        load_classifier(broken)
+        load_model(broken)
 
 
 def test_no_refit_writes_the_plain_fine_tuned_folder(tiny_bert: Path, tmp_path: Path) -> None:
@@ -94,12 +94,12 @@ def test_onnx_export_predicts_what_the_folder_predicts(refitted: Path, tmp_path:
     assert cfg["encoder"]["format"] == "onnx" and not (out / "finetune").exists()
     assert cfg["export"]["validation"]["fp32"]["pred_agreement"] == 1.0 and "int8" in cfg["export"]["validation"]
     langs = [r["lang"] for r in DEV]
-    want = load_classifier(refitted).predict(TEXTS, langs)
-    fp32 = load_classifier(out, encoder=bundled_encoder(out, cfg, precision="fp32")).predict(TEXTS, langs)
+    want = load_model(refitted).predict(TEXTS, langs)
+    fp32 = load_model(out, encoder=bundled_encoder(out, cfg, precision="fp32")).predict(TEXTS, langs)
     assert [p["pred"] for p in fp32] == [p["pred"] for p in want]
     for a, b in zip(fp32, want, strict=True):
         assert a["scores"] == pytest.approx(b["scores"], abs=1e-3)
-    default = load_classifier(out)  # the precision the export chose, from its own gate
+    default = load_model(out)  # the precision the export chose, from its own gate
     assert vectors_id(default.encoder).endswith("#" + cfg["encoder"]["precision"])
     assert cfg["encoder"]["precision"] == _default_precision(cfg["export"]["validation"])
 

@@ -13,7 +13,6 @@ from lookup_encoder import LookupEncoder
 
 from babelcart.learn import auto as auto_mod
 from babelcart.learn.auto import (
-    SMALL_DATA_ROWS,
     Evidence,
     Outcome,
     candidates,
@@ -21,16 +20,17 @@ from babelcart.learn.auto import (
     finetune_available,
     split_holdout,
 )
-from babelcart.learn.langs import split_lang_tag
-from babelcart.learn.train import (
+from babelcart.learn.config import (
     SMALL_DATA_EPOCHS,
+    SMALL_DATA_ROWS,
     TrainConfig,
-    TrainDataError,
     finetune_epochs,
-    train_model,
     use_linear_probe,
     use_refit_head,
 )
+from babelcart.learn.data import TrainDataError
+from babelcart.learn.train import train_model
+from babelcart.text.languages import split_lang_tag
 
 
 def _shifted(seed: int = 0, shift: float = 3.0):
@@ -157,7 +157,7 @@ def test_a_file_named_with_its_language_keeps_it(tmp_path: Path) -> None:
     data = json.loads((path / "config.json").read_text())["training_data"]
     assert data["unlabeled_languages"] == {"sr": 50} and data["unlabeled"][0]["lang"] == "sr"
     with pytest.raises(TrainDataError, match="not found"):
-        train_model(train=src, out=tmp_path / "x", task="classify", encoder=enc, unlabeled=[f"sr={unl}.missing"])
+        train_model(train=src, out=tmp_path / "x", task="classify", encoder=enc, unlabeled=[f"sr={unl}.missing"], method="head")
 
 
 def test_core_install_picks_among_frozen_recipes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,7 +171,7 @@ def test_core_install_picks_among_frozen_recipes(tmp_path: Path, monkeypatch: py
 
 
 def test_candidates_follow_extras_and_data() -> None:
-    from babelcart.learn.train import HeadConfig
+    from babelcart.learn.data import HeadConfig
 
     cfg = TrainConfig(train=[], out="x", heads=[HeadConfig(task="rating", label_field="rating")])
     names = [c.name for c in candidates(cfg, has_unlabeled=False, finetune_ok=False)]

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from lookup_encoder import LookupEncoder
 
-from babelcart.apps.classify import load_classifier
-from babelcart.learn.ensemble import save_ensemble
-from babelcart.learn.ordinal import median_decode
-from babelcart.learn.persist import ModelLoadError
 from babelcart.learn.train import train_model
+from babelcart.models import load_model
+from babelcart.models.ensemble import save_ensemble
+from babelcart.models.folder import ModelLoadError
+from babelcart.models.ordinal import median_decode
 
 
 def test_ensemble_averages_members_and_decodes_the_median(tmp_path: Path) -> None:
@@ -29,10 +29,10 @@ def test_ensemble_averages_members_and_decodes_the_median(tmp_path: Path) -> Non
     path = save_ensemble(tmp_path / "ens", {"head": a, "other": b})
     assert json.loads((path / "config.json").read_text())["method"] == "ensemble"
     texts = [f"v{i} r" for i in range(150, 200)]
-    ens = load_classifier(path, encoder=enc)
+    ens = load_model(path, encoder=enc)
     got = ens.predict(texts, ["en"] * len(texts))
-    pa = load_classifier(a, encoder=enc).predict(texts, ["en"] * len(texts))
-    pb = load_classifier(b, encoder=enc).predict(texts, ["en"] * len(texts))
+    pa = load_model(a, encoder=enc).predict(texts, ["en"] * len(texts))
+    pb = load_model(b, encoder=enc).predict(texts, ["en"] * len(texts))
     P = np.array([[(x["scores"][k] + z["scores"][k]) / 2 for k in "12345"] for x, z in zip(pa, pb, strict=True)])
     np.testing.assert_allclose([[g["scores"][k] for k in "12345"] for g in got], P, atol=1e-5)
     assert [g["pred"] for g in got] == (median_decode(P) + 1).tolist()
@@ -56,4 +56,4 @@ def test_ensemble_members_must_agree_and_exist(tmp_path: Path) -> None:
 
     shutil.rmtree(path / "members" / "a2")
     with pytest.raises(ModelLoadError, match="missing"):
-        load_classifier(path, encoder=enc)
+        load_model(path, encoder=enc)

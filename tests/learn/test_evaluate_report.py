@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from babelcart.apps.classify import evaluate_classifier, load_classifier
+from babelcart.apps.classify import evaluate_classifier
 from babelcart.cli import app
 from babelcart.datasets.records import write_records
 from babelcart.learn.metrics import format_report, per_language_report
 from babelcart.learn.train import train_model
+from babelcart.models import load_model
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("no_shop_profile")
@@ -56,8 +57,8 @@ def test_evaluate_gap_against_the_models_dev_source_metrics(tmp_path: Path, hash
         return [{"text": f"{'good nice' if i % 2 else 'bad poor'} {i + offset}", "label": "pos" if i % 2 else "neg",
                  "lang": lang} for i in range(n)]
 
-    path = train_model(train=recs(40, "en"), dev=recs(30, "en", 100), out=tmp_path / "m", encoder=hash_encoder)
-    clf = load_classifier(path, encoder=hash_encoder)
+    path = train_model(train=recs(40, "en"), dev=recs(30, "en", 100), out=tmp_path / "m", encoder=hash_encoder, method="head")
+    clf = load_model(path, encoder=hash_encoder)
     # a few misdetected lines labelled as the source language must not become the gap's reference
     data = recs(30, "xx", 200) + [{"text": "good nice 999", "label": "neg", "lang": "en"}] * 3
     rep = evaluate_classifier(clf, data)  # type: ignore[arg-type]

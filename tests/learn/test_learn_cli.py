@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from babelcart.cli import app
 from babelcart.datasets.records import write_records
-from babelcart.learn.train import DEFAULT_L2
+from babelcart.learn.config import DEFAULT_L2
 
 runner = CliRunner()
 

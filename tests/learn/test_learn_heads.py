@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from babelcart.learn.heads import LogisticHead, MLPHead, balanced_class_weights, fit_temperature
 from babelcart.learn.labels import parse_label
-from babelcart.learn.ordinal import OrdinalHead, expected_value, median_decode
-from babelcart.learn.train import (
+from babelcart.learn.weighting import (
     GROUP_OTHER,
     GROUP_PSEUDO,
     GROUP_TARGET,
     group_totals,
     sample_weights,
 )
+from babelcart.models.heads import LogisticHead, MLPHead, balanced_class_weights, fit_temperature
+from babelcart.models.ordinal import OrdinalHead, expected_value, median_decode
 
 
 def _blobs(n: int = 300, k: int = 3, d: int = 10, seed: int = 0, noise: float = 1.0):

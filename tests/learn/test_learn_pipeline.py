@@ -1,4 +1,4 @@
-"""train_model -> model folder -> load_classifier, on synthetic vectors served by a lookup encoder."""
+"""train_model -> model folder -> load_model, on synthetic vectors served by a lookup encoder."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import pytest
 from lookup_encoder import LookupEncoder
 
 import babelcart.learn as learn_pkg
-from babelcart.apps.classify import evaluate_classifier, load_classifier
+from babelcart.apps.classify import evaluate_classifier
 from babelcart.encoders import get_encoder
-from babelcart.learn.persist import ModelLoadError
-from babelcart.learn.train import TrainDataError, train_model
+from babelcart.learn.data import TrainDataError
+from babelcart.learn.train import train_model
+from babelcart.models import load_model
+from babelcart.models.folder import ModelLoadError
 
 
 def _shifted_task(seed: int = 0, shift: float = 1.6):
@@ -45,8 +47,8 @@ def test_self_training_improves_a_shifted_task(tmp_path: Path) -> None:
     accs = {}
     for rounds in (0, 3):
         path = train_model(train=src, out=tmp_path / f"m{rounds}", task="classify", encoder=enc, align="none",
-                           unlabeled=[unl] if rounds else [], self_train_rounds=rounds)
-        rep = evaluate_classifier(load_classifier(path, encoder=enc), test)  # type: ignore[arg-type]
+                           unlabeled=[unl] if rounds else [], self_train_rounds=rounds, method="head")
+        rep = evaluate_classifier(load_model(path, encoder=enc), test)  # type: ignore[arg-type]
         accs[rounds] = rep["languages"]["xx"]["accuracy"]
     assert accs[0] < 0.9
     assert accs[3] > accs[0] + 0.03
@@ -63,8 +65,8 @@ def test_centering_in_the_pipeline_fixes_the_shift(tmp_path: Path) -> None:
     accs = {}
     for mode in ("none", "center"):
         path = train_model(train=src, out=tmp_path / mode, task="classify", encoder=enc, align=mode,
-                           unlabeled=[unl])
-        accs[mode] = evaluate_classifier(load_classifier(path, encoder=enc), tgt[200:])["languages"]["xx"]["accuracy"]  # type: ignore[arg-type]
+                           unlabeled=[unl], method="head")
+        accs[mode] = evaluate_classifier(load_model(path, encoder=enc), tgt[200:])["languages"]["xx"]["accuracy"]  # type: ignore[arg-type]
     assert accs["none"] < 0.75 < 0.9 < accs["center"]
 
 
@@ -74,7 +76,7 @@ def test_few_shot_and_joint_lambda(tmp_path: Path) -> None:
     coefs = {}
     for lam in (0.05, 20.0):
         path = train_model(train=src, out=tmp_path / f"j{lam}", task="classify", encoder=enc, align="none",
-                           few_shot=4, target=tgt, joint_lambda=lam)
+                           few_shot=4, target=tgt, joint_lambda=lam, method="head")
         cfg = json.loads((path / "config.json").read_text())
         assert cfg["training_data"]["few_shot"] == {"xx": {"neg": 4, "pos": 4}}
         metrics = json.loads((path / "metrics.json").read_text())
@@ -110,8 +112,8 @@ def test_multitask_outputs_and_ordinal_rating(tmp_path: Path, hash_encoder) -> N
         recs.append({"text": f"{words[r]} item number {i}", "stars": r, "kind": "dress" if i % 2 else "shoe",
                      "lang": "en"})
     path = train_model(train=recs, out=tmp_path / "mt", task=["rating", "classify"],
-                       label_field=["stars", "kind"], encoder=hash_encoder)
-    clf = load_classifier(path, encoder=hash_encoder)
+                       label_field=["stars", "kind"], encoder=hash_encoder, method="head")
+    clf = load_model(path, encoder=hash_encoder)
     assert clf.task == "rating" and clf.labels == [1, 2, 3, 4, 5] and clf.encoder_spec == "hash:256"
     out = clf.predict(["great perfect love it", "awful broken terrible thing"], langs=["en", "en"])
     assert out[0]["pred"] > out[1]["pred"]
@@ -136,19 +138,19 @@ def test_bad_training_input_is_rejected_without_a_partial_folder(tmp_path: Path,
     for recs, msg in cases:
         task = "rating" if any(r.get("label") == 6 for r in recs) else "classify"
         with pytest.raises(TrainDataError, match=msg):
-            train_model(train=recs, out=out, task=task, encoder=hash_encoder)
+            train_model(train=recs, out=out, task=task, encoder=hash_encoder, method="head")
         assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == []  # no temp folders left behind
     with pytest.raises(TrainDataError, match="no usable text"):
-        train_model(train=good, out=out, encoder=hash_encoder, unlabeled=[[{"text": "  "}]])
+        train_model(train=good, out=out, encoder=hash_encoder, unlabeled=[[{"text": "  "}]], method="head")
     with pytest.raises(ValueError, match="--unlabeled"):
-        train_model(train=good, out=out, encoder=hash_encoder, self_train_rounds=1)
+        train_model(train=good, out=out, encoder=hash_encoder, self_train_rounds=1, method="head")
     with pytest.raises(ValueError, match="--parallel"):
-        train_model(train=good, out=out, encoder=hash_encoder, align="procrustes")
+        train_model(train=good, out=out, encoder=hash_encoder, align="procrustes", method="head")
     with pytest.raises(TrainDataError, match="not found"):
-        train_model(train=tmp_path / "nope.jsonl", out=out, encoder=hash_encoder)
+        train_model(train=tmp_path / "nope.jsonl", out=out, encoder=hash_encoder, method="head")
     # --skip-bad drops bad lines, counts them, and trains
-    path = train_model(train=[{"text": "x"}, *good], out=out, encoder=hash_encoder, skip_bad=True)
+    path = train_model(train=[{"text": "x"}, *good], out=out, encoder=hash_encoder, skip_bad=True, method="head")
     assert json.loads((path / "config.json").read_text())["training_data"]["skipped_bad_lines"] == 1
 
 
@@ -156,31 +158,31 @@ def test_bad_training_input_is_rejected_without_a_partial_folder(tmp_path: Path,
 def small_model(tmp_path: Path, hash_encoder) -> Path:
     recs = [{"text": f"{'good nice' if i % 2 else 'bad poor'} {i}", "label": "pos" if i % 2 else "neg", "lang": "en"}
             for i in range(40)]
-    return train_model(train=recs, out=tmp_path / "m", encoder=hash_encoder)
+    return train_model(train=recs, out=tmp_path / "m", encoder=hash_encoder, method="head")
 
 
 def test_model_folder_checks(small_model: Path, hash_encoder) -> None:
     assert {p.name for p in small_model.iterdir()} == {"config.json", "head.safetensors", "metrics.json",
                                                        "README.md"}
-    load_classifier(small_model, encoder=hash_encoder)
+    load_model(small_model, encoder=hash_encoder)
     with pytest.raises(ModelLoadError, match="trained with encoder"):
-        load_classifier(small_model, encoder=get_encoder("hash:128"))
+        load_model(small_model, encoder=get_encoder("hash:128"))
     with pytest.raises(ModelLoadError, match="not found"):
-        load_classifier(small_model.parent / "missing")
+        load_model(small_model.parent / "missing")
     head = small_model / "head.safetensors"
     data = bytearray(head.read_bytes())
     data[-5] ^= 0xFF
     head.write_bytes(bytes(data))
     with pytest.raises(ModelLoadError, match="corrupted"):
-        load_classifier(small_model, encoder=hash_encoder)
+        load_model(small_model, encoder=hash_encoder)
     cfg_path = small_model / "config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg_path.write_text(json.dumps({**cfg, "format_version": 99}))
     with pytest.raises(ModelLoadError, match="version"):
-        load_classifier(small_model, encoder=hash_encoder)
+        load_model(small_model, encoder=hash_encoder)
     cfg_path.write_text("{not json")
     with pytest.raises(ModelLoadError, match="corrupted"):
-        load_classifier(small_model, encoder=hash_encoder)
+        load_model(small_model, encoder=hash_encoder)
 
 
 def test_head_dimension_mismatch_is_caught(small_model: Path, hash_encoder) -> None:
@@ -189,30 +191,20 @@ def test_head_dimension_mismatch_is_caught(small_model: Path, hash_encoder) -> N
     cfg["encoder"] = {**cfg["encoder"], "spec": "hash:128", "dim": 128}
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(ModelLoadError, match="128-d"):
-        load_classifier(small_model, encoder=get_encoder("hash:128"))
+        load_model(small_model, encoder=get_encoder("hash:128"))
 
 
-def test_finetune_dispatch_is_wired(small_model: Path, monkeypatch) -> None:
-    import sys
-    import types
-
-    calls = {}
-    fake = types.ModuleType("babelcart.learn.finetuned")
-
-    def load_finetuned(path):
-        calls["path"] = path
-        return "FINETUNED"
-
-    fake.load_finetuned = load_finetuned  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "babelcart.learn.finetuned", fake)
+def test_a_finetune_folder_without_its_weights_is_a_clear_error(small_model: Path) -> None:
+    """``load_model`` sends a ``method: finetune`` folder to the fine-tuned loader, which names what is missing."""
+    pytest.importorskip("torch")
     cfg_path = small_model / "config.json"
     cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), "method": "finetune"}))
-    assert load_classifier(small_model) == "FINETUNED"
-    assert calls["path"] == small_model
+    with pytest.raises(ModelLoadError, match="model.safetensors is missing"):
+        load_model(small_model)
 
 
 def test_unknown_label_at_evaluation(small_model: Path, hash_encoder) -> None:
-    clf = load_classifier(small_model, encoder=hash_encoder)
+    clf = load_model(small_model, encoder=hash_encoder)
     with pytest.raises(ValueError, match="not known to the model.*'meh'"):
         evaluate_classifier(clf, [{"text": "good", "label": "pos"}, {"text": "so so", "label": "meh"}])  # type: ignore[arg-type]
     rep = evaluate_classifier(clf, [{"text": "good nice", "label": "pos", "lang": "en"}, {"text": "x"}])  # type: ignore[arg-type]
@@ -220,7 +212,7 @@ def test_unknown_label_at_evaluation(small_model: Path, hash_encoder) -> None:
 
 
 def test_predict_records_marks_bad_lines(small_model: Path, hash_encoder) -> None:
-    clf = load_classifier(small_model, encoder=hash_encoder)
+    clf = load_model(small_model, encoder=hash_encoder)
     recs = [{"text": "good nice", "id": 1}, {"id": 2}, {"text": "", "id": 3}, {"text": "bad poor", "id": 4, "lang": "en"}]
     out = clf.predict_records(recs)  # type: ignore[attr-defined]
     assert [r["id"] for r in out] == [1, 2, 3, 4]

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from babelcart.align import Aligner
-from babelcart.learn.finetuned import coral_decode, logits_to_probs
-from babelcart.learn.heads import LogisticHead, MLPHead
-from babelcart.learn.multitask import HeadState, TransferModel
-from babelcart.learn.ordinal import median_decode
+from babelcart.models.heads import LogisticHead, MLPHead
+from babelcart.models.multitask import HeadState, TransferModel
+from babelcart.models.ordinal import coral_decode, logits_to_probs, median_decode
 
 STARS = [1, 2, 3, 4, 5]
 SPLIT = np.array([0.40, 0.0, 0.0, 0.25, 0.35])
@@ -85,7 +84,7 @@ def test_frozen_classify_head_keeps_argmax() -> None:
 
 @pytest.mark.parametrize(("head", "stars"), [({"type": "coral"}, 4), ({"type": "softmax", "decode": "mode"}, 1)])
 def test_onnx_classifier_decodes_as_its_source_folder(head: dict[str, str], stars: int) -> None:
-    from babelcart.encoders.onnx import OnnxClassifier
+    from babelcart.models.onnx import OnnxClassifier
 
     p_gt = 1.0 - np.cumsum(SPLIT)[:-1]
     cum_logits = np.log(np.clip(p_gt, 1e-9, None) / np.clip(1 - p_gt, 1e-9, None))[None].astype(np.float32)

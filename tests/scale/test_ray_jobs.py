@@ -100,21 +100,21 @@ def test_glob_of_gzipped_files_and_parquet(local_ray: str, tmp_path: Path) -> No
 
 
 def test_classify_catalog_matches_local_predictions(local_ray: str, tmp_path: Path) -> None:
-    from babelcart.apps.classify import load_classifier
     from babelcart.learn.train import train_model
+    from babelcart.models import load_model
 
     train = [{"text": t, "label": lab} for t, lab in [
         ("great product love it", "pos"), ("excellent quality very happy", "pos"), ("works perfectly", "pos"),
         ("terrible broke after a day", "neg"), ("awful waste of money", "neg"), ("bad quality do not buy", "neg"),
     ] * 3]
-    model = train_model(train=train, out=tmp_path / "model", encoder="hash:256", task="classify", align="none")
+    model = train_model(train=train, out=tmp_path / "model", encoder="hash:256", task="classify", align="none", method="head")
     src = _write(tmp_path / "in.jsonl", [json.dumps(r) for r in (
         {"id": 1, "text": "love it, great"}, {"id": 2}, {"id": 3, "text": "awful, broke"})])
     res = ray_jobs.classify_catalog(src, tmp_path / "out", model_dir=model)
     out = read_parts(tmp_path / "out")
     assert (res.lines, res.errors) == (3, 1)
     assert [r["id"] for r in out] == [1, 2, 3] and "error" in out[1]
-    local = load_classifier(model).predict(["love it, great", "awful, broke"])
+    local = load_model(model).predict(["love it, great", "awful, broke"])
     assert [out[0]["pred"], out[2]["pred"]] == [p["pred"] for p in local]
     with pytest.raises(FileNotFoundError):
         ray_jobs.classify_catalog(src, tmp_path / "out2", model_dir=tmp_path / "missing")
@@ -220,7 +220,7 @@ def test_predict_cli_engine_ray(local_ray: str, tmp_path: Path) -> None:
     train = [{"text": t, "label": lab} for t, lab in [
         ("great product love it", "pos"), ("excellent quality", "pos"), ("terrible broke", "neg"),
         ("awful waste of money", "neg")] * 3]
-    model = train_model(train=train, out=tmp_path / "m", encoder="hash:128", task="classify", align="none")
+    model = train_model(train=train, out=tmp_path / "m", encoder="hash:128", task="classify", align="none", method="head")
     src = _write(tmp_path / "in.jsonl", [json.dumps({"text": "love it"}), json.dumps({"x": 1}),
                                          json.dumps({"text": "awful"})])
     res = CliRunner().invoke(app, ["predict", str(model), str(src), "--out", str(tmp_path / "out"),

@@ -139,8 +139,8 @@ def test_classify_serves_a_model_folder_from_the_real_trainer(make_client, keys,
     train = [{"text": t, "label": "pos", "lang": "en"} for t in pos] + \
             [{"text": t, "label": "neg", "lang": "en"} for t in neg]
     train_model(train=train, out=Path(serve_settings.models_dir) / "real", encoder="hash:256", task="classify",
-                align="none", calibrate=False)
-    c = make_client(services_kwargs={"model_loader": None})  # the colleague's load_classifier
+                align="none", calibrate=False, method="head")
+    c = make_client(services_kwargs={"model_loader": None})  # the colleague's load_model
     r = c.post("/v1/classify/real", json={"texts": ["terrible quality", "love it"], "langs": ["en", "en"]},
                headers=h(keys["read"]))
     assert r.status_code == 200, r.text

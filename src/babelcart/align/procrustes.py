@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from babelcart.align import MIN_PAIRS
 from babelcart.encoders.base import l2_normalize
 
 logger = logging.getLogger(__name__)
@@ -41,10 +42,6 @@ def orthogonal_procrustes(X: np.ndarray, Y: np.ndarray, *, prior: float = 0.0) -
         M = M + prior * np.eye(M.shape[0])
     U, _, Vt = np.linalg.svd(M)
     return (U @ Vt).astype(np.float32)
-
-
-#: The fewest parallel pairs a language's map is fitted from.
-MIN_PAIRS = 20
 
 
 class ProcrustesMaps:

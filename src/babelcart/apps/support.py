@@ -3,7 +3,7 @@
 For each message:
 
 1. language: the record's ``lang`` if given, else :func:`babelcart.text.langid.detect`;
-2. intent: a trained classifier folder (:func:`babelcart.apps.classify.load_classifier`) or, by default, a
+2. intent: a trained classifier folder (:func:`babelcart.models.load_model`) or, by default, a
    nearest-centroid classifier over example utterances embedded with the encoder (``query:`` role). The
    examples are English; the multilingual encoder makes it work zero-shot in other languages. Confidence
    is the softmax of the centroid cosines at ``temperature`` (cosines of e5-style models sit in a narrow
@@ -170,9 +170,9 @@ class SupportBot:
         enc = get_encoder(encoder, cache_dir=cache_dir) if isinstance(encoder, str) else encoder
         clf = None
         if model:
-            from babelcart.apps.classify import load_classifier
+            from babelcart.models import load_model
 
-            clf = load_classifier(model)
+            clf = load_model(model)
         return cls(templates=load_templates(templates), encoder=enc, classifier=clf,
                    faq=load_faq(faq) if faq else None, threshold=threshold, temperature=temperature,
                    margin=margin)

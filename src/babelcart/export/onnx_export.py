@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from babelcart.encoders.onnx import FORMAT, FORMAT_VERSION, MODEL_FILES, TextBatcher, make_session, softmax
+from babelcart.encoders.onnx import FORMAT, FORMAT_VERSION, MODEL_FILES, TextBatcher, make_session
 from babelcart.fsutil import atomic_dir, read_json_config
+from babelcart.models.heads import softmax
+from babelcart.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +165,7 @@ def _load_finetuned(folder: Path, cfg: dict[str, Any], *, max_length: int | None
     from safetensors.torch import load_file
 
     from babelcart.encoders.hf import load_hf, token_limit
-    from babelcart.learn.ordinal import rating_decode
+    from babelcart.models.ordinal import rating_decode
 
     enc_dir = folder / "encoder"
     head_file = folder / "model.safetensors"
@@ -371,8 +373,6 @@ def export_transformer(
     """
     check_options(opset=opset, prune=prune, recovery_data=recovery_data)
     import torch
-
-    from babelcart import __version__
 
     torch.manual_seed(seed)
     t0 = time.perf_counter()

@@ -36,8 +36,8 @@ BATCH_TOLERANCE = 1e-3
 def export_refitted(source: Path, out: Path, cfg: dict[str, Any], *, int8: bool, keep_fp32: bool, per_channel: bool,
                     opset: int, sample_texts: Sequence[str], seed: int) -> Path:
     """Export the refitted model folder ``source`` (config ``cfg``) to ``out`` (atomic); returns ``out``."""
-    from babelcart.apps.classify import load_classifier
-    from babelcart.learn.refit import bundled_encoder
+    from babelcart.models import load_model
+    from babelcart.models.frozen import bundled_encoder
 
     ft_dir = source / cfg["encoder"]["bundled"]
     ft = read_json_config(ft_dir / "config.json", ExportError, missing=f"{source} is incomplete: {ft_dir} is missing")
@@ -54,12 +54,12 @@ def export_refitted(source: Path, out: Path, cfg: dict[str, Any], *, int8: bool,
         config = {**cfg, "encoder": {**cfg["encoder"], "spec": "bundled:encoder", "bundled": "encoder",
                                      "format": "onnx", "build": f"{cfg['encoder']['build']}:onnx"}}
         (tmp / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
-        want = [p["pred"] for p in load_classifier(source).predict(texts)]
+        want = [p["pred"] for p in load_model(source).predict(texts)]
         validation: dict[str, Any] = {"texts": len(texts)}
         for precision in ("fp32", "int8") if int8 else ("fp32",):
             if precision == "fp32" and not keep_fp32:
                 continue
-            exported = load_classifier(tmp, encoder=bundled_encoder(tmp, config, precision=precision))
+            exported = load_model(tmp, encoder=bundled_encoder(tmp, config, precision=precision))
             validation[precision] = _validate(exported, texts, want)
         if validation.get("fp32", {}).get("pred_agreement", 1.0) < 1.0:
             raise ExportError(f"the ONNX export of {source} predicts differently from it on "

@@ -1,6 +1,10 @@
-"""Learn from labels in one language, predict in all: heads on frozen vectors, self-training, joint training.
+"""Learn from labels in one language, predict in all: the recipes (frozen heads, fine-tuning), ``auto``'s choice
+between them, and their one settings object.
 
-Public entry points: :func:`train_model` (writes a model folder) and :class:`TrainConfig`.
+Entry points: :func:`~babelcart.learn.train.train_model` (writes a model folder; ``babelcart.train`` and
+``babelcart train`` call it) and :class:`~babelcart.learn.config.TrainConfig`. Modules: ``data`` (inputs read
+and checked) → ``config`` (settings, one default each) → ``frozen`` / ``finetune_recipe`` (the recipes) →
+``recipes`` (the registry) → ``auto`` (the choice) → ``train`` (the entry point).
 """
 
 from __future__ import annotations
@@ -11,8 +15,13 @@ __all__ = ["TrainConfig", "train_model"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("train_model", "TrainConfig", "HeadConfig", "TrainDataError"):
-        from babelcart.learn import train
+    """``train_model`` and ``TrainConfig`` are imported on first use (the recipes import numpy and the encoders)."""
+    if name == "train_model":
+        from babelcart.learn.train import train_model
 
-        return getattr(train, name)
+        return train_model
+    if name == "TrainConfig":
+        from babelcart.learn.config import TrainConfig
+
+        return TrainConfig
     raise AttributeError(f"module 'babelcart.learn' has no attribute {name!r}")

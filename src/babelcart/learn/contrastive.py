@@ -15,10 +15,17 @@ It is used by :func:`babelcart.learn.finetune.train_finetune` (``contrastive_wei
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from babelcart.encoders.hf import embed_batch, load_hf, pick_device, token_limit
+from babelcart.fsutil import atomic_dir
+from babelcart.learn.finetune_base import np_rng, resolve_base, seed_everything, tensorboard_writer, wrap_lora
+from babelcart.models.finetuned import require_train
+from babelcart.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +75,7 @@ def train_contrastive(
     ``babelcart_prefixes.json`` beside the weights, informative). ``freeze_embeddings`` (default) keeps the
     token-embedding table fixed, as fine-tuning does. Returns ``out_dir``.
     """
-    from babelcart.learn import finetune as ft
-    from babelcart.progress import progress
-
-    ft.require_train(lora=lora, tensorboard=tensorboard_dir is not None)
+    require_train(lora=lora, tensorboard=tensorboard_dir is not None)
     import torch
 
     checked = check_pairs(pairs)
@@ -79,21 +83,21 @@ def train_contrastive(
         raise ValueError("contrastive training needs at least 2 parallel pairs (in-batch negatives)")
     if batch_size < 2:
         raise ValueError("batch_size must be at least 2 for in-batch negatives")
-    ft.seed_everything(seed)
-    base = ft.resolve_base(encoder_spec)
-    dev = ft.pick_device(device)
-    model, tokenizer = ft.load_hf(base.name, device=dev)
-    limit = ft.token_limit(model, tokenizer, max_length)
+    seed_everything(seed)
+    base = resolve_base(encoder_spec)
+    dev = pick_device(device)
+    model, tokenizer = load_hf(base.name, device=dev)
+    limit = token_limit(model, tokenizer, max_length)
     if lora:
-        model = ft.wrap_lora(model, r=lora_r)
+        model = wrap_lora(model, r=lora_r)
     elif freeze_embeddings:
         for p in model.get_input_embeddings().parameters():
             p.requires_grad_(False)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    writer = ft.tensorboard_writer(tensorboard_dir)
-    rng = ft.np_rng(seed)
+    writer = tensorboard_writer(tensorboard_dir)
+    rng = np_rng(seed)
     step = 0
     losses: list[float] = []
     for epoch in range(epochs):
@@ -104,8 +108,8 @@ def train_contrastive(
         for batch in progress(batches, desc=f"contrastive epoch {epoch + 1}/{epochs}", enabled=show_progress):
             xs = [base.query_prefix + checked[i][0] for i in batch]
             ys = [base.query_prefix + checked[i][1] for i in batch]
-            ea = ft.embed_batch(model, tokenizer, xs, max_length=limit, device=dev)
-            eb = ft.embed_batch(model, tokenizer, ys, max_length=limit, device=dev)
+            ea = embed_batch(model, tokenizer, xs, max_length=limit, device=dev)
+            eb = embed_batch(model, tokenizer, ys, max_length=limit, device=dev)
             loss = info_nce(ea, eb, temperature=temperature)
             opt.zero_grad()
             loss.backward()
@@ -121,10 +125,6 @@ def train_contrastive(
     if lora:
         model = model.merge_and_unload()
     model.eval()
-    import json
-
-    from babelcart.fsutil import atomic_dir
-
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

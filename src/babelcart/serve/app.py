@@ -18,12 +18,12 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from babelcart import __version__
 from babelcart.config import Settings, settings_from_env
 from babelcart.serve.auth import KeyStore, RateLimiter
 from babelcart.serve.errors import ServiceError
 from babelcart.serve.middleware import BodyLimitMiddleware, ObserveMiddleware, log_internal_error
 from babelcart.serve.services import Services
+from babelcart.version import __version__
 
 logger = logging.getLogger(__name__)
 

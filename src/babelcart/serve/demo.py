@@ -93,7 +93,7 @@ def _train_sentiment(settings: Settings, out: Path) -> None:
 
     logger.info("training the demo sentiment model (%s) ...", settings.encoder)
     rows = [{"text": r["text"], "label": r["sentiment"], "lang": r["lang"]} for r in demo_reviews() if r["sentiment"]]
-    train_model(train=rows, out=out, encoder=settings.encoder, cache_dir=settings.cache_dir)
+    train_model(train=rows, out=out, encoder=settings.encoder, cache_dir=settings.cache_dir, method="head")
 
 
 def _fit_recommender(settings: Settings, out: Path) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from babelcart.apps.classify import load_classifier
+from babelcart.models import load_model
 from babelcart.serve.errors import NotFoundError, NotImplementedFeature, UnavailableError, missing_extra
 
 logger = logging.getLogger(__name__)
@@ -28,10 +28,10 @@ Loader = Callable[[Path], Any]
 
 
 def default_loader(path: Path) -> Any:
-    """:func:`babelcart.apps.classify.load_classifier`; a fine-tuned model without torch installed is a
+    """:func:`babelcart.models.load_model`; a fine-tuned model without torch installed is a
     501 naming the ``pip install 'babelcart[train]'`` fix."""
     try:
-        return load_classifier(path)
+        return load_model(path)
     except ImportError as exc:
         raise missing_extra("this model", "train", exc) from exc
 

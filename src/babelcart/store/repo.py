@@ -17,12 +17,9 @@ models in ``schema.py`` to match.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -30,7 +27,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     Executable,
-    Select,
     Table,
     create_engine,
     delete,
@@ -47,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.pool import StaticPool
 
 from babelcart.extras import require_extra
+from babelcart.store.rows import UpsertResult, chunks, content_hash, in_window, last_wins, parse_ts
 from babelcart.store.schema import (
     EVENT_TYPES,
     Alert,
@@ -63,7 +60,6 @@ from babelcart.store.schema import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///babelcart.db"
-_CHUNK = 500
 
 PRODUCTS = cast(Table, Product.__table__)
 REVIEWS = cast(Table, Review.__table__)
@@ -92,81 +88,6 @@ def _m002_event_weights(conn: Connection) -> None:
 
 MIGRATIONS: list[Callable[[Connection], None]] = [_m001_initial, _m002_event_weights]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-def content_hash(record: dict[str, Any]) -> str:
-    """Stable SHA-256 of a record (keys sorted, ``_``-prefixed bookkeeping keys ignored)."""
-    clean = {k: v for k, v in record.items() if not k.startswith("_") and k != "content_hash"}
-    blob = json.dumps(clean, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-def parse_ts(value: Any) -> datetime | None:
-    """``datetime``, ISO-8601 string (``Z`` allowed) or POSIX seconds → aware UTC; ``None`` stays ``None``.
-
-    Raises ``ValueError`` for anything else.
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return to_utc(value)
-    if isinstance(value, bool):
-        raise ValueError(f"bad timestamp: {value!r}")
-    if isinstance(value, int | float):
-        from datetime import timezone
-
-        return datetime.fromtimestamp(float(value), tz=timezone.utc)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            return to_utc(datetime.fromisoformat(text))
-        except ValueError:
-            raise ValueError(f"bad timestamp (want ISO-8601): {value!r}") from None
-    raise ValueError(f"bad timestamp: {value!r}")
-
-
-def _chunks(seq: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(seq), size):
-        yield seq[i:i + size]
-
-
-def _in_window(query: Select, ts: Any, since: datetime | str | None, until: datetime | str | None) -> Select:
-    """``query`` restricted to rows with ``since <= ts < until``; a bound left ``None`` is open."""
-    if since is not None:
-        query = query.where(ts >= parse_ts(since))
-    if until is not None:
-        query = query.where(ts < parse_ts(until))
-    return query
-
-
-def _last_wins(records: Iterable[dict[str, Any]], key: str = "id") -> list[dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for r in records:
-        if r.get(key) in (None, ""):
-            raise ValueError(f"record without {key!r}: {r!r:.200}")
-        out[str(r[key])] = r
-    return list(out.values())
-
-
-@dataclass
-class UpsertResult:
-    """Which ids an upsert inserted, changed or found unchanged (same content hash)."""
-
-    inserted: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> list[str]:
-        """Inserted and updated ids."""
-        return self.inserted + self.updated
-
-    def as_dict(self) -> dict[str, int]:
-        """Counts only."""
-        return {"inserted": len(self.inserted), "updated": len(self.updated), "unchanged": len(self.unchanged)}
 
 
 # -------------------------------------------------------------------------------------------------- store
@@ -286,7 +207,7 @@ class Store:
         if not rows:
             return
         if self.dialect in ("sqlite", "postgresql"):
-            for chunk in _chunks(rows):
+            for chunk in chunks(rows):
                 stmt = self._insert(table)
                 where = (table.c.content_hash != stmt.excluded.content_hash) if only_if_hash_changed else None
                 stmt = stmt.on_conflict_do_update(
@@ -302,7 +223,7 @@ class Store:
 
     def _hashes(self, conn: Connection, table: Table, ids: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}
-        for chunk in _chunks(list(ids)):
+        for chunk in chunks(list(ids)):
             for rid, h in conn.execute(select(table.c.id, table.c.content_hash).where(table.c.id.in_(chunk))):
                 out[rid] = h
         return out
@@ -342,7 +263,7 @@ class Store:
         Unchanged rows (same ``content_hash``, computed from the fields when not given) are not rewritten.
         """
         now = utcnow()
-        rows = [self._product_row(r, now) for r in _last_wins(records)]
+        rows = [self._product_row(r, now) for r in last_wins(records)]
         with self.engine.begin() as conn:
             res = self._classify(conn, PRODUCTS, rows)
             changed = set(res.changed)
@@ -358,7 +279,7 @@ class Store:
         """The products among ``ids`` that exist, in the order asked."""
         found: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(dict.fromkeys(ids))):
+            for chunk in chunks(list(dict.fromkeys(ids))):
                 for row in conn.execute(select(PRODUCTS).where(PRODUCTS.c.id.in_(chunk))):
                     found[row.id] = dict(row._mapping)
         return [found[i] for i in dict.fromkeys(ids) if i in found]
@@ -395,14 +316,14 @@ class Store:
         """Record that ``ids`` are in the search index as of ``ts`` (now)."""
         ts = ts or utcnow()
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 conn.execute(update(PRODUCTS).where(PRODUCTS.c.id.in_(chunk)).values(indexed_at=ts))
 
     def delete_products(self, ids: Sequence[str], *, with_reviews: bool = False) -> int:
         """Delete products (and their reviews when ``with_reviews``); returns how many products went."""
         n = 0
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 n += conn.execute(delete(PRODUCTS).where(PRODUCTS.c.id.in_(chunk))).rowcount or 0
                 if with_reviews:
                     conn.execute(delete(REVIEWS).where(REVIEWS.c.product_id.in_(chunk)))
@@ -429,7 +350,7 @@ class Store:
 
     def upsert_reviews(self, records: Iterable[dict[str, Any]]) -> UpsertResult:
         """Insert or update reviews (``id`` and ``text`` required; ``text`` should already be PII-masked)."""
-        rows = [self._review_row(r) for r in _last_wins(records)]
+        rows = [self._review_row(r) for r in last_wins(records)]
         with self.engine.begin() as conn:
             res = self._classify(conn, REVIEWS, rows)
             changed = set(res.changed)
@@ -457,7 +378,7 @@ class Store:
             q = q.where(REVIEWS.c.product_id == product_id)
         if lang is not None:
             q = q.where(REVIEWS.c.lang == lang)
-        q = _in_window(q, REVIEWS.c.ts, since, until)
+        q = in_window(q, REVIEWS.c.ts, since, until)
         if not include_duplicates:
             q = q.where(REVIEWS.c.dup_of.is_(None))
         if limit is not None:
@@ -468,7 +389,7 @@ class Store:
         """Delete reviews by id; returns how many went."""
         n = 0
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 n += conn.execute(delete(REVIEWS).where(REVIEWS.c.id.in_(chunk))).rowcount or 0
         return n
 
@@ -511,7 +432,7 @@ class Store:
         with self.engine.begin() as conn:
             before = int(conn.execute(select(func.count()).select_from(EVENTS)).scalar_one())
             if self.dialect in ("sqlite", "postgresql"):
-                for chunk in _chunks(rows):
+                for chunk in chunks(rows):
                     stmt = self._insert(EVENTS).on_conflict_do_nothing(
                         index_elements=["user_id", "item_id", "type", "ts"])
                     conn.execute(stmt, list(chunk))
@@ -535,7 +456,7 @@ class Store:
             q = q.where(EVENTS.c.user_id == user_id)
         if item_id is not None:
             q = q.where(EVENTS.c.item_id == item_id)
-        q = _in_window(q, EVENTS.c.ts, since, until)
+        q = in_window(q, EVENTS.c.ts, since, until)
         if types is not None:
             q = q.where(EVENTS.c.type.in_(list(types)))
         if limit is not None:

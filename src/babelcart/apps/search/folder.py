@@ -39,6 +39,7 @@ from babelcart.apps.search.locations import is_postgres_url
 from babelcart.apps.search.sharded import SHARDS_FILE, ShardedSearchIndex, read_shards_manifest
 from babelcart.apps.search.vector_index import VectorIndex
 from babelcart.fsutil import atomic_dir, recover_dir, sha256_file
+from babelcart.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -234,8 +235,6 @@ class SearchIndex(HybridSearch):
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Write the index to folder ``path`` atomically (a complete folder or the old one, never half)."""
-        from babelcart import __version__
-
         path = Path(path)
         with atomic_dir(path) as tmp:
             arrays, terms = self.lexical_.state()

@@ -24,7 +24,7 @@ from babelcart.serve.schemas import (
     SentimentSummaryOut,
 )
 from babelcart.serve.services import Services
-from babelcart.store.repo import parse_ts
+from babelcart.store.rows import parse_ts
 from babelcart.store.schema import Review
 from babelcart.text.langid import detect_batch
 from babelcart.text.pii import mask_pii

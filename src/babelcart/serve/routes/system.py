@@ -8,10 +8,10 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from babelcart import __version__
 from babelcart.serve.deps import ServicesDep
 from babelcart.serve.metrics import CONTENT_TYPE_LATEST
 from babelcart.serve.schemas import HealthOut, ReadyOut
+from babelcart.version import __version__
 
 router = APIRouter(tags=["system"])
 

@@ -7,6 +7,8 @@ and the checksum of the weights, and fails with :class:`ModelLoadError` and a cl
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,29 @@ def save_model_folder(out_dir: str | Path, *, config: dict[str, Any], arrays: di
                                           encoding="utf-8")
         (tmp / "README.md").write_text(card, encoding="utf-8")
     return out
+
+
+def annotate_model_folder(folder: str | Path, *, config_update: dict[str, Any], card_section: str) -> Path:
+    """Add ``config_update`` to a written model folder's ``config.json`` and ``card_section`` to its ``README.md``,
+    both in one atomic step (the other files are hard-linked into the new folder, not copied)."""
+    folder = Path(folder)
+    config = read_config(folder)
+    card = (folder / "README.md").read_text(encoding="utf-8") if (folder / "README.md").exists() else ""
+    with atomic_dir(folder) as tmp:
+        shutil.copytree(folder, tmp, dirs_exist_ok=True, copy_function=_link_or_copy)
+        for name in ("config.json", "README.md"):
+            (tmp / name).unlink(missing_ok=True)  # a hard link: writing through it would change the old folder
+        (tmp / "config.json").write_text(json.dumps({**config, **config_update}, indent=2, ensure_ascii=False,
+                                                    default=_jsonable), encoding="utf-8")
+        (tmp / "README.md").write_text(card.rstrip() + "\n\n" + card_section.strip() + "\n", encoding="utf-8")
+    return folder
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _jsonable(obj: Any) -> Any:

@@ -12,6 +12,7 @@ and predict in numpy. ``predict_proba`` applies the calibration temperature ``te
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -166,12 +167,18 @@ class MLPHead(Head):
 
 def fit_temperature(head: Head, X: np.ndarray, y: np.ndarray) -> float:
     """Temperature ``T`` minimizing the negative log-likelihood of ``y`` under ``head.proba_at(X, T)``."""
+    return temperature_for(lambda t: head.proba_at(X, t), y)
+
+
+def temperature_for(proba_at: Callable[[float], np.ndarray], y: np.ndarray) -> float:
+    """The temperature ``T`` in [0.05, 20] whose probabilities ``proba_at(T)`` give the held-out labels ``y`` the
+    least negative log-likelihood (temperature scaling, Guo et al. 2017); 1 when there are none."""
     y = np.asarray(y)
     if len(y) == 0:
         return 1.0
 
     def nll(log_t: float) -> float:
-        p = head.proba_at(X, float(np.exp(log_t)))
+        p = proba_at(float(np.exp(log_t)))
         return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None))))
 
     res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")

@@ -13,11 +13,9 @@ from typing import Any
 import numpy as np
 
 from babelcart.align import Aligner
-from babelcart.learn.heads import Head, LogisticHead, MLPHead
-from babelcart.learn.ordinal import OrdinalHead, expected_value, median_decode
+from babelcart.models.heads import Head, LogisticHead, MLPHead
+from babelcart.models.ordinal import OrdinalHead, expected_value, median_decode
 
-TASKS = ("classify", "rating")
-RATING_LABELS = [1, 2, 3, 4, 5]
 HEAD_KINDS: dict[str, type[Head]] = {"logreg": LogisticHead, "mlp": MLPHead, "ordinal": OrdinalHead}
 
 

@@ -10,6 +10,7 @@ writes it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,32 +19,11 @@ import numpy as np
 
 from babelcart.encoders.hf import embed_batch, load_hf, pick_device
 from babelcart.extras import require_extra
-from babelcart.fsutil import read_json_config
-from babelcart.learn.langs import resolve_languages
-from babelcart.learn.ordinal import decode_rating, expected_value, rating_decode
-from babelcart.learn.persist import FORMAT, ModelLoadError, check_format_version
-
-__all__ = ["FinetunedClassifier", "coral_decode", "coral_probs", "default_rating_head", "head_type", "load_finetuned",
-           "logits_to_probs", "require_train"]
-
-#: Rating heads: ``coral`` (one weight vector, K-1 ordered thresholds, binary losses) or ``softmax`` (K logits,
-#: cross-entropy); the default is the one that beat the frozen head in every language on the dev split
-#: (``benchmarks/finetune_recipes.py``, ``docs/finetune.md``).
-RATING_HEADS = ("coral", "softmax")
-DEFAULT_RATING_HEAD = "softmax"
-#: ``rating_decode="auto"``: each head's measured best rule (same benchmark): the median for CORAL, the mode for
-#: softmax (its median drifts to the middle stars when a target language's distribution is flatter than the
-#: source's, as zero-shot transfer makes it).
-AUTO_RATING_DECODE = {"coral": "median", "softmax": "mode"}
-#: The head when self-training follows: a softmax teacher's probabilities pile on the middle stars in a new
-#: language, its prior estimate follows them and the student collapses (``benchmarks/transfer_rating.py``:
-#: Indonesian MAE 0.845 -> 1.643 after one balanced round; CORAL 0.770 -> 0.802).
-SELF_TRAIN_RATING_HEAD = "coral"
-
-
-def default_rating_head(self_training: bool) -> str:
-    """The measured best rating head: softmax for a plain fine-tune, CORAL when self-training follows."""
-    return SELF_TRAIN_RATING_HEAD if self_training else DEFAULT_RATING_HEAD
+from babelcart.fsutil import atomic_dir, read_json_config
+from babelcart.models.folder import FORMAT, ModelLoadError, check_format_version
+from babelcart.models.ordinal import coral_decode, logits_to_probs, rating_decode
+from babelcart.models.predictor import RecordsMixin, check_texts
+from babelcart.text.languages import resolve_languages
 
 
 def require_train(*, lora: bool = False, tensorboard: bool = False) -> None:
@@ -53,60 +33,13 @@ def require_train(*, lora: bool = False, tensorboard: bool = False) -> None:
     require_extra("train", names, "fine-tuning")
 
 
-# ---------------------------------------------------------------- ordinal (CORAL) decoding, numpy
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
-
-
-def coral_probs(logits: np.ndarray) -> np.ndarray:
-    """Class probabilities ``[n, K]`` from CORAL threshold logits ``[n, K-1]`` (``P(y > k)``).
-
-    The cumulative probabilities are made non-increasing first, so the class probabilities are >= 0.
-    """
-    logits = np.atleast_2d(np.asarray(logits, dtype=np.float64))
-    p_gt = np.minimum.accumulate(_sigmoid(logits), axis=1)
-    n = p_gt.shape[0]
-    upper = np.concatenate([np.ones((n, 1)), p_gt], axis=1)
-    lower = np.concatenate([p_gt, np.zeros((n, 1))], axis=1)
-    probs = np.clip(upper - lower, 0.0, None)
-    return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
-
-
-def coral_decode(probs: np.ndarray, labels: Sequence[float] | np.ndarray,
-                 rule: str = "median") -> tuple[np.ndarray, np.ndarray]:
-    """``(label index, expected value)`` per row of class probabilities ``[n, K]`` (any rating head).
-
-    ``rule="median"``: the first class whose cumulative probability reaches 0.5 (minimizes the expected absolute
-    error of a calibrated distribution); ``"mode"``: the most probable class
-    (:func:`babelcart.learn.ordinal.decode_rating`). ``expected`` is the mean.
-    """
-    probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
-    return decode_rating(probs, rule), expected_value(probs, np.asarray(labels, dtype=np.float64))
-
-
-def logits_to_probs(head_type: str, logits: np.ndarray) -> np.ndarray:
-    """Class probabilities from head logits: CORAL (``coral``, or the task name ``rating`` of older folders)
-    or softmax (``linear``/``softmax``, or the task name ``classify``)."""
-    if head_type in ("coral", "rating"):
-        return coral_probs(logits)
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-
 def head_type(config: dict[str, Any]) -> str:
     """``linear`` (classify), ``coral`` or ``softmax`` (rating) from a fine-tuned folder's config."""
     default = "linear" if config.get("task") == "classify" else "coral"
     return str((config.get("head") or {}).get("type") or default)
 
 
-# ---------------------------------------------------------------- loading
-
-
-class FinetunedClassifier:
+class FinetunedClassifier(RecordsMixin):
     """A saved fine-tuned model: ``.predict(texts, langs=None)``, ``.encode(texts)``, ``.labels``, ``.task``."""
 
     def __init__(self, path: Path, config: dict[str, Any], model: Any, tokenizer: Any, head: dict[str, Any],
@@ -156,11 +89,7 @@ class FinetunedClassifier:
     def predict(self, texts: Sequence[str], langs: Sequence[str | None] | None = None, *,
                 batch_size: int = 32) -> list[dict[str, Any]]:
         """One dict per text: ``pred``, ``scores`` (label → probability), ``lang`` (+ ``expected`` for rating)."""
-        if isinstance(texts, str):
-            raise TypeError("predict() takes a list of texts, not one string")
-        texts = list(texts)
-        if langs is not None and len(langs) != len(texts):
-            raise ValueError(f"{len(langs)} langs for {len(texts)} texts")
+        texts = check_texts(texts, langs)
         if not texts:
             return []
         probs = self.predict_proba(texts, batch_size=batch_size)
@@ -181,17 +110,6 @@ class FinetunedClassifier:
             out.append(row)
         return out
 
-    def predict_records(self, records: list[dict[str, Any]], *, text_field: str | None = None,
-                        batch_size: int = 32) -> list[dict[str, Any]]:
-        """Records in, records out (same order) with ``pred``/``scores``/``lang`` added; a bad one gets ``error``."""
-        from babelcart.datasets.records import collect_texts
-
-        out, good, texts = collect_texts(records, text_field or self.text_field)
-        preds = self.predict(texts, [records[i].get("lang") for i in good], batch_size=batch_size)
-        for i, p in zip(good, preds, strict=True):
-            out[i] = {**records[i], **p}
-        return out
-
     def encode(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
         """The fine-tuned encoder's L2-normalized mean-pooled vectors ``[n, dim]`` (query prefix applied)."""
         from babelcart.encoders.base import l2_normalize
@@ -202,7 +120,7 @@ class FinetunedClassifier:
 def load_finetuned(path: str | Path, *, device: str | None = None) -> FinetunedClassifier:
     """Load a folder written by :func:`train_finetune`.
 
-    Raises :class:`babelcart.learn.persist.ModelLoadError` (a ``ValueError``) with a clear message for a
+    Raises :class:`babelcart.models.folder.ModelLoadError` (a ``ValueError``) with a clear message for a
     missing, incomplete, corrupted, newer-version or mismatched folder.
     """
     require_train()
@@ -239,3 +157,20 @@ def load_finetuned(path: str | Path, *, device: str | None = None) -> FinetunedC
     if int(model.config.hidden_size) != dim:
         raise ModelLoadError(f"encoder hidden size {model.config.hidden_size} does not match the head's {dim}")
     return FinetunedClassifier(path, config, model, tokenizer, head, dev)
+
+
+def save_finetuned(out_dir: str | Path, *, model: Any, tokenizer: Any, head: dict[str, Any], config: dict[str, Any],
+                   metrics: dict[str, Any], card: str) -> Path:
+    """Write a fine-tuned model folder atomically: ``encoder/`` and ``tokenizer/`` (Hugging Face format), the head's
+    tensors in ``model.safetensors``, ``config.json``, ``metrics.json`` and the model card ``README.md``."""
+    from safetensors.torch import save_file
+
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp / "encoder")
+        tokenizer.save_pretrained(tmp / "encoder")
+        tokenizer.save_pretrained(tmp / "tokenizer")
+        save_file(head, str(tmp / "model.safetensors"), metadata={"format": FORMAT, "task": config["task"]})
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        (tmp / "README.md").write_text(card, encoding="utf-8")
+    return Path(out_dir)

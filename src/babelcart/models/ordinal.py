@@ -16,12 +16,13 @@ most probable star), which is what a fine-tuned softmax head is decoded to (``do
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
 
-from babelcart.learn.heads import Head
+from babelcart.models.heads import Head
 
 
 def median_decode(P: np.ndarray) -> np.ndarray:
@@ -55,6 +56,42 @@ def expected_value(P: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def coral_probs(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities ``[n, K]`` from CORAL threshold logits ``[n, K-1]`` (``P(y > k)``).
+
+    The cumulative probabilities are made non-increasing first, so the class probabilities are >= 0.
+    """
+    logits = np.atleast_2d(np.asarray(logits, dtype=np.float64))
+    p_gt = np.minimum.accumulate(_sigmoid(logits), axis=1)
+    n = p_gt.shape[0]
+    upper = np.concatenate([np.ones((n, 1)), p_gt], axis=1)
+    lower = np.concatenate([p_gt, np.zeros((n, 1))], axis=1)
+    probs = np.clip(upper - lower, 0.0, None)
+    return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+
+
+def coral_decode(probs: np.ndarray, labels: Sequence[float] | np.ndarray,
+                 rule: str = "median") -> tuple[np.ndarray, np.ndarray]:
+    """``(label index, expected value)`` per row of class probabilities ``[n, K]`` (any rating head).
+
+    ``rule="median"``: the first class whose cumulative probability reaches 0.5 (minimizes the expected absolute
+    error of a calibrated distribution); ``"mode"``: the most probable class
+    (:func:`babelcart.models.ordinal.decode_rating`). ``expected`` is the mean.
+    """
+    probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
+    return decode_rating(probs, rule), expected_value(probs, np.asarray(labels, dtype=np.float64))
+
+
+def logits_to_probs(head_type: str, logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from head logits: CORAL (``coral``, or the task name ``rating`` of older folders)
+    or softmax (``linear``/``softmax``, or the task name ``classify``)."""
+    if head_type in ("coral", "rating"):
+        return coral_probs(logits)
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
 
 
 class OrdinalHead(Head):

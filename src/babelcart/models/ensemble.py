@@ -1,7 +1,7 @@
 """A model folder that averages the class probabilities of member models (a frozen head and a fine-tuned model).
 
 >>> save_ensemble("models/rating", {"head": "tmp/head", "finetune": "tmp/ft"})   # doctest: +SKIP
->>> load_classifier("models/rating").predict(["bagus sekali"])                     # doctest: +SKIP
+>>> load_model("models/rating").predict(["bagus sekali"])                     # doctest: +SKIP
 
 Layout: ``config.json`` (``method: "ensemble"``, task, labels, member names) and ``members/<name>/``, each a
 complete model folder of its own. ``pred`` is decoded from the averaged probabilities like any model's: the
@@ -18,8 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from babelcart.learn.ordinal import decode_rating, expected_value
-from babelcart.learn.persist import FORMAT, FORMAT_VERSION, ModelLoadError, read_config
+from babelcart.fsutil import atomic_dir
+from babelcart.models.folder import FORMAT, FORMAT_VERSION
+from babelcart.models.ordinal import decode_rating, expected_value
+from babelcart.models.predictor import RecordsMixin, check_texts
+from babelcart.version import __version__
 
 
 def average_probabilities(probs: Sequence[np.ndarray]) -> np.ndarray:
@@ -50,7 +53,7 @@ def member_probabilities(model: Any, texts: list[str], langs: Sequence[str | Non
             [p["lang"] for p in preds])
 
 
-class EnsembleClassifier:
+class EnsembleClassifier(RecordsMixin):
     """Averages its members' probabilities; the same ``predict`` / ``predict_records`` as every model."""
 
     def __init__(self, path: Path, config: dict[str, Any], members: dict[str, Any]) -> None:
@@ -63,9 +66,7 @@ class EnsembleClassifier:
         self.encoder_spec: str = ", ".join(getattr(m, "encoder_spec", "?") for m in members.values())
 
     def predict(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
-        if isinstance(texts, str):
-            raise TypeError("predict() takes a list of texts, not one string")
-        texts = list(texts)
+        texts = check_texts(texts, langs)
         if not texts:
             return []
         probs, found = [], None
@@ -79,21 +80,9 @@ class EnsembleClassifier:
             row["lang"] = lang
         return rows
 
-    def predict_records(self, records: list[dict[str, Any]], *, text_field: str | None = None) -> list[dict[str, Any]]:
-        from babelcart.datasets.records import collect_texts
-
-        out, good, texts = collect_texts(records, text_field or self.text_field)
-        preds = self.predict(texts, [records[i].get("lang") for i in good]) if good else []
-        for i, p in zip(good, preds, strict=True):
-            out[i] = {**records[i], **p}
-        return out
-
 
 def save_ensemble(out: str | Path, members: dict[str, str | Path], *, extra: dict[str, Any] | None = None) -> Path:
     """Write an ensemble folder at ``out`` (atomically) holding copies of the ``members`` model folders."""
-    from babelcart import __version__
-    from babelcart.fsutil import atomic_dir
-
     if len(members) < 2:
         raise ValueError("an ensemble needs at least two member models")
     configs = {name: json.loads((Path(p) / "config.json").read_text(encoding="utf-8")) for name, p in members.items()}
@@ -111,27 +100,6 @@ def save_ensemble(out: str | Path, members: dict[str, str | Path], *, extra: dic
         (tmp / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
         (tmp / "README.md").write_text(
             f"# babelcart ensemble: {config['task']}\n\nAverages the class probabilities of {', '.join(members)} "
-            "(each a model folder under `members/`).\n", encoding="utf-8")
+            "(each a model folder under `members/`).\n\nLoad: `babelcart.load(path)`; from the command line "
+            "`babelcart predict THIS_FOLDER input.jsonl`.\n", encoding="utf-8")
     return Path(out)
-
-
-def load_ensemble(path: str | Path, *, encoder: Any = None, cache_dir: str | None = None) -> EnsembleClassifier:
-    """Load an ensemble folder; ``encoder`` (optional) is passed to frozen-head members with the same spec."""
-    from babelcart.apps.classify import load_classifier
-
-    folder = Path(path)
-    cfg = read_config(folder)
-    names = cfg.get("members") or []
-    if len(names) < 2:
-        raise ModelLoadError(f"{folder}/config.json lists fewer than two ensemble members")
-    members = {}
-    for name in names:
-        sub = folder / "members" / name
-        if not (sub / "config.json").is_file():
-            raise ModelLoadError(f"{folder} is incomplete: member {name!r} is missing")
-        sub_cfg = read_config(sub)
-        use = encoder if encoder is not None and (sub_cfg.get("encoder") or {}).get("spec") == encoder.spec else None
-        members[name] = load_classifier(sub, encoder=use, cache_dir=cache_dir)
-        if list(members[name].labels) != list(cfg["labels"]):
-            raise ModelLoadError(f"{folder}: member {name!r} has labels {members[name].labels}, not {cfg['labels']}")
-    return EnsembleClassifier(folder, cfg, members)

