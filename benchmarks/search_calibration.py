@@ -1,5 +1,5 @@
 """Search relevance as a probability: is the hit's score calibrated, and does ``no_good_match`` mean something,
-at catalog sizes from 100 to 10,000 and per query language?
+at catalog sizes from 100 to 20,000 and per query language?
 
 Judged queries (real text, nothing hand-labelled here):
 

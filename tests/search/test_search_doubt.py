@@ -99,6 +99,15 @@ def test_index_scores_are_probabilities_and_explain_keeps_the_fused_value(hash_e
     assert index.search("!!!", k=3).relevance is None
 
 
+def test_an_index_of_another_encoder_is_warned_its_probabilities_are_approximate(hash_encoder, caplog) -> None:
+    index = SearchIndex.build(_catalog(), encoder=hash_encoder)
+    with caplog.at_level("WARNING", logger="babelcart.apps.search.base"):
+        index.search(TITLE12, k=3)
+        index.search(TITLE12, k=3)
+    said = [r.getMessage() for r in caplog.records if "calibrated on" in r.getMessage()]
+    assert len(said) == 1 and "hash:256" in said[0]
+
+
 def test_cli_shows_probabilities_and_the_fused_value_under_explain(tmp_path: Path) -> None:
     cat = tmp_path / "c.jsonl"
     cat.write_text("".join(json.dumps(p) + "\n" for p in _catalog()), encoding="utf-8")

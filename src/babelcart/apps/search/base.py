@@ -365,6 +365,11 @@ class HybridSearch:
             except (OSError, ValueError, KeyError) as exc:
                 logger.warning("search relevance calibration unreadable (%s): results carry no relevance", exc)
                 self._doubt_model = False
+            fitted = self._doubt_model and self._doubt_model.fitted_on.get("encoder_build")
+            if fitted and self.encoder_build_ and fitted != self.encoder_build_:
+                logger.warning("search relevance was calibrated on %s vectors, this index holds %s: hit "
+                               "probabilities are approximate (refit: benchmarks/search_calibration.py --write)",
+                               fitted, self.encoder_build_)
         return self._doubt_model or None
 
     @doubt_model.setter

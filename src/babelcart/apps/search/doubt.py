@@ -17,7 +17,7 @@ is a feature or a product of two (``"cos*xling"``). The score shown is that prob
 above it (so it never rises down the list); ``relevance`` is the top hit's and ``no_good_match`` is
 ``relevance < threshold``. Terms, coefficients and threshold live in ``search_data/doubt_calibration.json``
 with the encoder build they were fitted on (``benchmarks/search_calibration.py --write``, real judged queries
-at catalog sizes 100 to 10,000); re-fit it after changing the default encoder.
+at catalog sizes 100 to 20,000); re-fit it after changing the default encoder.
 
 >>> hits = index.search("zapatillas running")   # doctest: +SKIP
 >>> hits.relevance, hits.no_good_match, hits[0]["score"]           # doctest: +SKIP
