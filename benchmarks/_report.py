@@ -203,7 +203,7 @@ def render(results: Path = RESULTS) -> str:
     for stem in loaded:
         run = runs[stem]
         script = script_of(stem, scripts)
-        out.append(f"| [{stem}.json](#{stem.replace('_', '-')}) | `benchmarks/{script}.py` | {fmt(run['date'])} | "
+        out.append(f"| [{stem}.json](#{stem}) | `benchmarks/{script}.py` | {fmt(run['date'])} | "
                    f"{fmt(run['machine'])} | {fmt(run['load'])} |")
     by_script: dict[str, list[str]] = {}
     for stem in loaded:

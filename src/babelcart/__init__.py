@@ -24,7 +24,8 @@ __all__ = ["SearchIndex", "__version__", "get_encoder", "load", "train"]
 
 def train(train: Any, *, out: str | Path, **options: Any) -> Path:
     """Train a model folder at ``out`` from ``train`` (a JSONL/CSV path, or a list of records such as
-    ``{"text": ..., "label": ...}`` or ``{"text": ..., "rating": 4}``); returns its path.
+    ``{"text": ..., "label": ...}``; a rating model reads stars 1-5 from ``label`` too, or from the field
+    ``label_field`` names: ``task="rating", label_field="rating"``); returns its path.
 
     ``options`` are :class:`babelcart.learn.config.TrainConfig`'s settings with its defaults, the same as
     ``babelcart train``'s (``task="rating"``, ``method="auto"|"head"|"finetune"``, ``unlabeled=[...]``, ``seed``...):

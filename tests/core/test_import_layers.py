@@ -1,4 +1,4 @@
-"""Imports run one way (DESIGN.md section 1): the import-linter contracts in pyproject.toml hold on src/, and an
+"""Imports run one way (docs/architecture.md): the import-linter contracts in pyproject.toml hold on src/, and an
 import from a lower layer into a higher one, or a new circle, breaks them."""
 
 from __future__ import annotations

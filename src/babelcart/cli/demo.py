@@ -1,9 +1,10 @@
-"""babelcart demo: the main job on the bundled sample, printed as tables."""
+"""babelcart demo (the main job on the bundled sample, as tables) and babelcart samples (its files)."""
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -106,6 +107,23 @@ def demo(
         write_records(report.records, records_out)
 
 
+def samples(
+    dest: Annotated[Path, typer.Argument(help="Folder to write into (made if missing).")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files of the same name.")] = False,
+) -> None:
+    """Write the bundled sample files (the README tour's inputs, with their NOTICE.md) into a folder."""
+    from babelcart.datasets.samples import write_samples
+
+    try:
+        written = write_samples(dest, overwrite=force)
+    except FileExistsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for path in written:
+        print(path)
+
+
 def register(app: typer.Typer) -> None:
-    """Add demo to app."""
+    """Add demo and samples to app."""
     app.command("demo")(demo)
+    app.command("samples")(samples)
