@@ -52,7 +52,7 @@ def test_explain_reports_components(index: SearchIndex) -> None:
     assert ex["bm25"]["rank"] == 1 and ex["dense"]["rank"] == 1
     assert ex["weights"]["bm25"] == pytest.approx(ex["bm25"]["coverage"]) and ex["fusion"] == "doc-coverage"
     rrf = ex["weights"]["bm25"] / 61 + ex["weights"]["dense"] / 61
-    assert res[0]["score"] == pytest.approx(rrf, abs=1e-6)
+    assert ex["fused_score"] == pytest.approx(rrf, abs=1e-6) and 0.0 <= res[0]["score"] <= 1.0
 
 
 def test_filters(index: SearchIndex) -> None:

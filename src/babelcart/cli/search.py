@@ -157,7 +157,8 @@ def search(
     price_min: Annotated[float | None, typer.Option("--price-min")] = None,
     price_max: Annotated[float | None, typer.Option("--price-max")] = None,
     filter_lang: Annotated[str | None, typer.Option("--filter-lang", help="Only products in this language.")] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Show each component's rank and score.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each component's rank and score, the fused "
+                                          "value and the relevance features.")] = False,
     queries: Annotated[str | None, typer.Option("--queries", help="JSONL of {qid, query, lang?}.")] = None,
     out: Annotated[str, typer.Option("--out", "-o", help="Output JSONL for --queries.")] = "-",
     cache_dir: CacheDirOpt = None,
@@ -166,8 +167,9 @@ def search(
 ) -> None:
     """Search an index with one query, or a JSONL batch of queries (--queries).
 
-    Each answer carries relevance (calibrated probability that the top hit is relevant) and no_good_match
-    (true when nothing in the catalog seems to fit; see docs/search.md).
+    Each hit's score is the calibrated probability that it is relevant (--explain adds the fused rank value);
+    relevance is the top hit's and no_good_match is true when nothing in the catalog seems to fit (see
+    docs/search.md).
     """
     from babelcart.datasets.records import Record, dumps, get_text
 

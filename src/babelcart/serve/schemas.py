@@ -145,7 +145,9 @@ class SearchHit(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     id: str
-    score: float
+    score: float = Field(description="Calibrated probability (0 to 1) that this hit is relevant, never higher "
+                         "than the hits above it; the fused rank value is under explain.fused_score. Without a "
+                         "calibration for the mode: the fused value.")
     title: str | None = None
     lang: str | None = None
 

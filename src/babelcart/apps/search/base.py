@@ -9,7 +9,7 @@ subclasses :class:`HybridSearch` and supplies storage only:
 - ``_describe(keys)``: the result fields of keys; ``_lang_counts()``; ``_has_vectors()``; ``__len__``;
 - ``add(products)``, ``delete(ids)``.
 
-So a query is analyzed, encoded, fused and judged (``relevance``, ``no_good_match``) the same way whatever
+So a query is analyzed, encoded, fused and judged (each hit's probability, ``no_good_match``) the same way whatever
 stores the catalog.
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 from babelcart.apps.search import documents
 from babelcart.apps.search.analyzers import analyze, has_stemmer, query_word_candidates
 from babelcart.apps.search.documents import AddReport, DeleteReport, validate_products
-from babelcart.apps.search.doubt import DoubtModel, Hits, default_doubt_model, doubt_features
+from babelcart.apps.search.doubt import DoubtModel, Hits, default_doubt_model, hit_features
 from babelcart.apps.search.fusion import (
     COVERAGE_POWER,
     FUSIONS,
@@ -278,9 +278,10 @@ class HybridSearch:
 
         ``mode`` is ``"hybrid"``, ``"bm25"`` or ``"dense"``; ``filters`` may hold ``category`` (one or a list),
         ``price_min``, ``price_max`` and ``lang``; ``lang`` is the query's language (detected when None).
-        An empty or punctuation-only query returns ``[]``. ``explain`` adds each component's rank and score.
-        The list is a :class:`~babelcart.apps.search.doubt.Hits`: ``hits.relevance`` is the calibrated
-        probability that the top hit is relevant, ``hits.no_good_match`` says "nothing here fits".
+        An empty or punctuation-only query returns ``[]``. Each hit's ``score`` is the calibrated probability
+        that it is relevant (:mod:`~babelcart.apps.search.doubt`); ``explain`` adds each component's rank and
+        score and the fused value (``fused_score``). The list is a :class:`~babelcart.apps.search.doubt.Hits`:
+        ``hits.relevance`` is the top hit's probability, ``hits.no_good_match`` says "nothing here fits".
         """
         return self.search_batch([query], k=k, mode=mode, filters=filters,
                                  langs=[lang], explain=explain)[0]
@@ -323,9 +324,9 @@ class HybridSearch:
     def _candidates(self, text: str, qvec: np.ndarray | None, qlang: str | None, *, depth: int, mode: str,
                     restrict: Any) -> Candidates:
         c = Candidates()
-        if mode in ("bm25", "hybrid") or qvec is not None:  # dense mode: BM25 only for the query's coverage
+        if mode in ("bm25", "hybrid") or qvec is not None:  # dense mode: BM25 only for the hits' coverage
             words = query_word_candidates(text, langs=self._stem_langs(qlang))
-            c.bm_keys, c.bm_scores, c.bm_cov = self._lexical(words, depth if mode != "dense" else 1, restrict)
+            c.bm_keys, c.bm_scores, c.bm_cov = self._lexical(words, depth, restrict)
         if mode in ("dense", "hybrid") and qvec is not None and self._has_vectors():
             c.de_keys, c.de_scores = self._dense(qvec, depth, restrict)
         return c
@@ -333,30 +334,27 @@ class HybridSearch:
     def _search_one(self, text: str, qvec: np.ndarray | None, qlang: str | None, *, k: int, mode: str,
                     restrict: Any, explain: bool) -> Hits:
         cands = self._candidates(text, qvec, qlang, depth=max(self.depth, k), mode=mode, restrict=restrict)
-        coverage = cands.coverage
         params = self.fusion_params
         ranked, used, bm_w = fuse(cands, mode, params)
-        explainer = Explainer(used, bm_w, mode=mode, qlang=qlang, coverage=coverage, p=params) if explain else None
+        explainer = (Explainer(used, bm_w, mode=mode, qlang=qlang, coverage=cands.coverage, p=params)
+                     if explain else None)
         top = ranked[:k]
         results: list[dict[str, Any]] = []
         for (key, score), res in zip(top, self._describe([key for key, _ in top]), strict=True):
             res = {"id": res["id"], "score": round(float(score), 6), **{f: v for f, v in res.items() if f != "id"}}
             if explainer is not None:
-                res["explain"] = explainer(key)
+                res["explain"] = {**explainer(key), "fused_score": round(float(score), 6)}
             results.append(res)
-        return self._judge(Hits(results), ranked, used.de_keys, used.de_scores, coverage, mode)
-
-    def _judge(self, hits: Hits, ranked: list[tuple[int, float]], de_keys: np.ndarray, de_scores: np.ndarray,
-               coverage: float, mode: str) -> Hits:
-        """Attach the doubt features and, with a calibration, ``relevance`` / ``no_good_match``."""
-        if mode == "bm25" or not hits or not len(de_scores):
+        hits = Hits(results)
+        if not hits:
             return hits
-        top = ranked[0][0]
-        where = np.flatnonzero(de_keys == top)
-        feats = doubt_features(de_scores, float(de_scores[where[0]]) if len(where) else None, coverage)
-        hits.doubt = None if feats is None else {k: round(v, 4) for k, v in feats.items()}
         model = self.doubt_model
-        return model.judge(hits, feats, mode) if model is not None else hits
+        feats = hit_features(cands, [key for key, _ in top], text, qlang, [r.get("lang") for r in results],
+                             qvec, None if model is None else model.background_vector)
+        if model is None:
+            hits.features = feats
+            return hits
+        return model.judge(hits, feats, "bm25" if mode == "hybrid" and not len(cands.de_keys) else mode)
 
     @property
     def doubt_model(self) -> DoubtModel | None:
@@ -367,6 +365,11 @@ class HybridSearch:
             except (OSError, ValueError, KeyError) as exc:
                 logger.warning("search relevance calibration unreadable (%s): results carry no relevance", exc)
                 self._doubt_model = False
+            fitted = self._doubt_model and self._doubt_model.fitted_on.get("encoder_build")
+            if fitted and self.encoder_build_ and fitted != self.encoder_build_:
+                logger.warning("search relevance was calibrated on %s vectors, this index holds %s: hit "
+                               "probabilities are approximate (refit: benchmarks/search_calibration.py --write)",
+                               fitted, self.encoder_build_)
         return self._doubt_model or None
 
     @doubt_model.setter

@@ -1,27 +1,34 @@
-"""Doubt in search results: a calibrated probability that the top hit is relevant, and ``no_good_match``.
+"""Search relevance as a probability: each hit's ``score`` is the calibrated chance that it is relevant.
 
-Raw cosines of the default encoder sit in a narrow band, so the features are relative to the result list
-itself and carry across catalogs (and, up to a refit, encoders):
+Per hit, features that do not grow or shrink with the catalog's size (no z-scores over the result list, whose
+composition depends on how many products there are):
 
-- ``top_z``: the top hit's dense score minus the mean of the dense top-``depth`` list, over its spread;
-- ``margin_z``: the dense list's first score minus its second, over the same spread;
-- ``coverage``: the share of the query's IDF mass the best BM25 hit matches (0 to 1).
+- dense side: ``cos`` (the hit's cosine to the query; the last listed cosine when the hit is not in the dense
+  list, ``in_dense`` 0), ``bg`` (the query's mean cosine to a fixed reference set of product titles, stored with
+  the calibration: how close this query sits to any product at all), ``gap`` (the best cosine minus the hit's), ``top_margin`` (best minus second best),
+  ``dense_first`` (the hit is the dense top hit);
+- lexical side: ``cov`` (the share of the query's IDF mass the hit matches, 0 to 1), ``cov_top`` (the best BM25
+  hit's), ``bm25_first``; ``agree``: BM25 and dense put the same product first;
+- the hit and the query: ``first``, ``log_rank`` (fused rank), ``xling`` (query and hit languages differ),
+  ``cjk`` (a query in a script written without spaces), ``qwords``/``qchars`` (log query length).
 
-``relevance = sigmoid(w . features + b)`` with one ``(w, b)`` per search mode (``hybrid``, ``dense``; a
-``bm25`` search has no dense list and no relevance), and ``no_good_match = relevance < threshold``. The
-coefficients live in ``search_data/doubt_calibration.json``, fitted on real held-out queries by
-``benchmarks/search_doubt.py --write`` (queries whose relevant item is in the catalog vs the same queries with
-it removed), which records the encoder build it was fitted on; re-run it after changing the default encoder.
+``P(relevant) = sigmoid(b + sum w_t * term_t)`` per search mode (``hybrid``, ``dense``, ``bm25``), where a term
+is a feature or a product of two (``"cos*xling"``). The score shown is that probability capped by the hits
+above it (so it never rises down the list); ``relevance`` is the top hit's and ``no_good_match`` is
+``relevance < threshold``. Terms, coefficients and threshold live in ``search_data/doubt_calibration.json``
+with the encoder build they were fitted on (``benchmarks/search_calibration.py --write``, real judged queries
+at catalog sizes 100 to 20,000); re-fit it after changing the default encoder.
 
 >>> hits = index.search("zapatillas running")   # doctest: +SKIP
->>> hits.relevance, hits.no_good_match            # doctest: +SKIP
-(0.04, True)
+>>> hits.relevance, hits.no_good_match, hits[0]["score"]           # doctest: +SKIP
+(0.04, True, 0.04)
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,78 +37,137 @@ from typing import Any
 
 import numpy as np
 
-FEATURES = ("top_z", "margin_z", "coverage")
+from babelcart.apps.search.fusion import Candidates
+
+FEATURES = ("cos", "bg", "in_dense", "gap", "top_margin", "dense_first", "cov", "cov_top", "bm25_first", "agree",
+            "first", "log_rank", "xling", "cjk", "qwords", "qchars")
 CALIBRATION_FILE = "doubt_calibration.json"
-#: Fewest dense scores a list needs for its spread to mean anything.
-MIN_LIST = 5
+_NO_SPACES = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
 class Hits(list):  # type: ignore[type-arg]
     """A ranked result list (a plain ``list`` of hit dicts) that also says how much to trust it.
 
-    ``relevance``: calibrated probability that the top hit is relevant (``None`` when it cannot be said: a
-    ``bm25`` search, an index without vectors, fewer than :data:`MIN_LIST` candidates, no hits);
-    ``no_good_match``: ``relevance`` below the calibrated threshold (``None`` with it); ``doubt``: the features.
+    ``relevance``: calibrated probability that the top hit is relevant (``None``: no hits or no calibration);
+    ``no_good_match``: ``relevance`` below the calibrated threshold; ``doubt``: the top hit's features;
+    ``features``: every hit's features (what the calibration is fitted on).
     """
 
     relevance: float | None = None
     no_good_match: bool | None = None
     doubt: dict[str, float] | None = None
+    features: list[dict[str, float]] | None = None
 
     def summary(self) -> dict[str, Any]:
         """``{"relevance", "no_good_match"}`` for a response body."""
         return {"relevance": self.relevance, "no_good_match": self.no_good_match}
 
 
-def doubt_features(dense_scores: np.ndarray, top_dense: float | None, coverage: float) -> dict[str, float] | None:
-    """The features of one result list; ``dense_scores`` is the dense top-``depth`` list (best first),
-    ``top_dense`` the dense score of the returned top hit (``None``: not in that list, its last score is
-    used as an upper bound), ``coverage`` the best BM25 hit's query coverage. ``None`` for a short list."""
-    d = np.asarray(dense_scores, dtype=np.float64)
-    if len(d) < MIN_LIST:
-        return None
-    spread = max(float(d.std()), 1e-6)
-    top = float(d[-1]) if top_dense is None else float(top_dense)
-    return {"top_z": (top - float(d.mean())) / spread, "margin_z": float(d[0] - d[1]) / spread,
-            "coverage": float(coverage)}
+def _first_key(keys: np.ndarray) -> int | None:
+    return int(keys[0]) if len(keys) else None
+
+
+def hit_features(c: Candidates, keys: Sequence[int], text: str, qlang: str | None,
+                 hit_langs: Sequence[str | None], qvec: np.ndarray | None = None,
+                 background: np.ndarray | None = None) -> list[dict[str, float]]:
+    """The :data:`FEATURES` of each hit ``keys`` (fused order) given the query's candidate lists ``c`` (both
+    lists, also in dense mode), its text, language and vector, the hits' languages and the reference mean
+    passage vector ``background`` (``bg`` is 0 without a vector or a background)."""
+    dense = {int(k): float(s) for k, s in zip(c.de_keys.tolist(), c.de_scores.tolist(), strict=True)}
+    lexical = {int(k): float(v) for k, v in zip(c.bm_keys.tolist(), c.bm_cov.tolist(), strict=True)}
+    d = c.de_scores
+    best = float(d[0]) if len(d) else 0.0
+    floor = float(d[-1]) if len(d) else 0.0
+    margin = float(d[0] - d[1]) if len(d) > 1 else 0.0
+    de_first, bm_first = _first_key(c.de_keys), _first_key(c.bm_keys)
+    agree = float(de_first is not None and de_first == bm_first and c.coverage > 0)
+    known = qvec is not None and background is not None and qvec.shape[-1] == background.shape[-1]
+    bg = float(np.dot(qvec, background)) if known else 0.0  # type: ignore[arg-type]
+    q = {"bg": bg, "cov_top": c.coverage, "top_margin": margin, "agree": agree,
+         "cjk": float(bool(_NO_SPACES.search(text))), "qwords": math.log1p(len(text.split())),
+         "qchars": math.log1p(len(text))}
+    out = []
+    for rank, (key, lang) in enumerate(zip(keys, hit_langs, strict=True), start=1):
+        cos = dense.get(int(key))
+        cov = lexical.get(int(key), 0.0)
+        out.append({
+            "cos": floor if cos is None else cos, "in_dense": float(cos is not None),
+            "gap": best - (floor if cos is None else cos), **q, "dense_first": float(key == de_first),
+            "cov": cov, "bm25_first": float(key == bm_first and cov > 0), "first": float(rank == 1),
+            "log_rank": math.log(rank),
+            "xling": float(bool(qlang and lang and qlang.split("-")[0] != str(lang).split("-")[0])),
+        })
+    return out
+
+
+def term_value(features: dict[str, float], term: str) -> float:
+    """A feature, or the product of two (``"a*b"``)."""
+    a, _, b = term.partition("*")
+    return features[a] * features[b] if b else features[a]
 
 
 @dataclass(frozen=True)
 class DoubtModel:
-    """Per-mode logistic coefficients over :data:`FEATURES` and the ``no_good_match`` threshold."""
+    """Per-mode logistic terms and coefficients, and the ``no_good_match`` threshold."""
 
+    terms: dict[str, tuple[str, ...]]
     weights: dict[str, tuple[float, ...]]
     bias: dict[str, float]
     threshold: float
     fitted_on: dict[str, Any]
+    #: Mean unit passage vector of the reference product titles (for ``bg``), of the encoder build fitted on.
+    background: tuple[float, ...] | None = None
 
-    def relevance(self, features: dict[str, float] | None, mode: str) -> float | None:
-        """Probability that the top hit is relevant, or ``None`` (no features, or no model for ``mode``)."""
-        if features is None or mode not in self.weights:
-            return None
-        z = self.bias[mode] + sum(w * features[f] for w, f in zip(self.weights[mode], FEATURES, strict=True))
+    @property
+    def background_vector(self) -> np.ndarray | None:
+        return None if self.background is None else np.asarray(self.background, dtype=np.float32)
+
+    def __post_init__(self) -> None:
+        for mode, terms in self.terms.items():
+            unknown = {p for t in terms for p in t.split("*")} - set(FEATURES)
+            if unknown or len(terms) != len(self.weights[mode]):
+                raise ValueError(f"doubt calibration for {mode!r}: unknown features {sorted(unknown)} or "
+                                 f"{len(terms)} terms for {len(self.weights[mode])} weights")
+
+    def probability(self, features: dict[str, float], mode: str) -> float | None:
+        """Probability that the hit with ``features`` is relevant (``None``: no model for ``mode``)."""
+        return self._probability(features, mode) if mode in self.weights else None
+
+    def _probability(self, features: dict[str, float], mode: str) -> float:
+        z = self.bias[mode] + sum(w * term_value(features, t)
+                                  for w, t in zip(self.weights[mode], self.terms[mode], strict=True))
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
-    def judge(self, hits: Hits, features: dict[str, float] | None, mode: str) -> Hits:
-        """Set ``hits.relevance``, ``hits.no_good_match`` and ``hits.doubt``; returns ``hits``."""
-        p = self.relevance(features, mode) if hits else None
-        hits.relevance = None if p is None else round(p, 4)
-        hits.no_good_match = None if p is None else bool(p < self.threshold)
-        hits.doubt = None if features is None else {k: round(v, 4) for k, v in features.items()}
+    def judge(self, hits: Hits, features: list[dict[str, float]], mode: str) -> Hits:
+        """Each hit's ``score`` becomes its probability (capped by the hits above it), ``relevance`` and
+        ``no_good_match`` the top hit's; returns ``hits`` (scores untouched without a model for ``mode``)."""
+        hits.features = features
+        hits.doubt = {k: round(v, 4) for k, v in features[0].items()} if features else None
+        if not hits or mode not in self.weights:
+            return hits
+        probs = [self._probability(f, mode) for f in features]
+        cap = 1.0
+        for hit, p in zip(hits, probs, strict=True):
+            cap = min(cap, p)
+            hit["score"] = round(cap, 4)
+        hits.relevance = hits[0]["score"]
+        hits.no_good_match = bool(probs[0] < self.threshold)
         return hits
 
     def as_dict(self) -> dict[str, Any]:
-        return {"features": list(FEATURES), "threshold": self.threshold, "fitted_on": self.fitted_on,
-                "modes": {m: {"weights": list(self.weights[m]), "bias": self.bias[m]} for m in self.weights}}
+        return {"threshold": self.threshold, "fitted_on": self.fitted_on,
+                "modes": {m: {"terms": list(self.terms[m]), "weights": list(self.weights[m]), "bias": self.bias[m]}
+                          for m in self.weights},
+                "background": None if self.background is None else [round(x, 6) for x in self.background]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DoubtModel:
-        if list(data.get("features", [])) != list(FEATURES):
-            raise ValueError(f"doubt calibration features {data.get('features')} are not {list(FEATURES)}")
         modes = data["modes"]
-        return cls(weights={m: tuple(float(w) for w in v["weights"]) for m, v in modes.items()},
+        return cls(terms={m: tuple(str(t) for t in v["terms"]) for m, v in modes.items()},
+                   weights={m: tuple(float(w) for w in v["weights"]) for m, v in modes.items()},
                    bias={m: float(v["bias"]) for m, v in modes.items()}, threshold=float(data["threshold"]),
-                   fitted_on=dict(data.get("fitted_on", {})))
+                   fitted_on=dict(data.get("fitted_on", {})),
+                   background=None if data.get("background") is None else tuple(map(float, data["background"])))
 
 
 @lru_cache(maxsize=1)
@@ -109,12 +175,3 @@ def default_doubt_model() -> DoubtModel:
     """The calibration shipped with babelcart (``search_data/doubt_calibration.json``)."""
     ref = resources.files("babelcart.apps") / "search_data" / CALIBRATION_FILE
     return DoubtModel.from_dict(json.loads(ref.read_text(encoding="utf-8")))
-
-
-def fit_mode(features: Sequence[dict[str, float]], relevant: Sequence[bool], *, C: float = 1.0) -> dict[str, Any]:
-    """Logistic fit of "the top hit is relevant" on ``features`` (for ``benchmarks/search_doubt.py``)."""
-    from sklearn.linear_model import LogisticRegression
-
-    X = np.array([[f[k] for k in FEATURES] for f in features], dtype=np.float64)
-    lr = LogisticRegression(C=C, max_iter=1000).fit(X, np.asarray(relevant, dtype=int))
-    return {"weights": [round(float(w), 6) for w in lr.coef_[0]], "bias": round(float(lr.intercept_[0]), 6)}
