@@ -63,7 +63,6 @@ def evaluate_classifier(clf: Predictor, records: list[Record], *, head: str | No
     ``"other"``. The gap is against the model's source language (its config): on these data when they hold
     ``min_n`` source lines, else on the model's own dev (or training) metrics, as ``"gap_reference"`` says.
     """
-
     if not hasattr(clf, "predict_records"):
         raise TypeError(f"evaluate_classifier needs a loaded model, not {type(clf).__name__}")
     hs = _head_view(clf, head)

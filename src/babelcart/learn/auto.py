@@ -247,7 +247,6 @@ def _errors(P: np.ndarray, labels: list[Any], records: list[dict[str, Any]], cfg
             rating_decode: str = "median") -> np.ndarray:
     """Per-row loss of class probabilities ``P`` on held-out records: absolute error of the rating decoded as the
     model decodes it (median or mode) or 0/1 error of the most probable label (classify)."""
-
     h = cfg.heads[0]
     preds = decode(P, labels, h.task, rating_decode)
     if h.task == "rating":
@@ -258,7 +257,6 @@ def _errors(P: np.ndarray, labels: list[Any], records: list[dict[str, Any]], cfg
 def _ensemble(outcomes: list[Outcome], labels: list[Any], held: list[dict[str, Any]], evidence: Evidence | None,
               cfg: TrainConfig) -> Outcome | None:
     """The fine-tuned model averaged with the best frozen recipe, scored on the same rows (no training)."""
-
     task = cfg.heads[0].task
     heads = [o for o in outcomes if o.kind == "head" and o.probs is not None]
     ft = next((o for o in outcomes if o.kind == "finetune" and o.probs is not None), None)
@@ -341,7 +339,6 @@ def _evidence_metric(evidence: Evidence, task: str) -> str:
 
 def train_auto(cfg: TrainConfig, encoder: Any) -> Path:
     """Run ``--method auto`` for ``cfg`` (a TrainConfig); returns the written model folder."""
-
     t_start = time.monotonic()
     if encoder is None:
         encoder = get_encoder(cfg.encoder, cache_dir=cfg.cache_dir) if cfg.cache_dir else get_encoder(cfg.encoder)
@@ -436,7 +433,6 @@ def train_auto(cfg: TrainConfig, encoder: Any) -> Path:
 def _pair_evidence(cfg: TrainConfig, source_lang: str) -> tuple[Evidence | None, list[Any], Any]:
     """Hold out part of each ``--parallel`` file as evidence: ``(evidence, training pairs, their languages)``.
     A file with too few pairs to spare ``MIN_PAIRS`` for training stays whole in training."""
-
     given = cfg.parallel_langs
     per_file = given if isinstance(given, list) else [given] * len(cfg.parallel)
     if len(per_file) != len(cfg.parallel):
@@ -491,7 +487,6 @@ def _split_target(records: list[dict[str, Any]], cfg: TrainConfig, label_field: 
 def _finish(cfg: TrainConfig, encoder: Any, outcomes: list[Outcome], all_rows: list[dict[str, Any]],
             target_all: list[dict[str, Any]], held: list[dict[str, Any]], evidence: Evidence | None,
             why_no_ft: str | None, tmp: Path, *, deadline: float) -> Path:
-
     task = cfg.heads[0].task
     done = [o for o in outcomes if o.score is not None]
     if not done:
@@ -515,12 +510,10 @@ def _finish(cfg: TrainConfig, encoder: Any, outcomes: list[Outcome], all_rows: l
         path = run_recipe(final, encoder=encoder)
         refit = "refitted on all labels"
         if best.kind == "ensemble":
-
             assert ft_path is not None, "an ensemble has a fine-tuned member"
             path = save_ensemble(cfg.out, {"head": path, "finetune": ft_path})
             refit = f"frozen head refitted on all labels, fine-tuned model {ft_refit}"
     else:
-
         assert ft_path is not None, "a fine-tuned winner was trained into a folder"
         with atomic_dir(cfg.out) as dst:
             shutil.copytree(ft_path, dst, dirs_exist_ok=True)
@@ -543,7 +536,6 @@ def _final_finetune(cfg: TrainConfig, ft: Outcome, rows: list[dict[str, Any]], t
                     deadline: float) -> tuple[Path, str]:
     """The chosen fine-tune trained again on every label when the time budget holds another run of it (on 135
     intents the held-out fifth cost 0.015 accuracy over 17 languages), else the model as it was scored."""
-
     assert ft.path is not None, "a scored fine-tune was trained into a folder"
     left = deadline - time.monotonic()
     if ft.seconds > left:

@@ -306,7 +306,6 @@ class FinetuneRun:
         With ``unlabeled_records`` and ``self_train_rounds > 0`` each round pseudo-labels them with the current
         model (:func:`babelcart.learn.label_shift.select_pseudo_labels`: per-language bounded priors, per-class
         quotas) and trains on the labelled data plus the soft pseudo-labels."""
-
         pairs = check_pairs(parallel_pairs)
         if contrastive_weight is None:  # auto: use the parallel pairs when there are any
             contrastive_weight = 1.0 if pairs else 0.0
@@ -517,7 +516,6 @@ class FinetuneRun:
 
     def _self_train_round(self, r: int, unlabeled: _Data, show_progress: bool | None) -> None:
         """Teacher = the current model: pseudo-label the unlabeled rows, then train on labels + soft pseudo-labels."""
-
         st = self.fit_state_
         opts = st.opts
         P = self.scores(unlabeled.texts)
