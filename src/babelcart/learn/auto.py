@@ -50,9 +50,7 @@ from babelcart.learn.inputs import load_training
 from babelcart.learn.recipes import run_recipe
 from babelcart.models import load_model
 from babelcart.models.ensemble import average_probabilities, decode, member_probabilities, save_ensemble
-from babelcart.models.finetuned import head_type, rescale_finetuned_head
-from babelcart.models.folder import annotate_model_folder, read_config
-from babelcart.models.heads import softmax, temperature_for
+from babelcart.models.folder import annotate_model_folder
 from babelcart.text.languages import resolve_languages
 
 logger = logging.getLogger(__name__)
@@ -427,7 +425,7 @@ def train_auto(cfg: TrainConfig, encoder: Any) -> Path:
         if ens is not None:
             outcomes.append(ens)
         return _finish(cfg, encoder, outcomes, texts_ok, target_all, held, evidence, why_no_ft, tmp,
-                       deadline=t_start + budget, labels=labels)
+                       deadline=t_start + budget)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -488,7 +486,7 @@ def _split_target(records: list[dict[str, Any]], cfg: TrainConfig, label_field: 
 
 def _finish(cfg: TrainConfig, encoder: Any, outcomes: list[Outcome], all_rows: list[dict[str, Any]],
             target_all: list[dict[str, Any]], held: list[dict[str, Any]], evidence: Evidence | None,
-            why_no_ft: str | None, tmp: Path, *, deadline: float, labels: list[Any]) -> Path:
+            why_no_ft: str | None, tmp: Path, *, deadline: float) -> Path:
     task = cfg.heads[0].task
     done = [o for o in outcomes if o.score is not None]
     if not done:
@@ -503,8 +501,6 @@ def _finish(cfg: TrainConfig, encoder: Any, outcomes: list[Outcome], all_rows: l
               + (f". Fine-tuning not tried: {why_no_ft}" if why_no_ft else ""))
     ft = best.members["finetune"] if best.kind == "ensemble" else best if best.kind == "finetune" else None
     ft_path, ft_refit = _final_finetune(cfg, ft, all_rows + target_all, tmp, deadline) if ft else (None, "")
-    if ft is not None and ft_path is not None:
-        ft_refit += _calibrate_finetune(ft, ft_path, held, evidence, labels, cfg.heads[0].label_field)
     if best.kind in ("head", "ensemble"):
         head = best.members["head"] if best.kind == "ensemble" else best
         cand = next(c for c in candidates(cfg, has_unlabeled=bool(cfg.unlabeled), finetune_ok=False)
@@ -548,31 +544,6 @@ def _final_finetune(cfg: TrainConfig, ft: Outcome, rows: list[dict[str, Any]], t
     final = replace(cfg, method="finetune", train=copy.deepcopy(rows), target=None, few_shot=None, dev=None,
                     out=tmp / "final-finetune", time_budget=left)
     return run_recipe(final), "trained again on all labels"
-
-
-def _calibrate_finetune(ft: Outcome, folder: Path, held: list[dict[str, Any]], evidence: Evidence | None,
-                        labels: list[Any], label_field: str) -> str:
-    """A cross-fitted temperature for the fine-tuned model auto keeps, whose own head saw no held-out labels: fitted on
-    the probabilities the candidate (trained without the held-out rows) gave them, and applied to the kept model, as
-    the frozen head does with its held-out fifth. Only a softmax head's logits can be read back from probabilities;
-    a head refitted on the fine-tuned encoder calibrates itself. Returns what the reason line adds."""
-    cfg = read_config(folder)
-    if cfg.get("method") != "finetune" or head_type(cfg) not in ("linear", "softmax") or ft.probs is None:
-        return ""
-    rows, P = list(held), [ft.probs]
-    if evidence is not None and evidence.labelled and ft.ev_probs is not None:
-        rows += evidence.labelled
-        P.append(ft.ev_probs[:len(evidence.labelled)])
-    index = {str(lab): i for i, lab in enumerate(labels)}
-    keep = [i for i, r in enumerate(rows) if str(r.get(label_field)) in index]
-    if len(keep) < MIN_EVIDENCE_ROWS:
-        return ""
-    logp = np.log(np.clip(np.concatenate(P)[keep], 1e-12, None))
-    y = np.array([index[str(rows[i][label_field])] for i in keep])
-    t = temperature_for(lambda t: softmax(logp / t), y)
-    rescale_finetuned_head(folder, t, on=f"{len(keep)} labelled rows auto held out, as scored by the fine-tune "
-                                         "trained without them")
-    return f"; calibrated on {len(keep)} held-out rows (temperature {t:.2f})"
 
 
 def auto_card(report: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 from babelcart.encoders.hf import embed_batch, load_hf, pick_device
 from babelcart.extras import require_extra
 from babelcart.fsutil import atomic_dir, read_json_config
-from babelcart.models.folder import FORMAT, ModelLoadError, check_format_version, rewrite_files
+from babelcart.models.folder import FORMAT, ModelLoadError, check_format_version
 from babelcart.models.ordinal import coral_decode, logits_to_probs, rating_decode
 from babelcart.models.predictor import RecordsMixin, check_texts
 from babelcart.text.languages import resolve_languages
@@ -174,25 +174,3 @@ def save_finetuned(out_dir: str | Path, *, model: Any, tokenizer: Any, head: dic
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         (tmp / "README.md").write_text(card, encoding="utf-8")
     return Path(out_dir)
-
-
-def rescale_finetuned_head(folder: str | Path, factor: float, *, on: str) -> Path:
-    """Divide a saved fine-tuned head by a further temperature ``factor`` (fitted on held-out labels ``on``
-    describes): every reader and export then gives the recalibrated probabilities, and the predicted label stays.
-    One atomic step (:func:`~babelcart.models.folder.rewrite_files`)."""
-    from safetensors.numpy import load_file, save_file
-
-    folder = Path(folder)
-    config = read_json_config(folder / "config.json", ModelLoadError, missing=f"{folder}: config.json is missing")
-    tensors = load_file(str(folder / "model.safetensors"))
-    head = {k: (v / factor).astype(v.dtype) if k.startswith("head.") else v for k, v in tensors.items()}
-    before = float((config["head"].get("calibration") or {}).get("temperature", 1.0))
-    config["head"]["calibration"] = {"temperature": before * factor, "on": on}
-    card = (folder / "README.md").read_text(encoding="utf-8") if (folder / "README.md").exists() else ""
-    card = "\n".join(line for line in card.splitlines() if not line.startswith("- calibration:"))
-    line = f"- calibration: temperature {before * factor:.3f} fitted on {on}"
-    return rewrite_files(folder, {
-        "model.safetensors": lambda p: save_file(head, str(p), metadata={"format": FORMAT, "task": config["task"]}),
-        "config.json": lambda p: p.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8"),
-        "README.md": lambda p: p.write_text(card.rstrip() + "\n" + line + "\n", encoding="utf-8"),
-    })

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,30 +47,21 @@ def save_model_folder(out_dir: str | Path, *, config: dict[str, Any], arrays: di
 
 def annotate_model_folder(folder: str | Path, *, config_update: dict[str, Any], card_section: str) -> Path:
     """Add ``config_update`` to a written model folder's ``config.json`` and ``card_section`` to its ``README.md``,
-    both in one atomic step."""
+    both in one atomic step (the other files are hard-linked into the new folder, not copied)."""
     folder = Path(folder)
     config = read_config(folder)
     card = (folder / "README.md").read_text(encoding="utf-8") if (folder / "README.md").exists() else ""
-    return rewrite_files(folder, {
-        "config.json": lambda p: p.write_text(json.dumps({**config, **config_update}, indent=2, ensure_ascii=False,
-                                                         default=_jsonable), encoding="utf-8"),
-        "README.md": lambda p: p.write_text(card.rstrip() + "\n\n" + card_section.strip() + "\n", encoding="utf-8"),
-    })
-
-
-def rewrite_files(folder: str | Path, writers: dict[str, Callable[[Path], Any]]) -> Path:
-    """One atomic step: ``folder`` again, with each named file written anew by its writer (given the new path) and
-    every other file hard-linked from the old folder, not copied (cheap for a fine-tuned encoder's weights)."""
     with atomic_dir(folder) as tmp:
-        shutil.copytree(folder, tmp, dirs_exist_ok=True, copy_function=link_or_copy)
-        for name, write in writers.items():
+        shutil.copytree(folder, tmp, dirs_exist_ok=True, copy_function=_link_or_copy)
+        for name in ("config.json", "README.md"):
             (tmp / name).unlink(missing_ok=True)  # a hard link: writing through it would change the old folder
-            write(tmp / name)
-    return Path(folder)
+        (tmp / "config.json").write_text(json.dumps({**config, **config_update}, indent=2, ensure_ascii=False,
+                                                    default=_jsonable), encoding="utf-8")
+        (tmp / "README.md").write_text(card.rstrip() + "\n\n" + card_section.strip() + "\n", encoding="utf-8")
+    return folder
 
 
-def link_or_copy(src: str, dst: str) -> None:
-    """A hard link to ``src`` at ``dst`` (a copy where the file system has none): cheap rewrites of big folders."""
+def _link_or_copy(src: str, dst: str) -> None:
     try:
         os.link(src, dst)
     except OSError:
