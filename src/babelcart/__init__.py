@@ -39,7 +39,7 @@ def train(train: Any, *, out: str | Path, **options: Any) -> Path:
 def load(path: str | Path, **options: Any) -> Any:
     """Load any model folder or ONNX export (:func:`babelcart.models.load_model`): ``.predict(texts)`` and
     ``.predict_records(records)``."""
-    from babelcart.models import load_model
+    from babelcart.models.load import load_model
 
     return load_model(path, **options)
 

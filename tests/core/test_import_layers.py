@@ -35,10 +35,10 @@ def copy(tmp_path: Path) -> Path:
 
 
 def test_an_import_from_a_lower_layer_into_a_higher_one_fails(copy: Path) -> None:
-    (copy / "src/babelcart/text/upward.py").write_text("from babelcart.apps import classify\n", encoding="utf-8")
+    (copy / "src/babelcart/text/upward.py").write_text("from babelcart.apps import evaluation\n", encoding="utf-8")
     out = _lint(copy)
     assert out.returncode != 0
-    assert "babelcart.text.upward -> babelcart.apps.classify" in out.stdout
+    assert "babelcart.text.upward -> babelcart.apps.evaluation" in out.stdout
 
 
 def test_a_new_import_circle_fails(copy: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from babelcart.apps.classify import evaluate_classifier
+from babelcart.apps.evaluation import evaluate_classifier
 from babelcart.cli import app
 from babelcart.datasets.records import write_records
 from babelcart.learn.metrics import format_report, per_language_report

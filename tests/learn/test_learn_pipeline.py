@@ -11,7 +11,7 @@ import pytest
 from lookup_encoder import LookupEncoder
 
 import babelcart.learn as learn_pkg
-from babelcart.apps.classify import evaluate_classifier
+from babelcart.apps.evaluation import evaluate_classifier
 from babelcart.encoders import get_encoder
 from babelcart.learn.data import TrainDataError
 from babelcart.learn.train import train_model

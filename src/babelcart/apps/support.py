@@ -170,7 +170,7 @@ class SupportBot:
         enc = get_encoder(encoder, cache_dir=cache_dir) if isinstance(encoder, str) else encoder
         clf = None
         if model:
-            from babelcart.models import load_model
+            from babelcart.models.load import load_model
 
             clf = load_model(model)
         return cls(templates=load_templates(templates), encoder=enc, classifier=clf,

@@ -121,8 +121,8 @@ def _print_dev(path: Path) -> None:
 
 
 def _load(model_dir: str, cache_dir: str | None):  # type: ignore[no-untyped-def]
-    from babelcart.models import load_model
     from babelcart.models.folder import ModelLoadError
+    from babelcart.models.load import load_model
 
     try:
         return load_model(model_dir, cache_dir=cache_dir)
@@ -179,7 +179,7 @@ def evaluate(
 
     Languages come from each line's 'lang' or are detected under the shop profile (--shop / --languages).
     """
-    from babelcart.apps.classify import evaluate_classifier
+    from babelcart.apps.evaluation import evaluate_classifier
     from babelcart.datasets.records import read_records
     from babelcart.learn.metrics import format_report, plot_report
 

@@ -36,8 +36,8 @@ BATCH_TOLERANCE = 1e-3
 def export_refitted(source: Path, out: Path, cfg: dict[str, Any], *, int8: bool, keep_fp32: bool, per_channel: bool,
                     opset: int, sample_texts: Sequence[str], seed: int) -> Path:
     """Export the refitted model folder ``source`` (config ``cfg``) to ``out`` (atomic); returns ``out``."""
-    from babelcart.models import load_model
     from babelcart.models.frozen import bundled_encoder
+    from babelcart.models.load import load_model
 
     ft_dir = source / cfg["encoder"]["bundled"]
     ft = read_json_config(ft_dir / "config.json", ExportError, missing=f"{source} is incomplete: {ft_dir} is missing")

@@ -48,9 +48,9 @@ from babelcart.learn.config import DEFAULT_TIME_BUDGET, TrainConfig
 from babelcart.learn.data import TrainDataError, load_source, majority_lang, read_parallel
 from babelcart.learn.inputs import load_training
 from babelcart.learn.recipes import run_recipe
-from babelcart.models import load_model
 from babelcart.models.ensemble import average_probabilities, decode, member_probabilities, save_ensemble
 from babelcart.models.folder import annotate_model_folder
+from babelcart.models.load import load_model
 from babelcart.text.languages import resolve_languages
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from babelcart.align import Aligner
+from babelcart.align.aligner import Aligner
 from babelcart.encoders.base import vectors_id
 from babelcart.learn.config import DEFAULT_L2, TrainConfig
 from babelcart.learn.data import (

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from babelcart.align import Aligner
+from babelcart.align.aligner import Aligner
 from babelcart.models.heads import Head, LogisticHead, MLPHead
 from babelcart.models.ordinal import OrdinalHead, expected_value, median_decode
 

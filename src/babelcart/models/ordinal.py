@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from babelcart.models.heads import Head
+from babelcart.models.heads import Head, softmax
 
 
 def median_decode(P: np.ndarray) -> np.ndarray:
@@ -89,9 +89,7 @@ def logits_to_probs(head_type: str, logits: np.ndarray) -> np.ndarray:
     or softmax (``linear``/``softmax``, or the task name ``classify``)."""
     if head_type in ("coral", "rating"):
         return coral_probs(logits)
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return softmax(logits)
 
 
 class OrdinalHead(Head):

@@ -155,7 +155,7 @@ class ClassifyBatch:
     """Ray actor: loads a model folder once (``babelcart.models.load_model``) and predicts."""
 
     def __init__(self, model_dir: str, text_field: str | None, cache_dir: str | None) -> None:
-        from babelcart.models import load_model
+        from babelcart.models.load import load_model
 
         self.clf = load_model(model_dir, cache_dir=cache_dir)
         self.text_field = text_field

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from babelcart.models import load_model
+from babelcart.models.load import load_model
 from babelcart.serve.errors import NotFoundError, NotImplementedFeature, UnavailableError, missing_extra
 
 logger = logging.getLogger(__name__)
