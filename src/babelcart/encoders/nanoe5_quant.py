@@ -113,11 +113,14 @@ def exact_q4_embeddings(model: Any, table: str = "word_embeddings") -> int:
     return g.replace_nodes(rewrite)
 
 
-def q4_matmuls(model: Any, *, accuracy_level: int = 0) -> int:
-    """``MatMul(x, W)`` with a Q4_0-exact initializer ``W`` ``[K, N]`` → ``MatMulNBits`` (4 bits, blocks of 32)."""
+def q4_matmuls(model: Any, *, accuracy_level: int = 0, inputs: set[str] | None = None) -> int:
+    """``MatMul(x, W)`` with a Q4_0-exact initializer ``W`` ``[K, N]`` → ``MatMulNBits`` (4 bits, blocks of 32);
+    only those reading a tensor in ``inputs`` when given."""
     g = _Graph(model)
 
     def rewrite(node: Any) -> list[Any] | None:
+        if inputs is not None and (not node.input or node.input[0] not in inputs):
+            return None
         w = g.weight(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
         blocks = None if w is None or w.ndim != 2 else q4_0_blocks(np.ascontiguousarray(w.T))
         if w is None or blocks is None:
@@ -191,3 +194,109 @@ def per_token_int8_matmuls(model: Any) -> int:
 
     g.consumed.update(shared.values())
     return g.replace_nodes(rewrite)
+
+
+def smoothing_scales(x_absmax: np.ndarray, w: np.ndarray, alpha: float) -> np.ndarray:
+    """SmoothQuant's per-input-channel scales ``s_j = max|X_j|^alpha / max|W_j|^(1 - alpha)`` for ``x @ w``
+    (``w`` ``[K, N]``): ``(x / s) @ (diag(s) w)`` is the same product with the activation outliers moved into
+    the weights (Xiao et al. 2023). Channels never seen active keep scale 1."""
+    w_absmax = np.abs(w).max(axis=1)
+    s = np.power(np.maximum(x_absmax, 1e-5), alpha) / np.power(np.maximum(w_absmax, 1e-5), 1.0 - alpha)
+    return np.where(x_absmax > 0, s, 1.0).astype(np.float32)
+
+
+def _int8_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``w`` ``[K, N]`` → (int8 values, one float32 scale per output column)."""
+    scale = np.abs(w).max(axis=0) / 127.0
+    scale[scale == 0] = 1.0
+    return np.clip(np.round(w / scale), -127, 127).astype(np.int8), scale.astype(np.float32)
+
+
+def static_int8_matmuls(model: Any, ranges: dict[str, np.ndarray], *, alpha: float, shift: bool = True,
+                        per_token: set[str] | None = None) -> int:
+    """Fixed (calibrated) int8 activation steps on the fused graph, shifted and smoothed per input channel.
+
+    For every ``Attention`` (QKV projection) and every ``MatMul(x, W)`` with an initializer ``W`` whose input
+    ``x`` has calibrated per-channel ``[min, max]`` in ``ranges`` (tensor name → ``[2, K]``):
+
+    - ``shift`` (Outlier Suppression+, Wei et al. 2023): the centre ``z`` of each channel's range, rounded to a
+      whole number of steps (so a zero stays exactly zero), is taken out of ``x`` and ``z @ W`` added to the
+      bias, so a channel with a large constant offset costs no range;
+    - smoothing (SmoothQuant, Xiao et al. 2023): per-channel scales ``s`` (:func:`smoothing_scales` of the
+      half-range) go into ``W``, which is then int8 per output column;
+    - ``(x - z) / s`` is rounded to uint8 around 128 with ONE fixed step ``t`` (the calibrated maximum over
+      127; anything beyond saturates).
+
+    Every token is quantized by constants, so a text's vector never depends on its batch, and onnxruntime
+    runs plain u8s8 GEMMs (``MatMulIntegerToFloat``, ``QAttention``).
+    """
+    g = _Graph(model)
+    zero_u8 = g.add("si8_zero_point", np.array(128, np.uint8))
+    unit = g.add("si8_unit", np.array(1.0, np.float32))
+
+    def rewrite(node: Any) -> list[Any] | None:
+        x = node.input[0] if node.input else ""
+        w = g.weight(node.input[1]) if len(node.input) > 1 else None
+        if x not in ranges or w is None or w.ndim != 2 or node.op_type not in ("MatMul", "Attention"):
+            return None
+        w = w.astype(np.float32)
+        lo, hi = ranges[x].astype(np.float64)
+        if per_token and x in per_token and node.op_type == "MatMul":
+            return _per_token_node(g, node, smoothing_scales(np.maximum(-lo, hi), w, alpha), w)
+        centre = (lo + hi) / 2 if shift else np.zeros_like(lo)
+        half = np.maximum(hi - centre, centre - lo)
+        s = smoothing_scales(half, w, alpha)
+        t = float(max((half / s).max() / 126.5, 1e-8))  # the snapped centre below moves a range by half a step
+        centre = np.round(centre / (s * t)) * s * t  # on the grid: a zero (most GELU outputs) stays exact
+        wq, ws = _int8_columns(w * s[:, None])
+        p = node.name + "_si8"
+        step = g.add(p + "_x_step", np.array(t, np.float32))
+        nodes = [g.helper.make_node("Mul", [x, g.add(p + "_inv_step", (1.0 / (s * t)).astype(np.float32))],
+                                    [p + "_xs"], name=p + "_xs")]
+        xs = p + "_xs"
+        if shift:
+            nodes.append(g.helper.make_node("Add", [xs, g.add(p + "_shift", (-centre / (s * t)).astype(np.float32))],
+                                            [p + "_xc"], name=p + "_xc"))
+            xs = p + "_xc"
+        nodes.append(g.helper.make_node("QuantizeLinear", [xs, unit, zero_u8], [p + "_xq"], name=p + "_xq"))
+        offset = (centre @ w.astype(np.float64)).astype(np.float32)
+        g.consumed.add(node.input[1])
+        wq_name, ws_name = g.add(p + "_w", wq), g.add(p + "_w_scale", ws)
+        if node.op_type == "MatMul":
+            return [*nodes, g.helper.make_node("MatMulIntegerToFloat", [p + "_xq", wq_name, step, ws_name, zero_u8, "",
+                                                                        g.add(p + "_bias", offset)],
+                                               list(node.output), name=p, domain="com.microsoft")]
+        bias = g.add(p + "_bias", (g.weight(node.input[2]) + offset).astype(np.float32))
+        g.consumed.add(node.input[2])
+        mask = node.input[3] if len(node.input) > 3 else ""
+        attrs = {a.name: g.helper.get_attribute_value(a) for a in node.attribute}
+        return [*nodes, g.helper.make_node("QAttention", [p + "_xq", wq_name, bias, step, ws_name, mask, zero_u8],
+                                           list(node.output), name=p, domain="com.microsoft", **attrs)]
+
+    g.consumed.update([zero_u8, unit])
+    return g.replace_nodes(rewrite)
+
+
+def _per_token_node(g: _Graph, node: Any, s: np.ndarray, w: np.ndarray) -> list[Any]:
+    """``MatMul(x, W)`` → smoothed int8 GEMM with one activation step per token: ``x / s`` over its own max
+    |value| / 127 per row, rounded around 128; ``diag(s) W`` int8 per output column."""
+    wq, ws = _int8_columns(w * s[:, None])
+    p = node.name + "_tok8"
+    x = node.input[0]
+    g.consumed.add(node.input[1])
+
+    def mk(op: str, inputs: list[str], suffix: str, **attrs: Any) -> Any:
+        return g.helper.make_node(op, inputs, [p + suffix], name=p + suffix, **attrs)
+
+    return [
+        mk("Mul", [x, g.add(p + "_inv_s", (1.0 / s).astype(np.float32))], "_xs"),
+        mk("Abs", [p + "_xs"], "_abs"),
+        mk("ReduceMax", [p + "_abs"], "_peak", axes=[-1], keepdims=1),
+        mk("Mul", [p + "_peak", g.add(p + "_inv127", np.array(1 / 127, np.float32))], "_step0"),
+        mk("Max", [p + "_step0", g.add(p + "_eps", np.array(1e-12, np.float32))], "_step"),
+        mk("Div", [p + "_xs", p + "_step"], "_xn"),
+        mk("QuantizeLinear", [p + "_xn", "si8_unit", "si8_zero_point"], "_xq"),
+        mk("MatMulIntegerToFloat", [p + "_xq", g.add(p + "_w", wq), "si8_unit", g.add(p + "_w_scale", ws),
+                                    "si8_zero_point"], "_acc", domain="com.microsoft"),
+        g.helper.make_node("Mul", [p + "_acc", p + "_step"], list(node.output), name=p + "_y"),
+    ]
