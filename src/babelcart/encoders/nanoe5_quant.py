@@ -220,8 +220,9 @@ def static_int8_matmuls(model: Any, ranges: dict[str, np.ndarray], *, alpha: flo
     ``x`` has calibrated per-channel ``[min, max]`` in ``ranges`` (tensor name → ``[2, K]``):
 
     - ``shift`` (Outlier Suppression+, Wei et al. 2023): the centre ``z`` of each channel's range, rounded to a
-      whole number of steps (so a zero stays exactly zero), is taken out of ``x`` and ``z @ W`` added to the
-      bias, so a channel with a large constant offset costs no range;
+      whole number of steps, is taken out of ``x`` and added back as ``z @ W8`` to the bias (``W8`` the int8
+      weights below, so the layer computes ``x @ W8`` and a zero, like most GELU outputs, stays exact): a
+      channel with a large constant offset costs no range;
     - smoothing (SmoothQuant, Xiao et al. 2023): per-channel scales ``s`` (:func:`smoothing_scales` of the
       half-range) go into ``W``, which is then int8 per output column;
     - ``(x - z) / s`` is rounded to uint8 around 128 with ONE fixed step ``t`` (the calibrated maximum over
@@ -259,7 +260,8 @@ def static_int8_matmuls(model: Any, ranges: dict[str, np.ndarray], *, alpha: flo
                                             [p + "_xc"], name=p + "_xc"))
             xs = p + "_xc"
         nodes.append(g.helper.make_node("QuantizeLinear", [xs, unit, zero_u8], [p + "_xq"], name=p + "_xq"))
-        offset = (centre @ w.astype(np.float64)).astype(np.float32)
+        # the centre goes back through the int8 weights the GEMM uses: x @ W_int8 exactly, zero stays zero
+        offset = (centre @ (wq.astype(np.float64) * ws / s[:, None])).astype(np.float32)
         g.consumed.add(node.input[1])
         wq_name, ws_name = g.add(p + "_w", wq), g.add(p + "_w_scale", ws)
         if node.op_type == "MatMul":
