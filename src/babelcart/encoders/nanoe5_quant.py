@@ -232,8 +232,8 @@ def static_int8_matmuls(model: Any, ranges: dict[str, np.ndarray], *, alpha: flo
     runs plain u8s8 GEMMs (``MatMulIntegerToFloat``, ``QAttention``).
     """
     g = _Graph(model)
-    zero_u8 = g.add("si8_zero_point", np.array(128, np.uint8))
-    unit = g.add("si8_unit", np.array(1.0, np.float32))
+    zero_u8 = "si8_zero_point" if "si8_zero_point" in g.inits else g.add("si8_zero_point", np.array(128, np.uint8))
+    unit = "si8_unit" if "si8_unit" in g.inits else g.add("si8_unit", np.array(1.0, np.float32))
 
     def rewrite(node: Any) -> list[Any] | None:
         x = node.input[0] if node.input else ""
