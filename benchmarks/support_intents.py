@@ -41,9 +41,11 @@ from babelcart.apps.support import SupportBot, load_templates  # noqa: E402
 from babelcart.encoders import get_encoder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the issue's questions (issue 32) and their Spanish twin: all must be handed over
-WEATHER = {"fr": "Quel temps fait-il à Paris ?", "de": "Wie ist das Wetter in Berlin?",
-           "en": "What's the weather like in Paris?", "es": "¿Qué tiempo hace en Madrid?"}
+#: the issue's weather questions (issue 32: French answered shipping_time at 0.88, German at 0.44) and more:
+#: all must be handed over
+WEATHER = [("fr", "Quel temps fait-il à Paris ?"), ("de", "Welche Temperatur hat es in Paris?"),
+           ("de", "Wie ist das Wetter in Berlin?"), ("en", "What's the weather like in Paris?"),
+           ("es", "¿Qué tiempo hace en Madrid?")]
 SEEN_FAMILIES = {"weather", "alarm", "reminder"}
 #: the confidence threshold keeps its earlier dev choice; only the out-of-scope margin is chosen here (the
 #: in-scope dev messages are few and easier than the test ones, so every setting tuned on them costs on test)
@@ -163,7 +165,7 @@ def main() -> None:
     dev, test = messages("dev"), messages("test")
     tune = [r for r in xs if r["part"] == "dev_tune"]
     xs_test = [r for r in xs if r["part"] == "test"]
-    weather = [{"text": t, "lang": lg} for lg, t in WEATHER.items()]
+    weather = [{"text": t, "lang": lg} for lg, t in WEATHER]
     # peer: (templates, out-of-scope margins to choose from on dev; None = the bot's defaults)
     peers: dict[str, tuple[dict[str, Any], tuple[float, ...] | None]] = {
         "before: hand-written examples, no out-of-scope check": (handwritten, ()),
@@ -186,7 +188,7 @@ def main() -> None:
         results["peers"][name] = {
             "threshold": bot.threshold, "oos_margin": bot.oos_margin, "setting": setting, "dev_grid": grid,
             "in_scope_test": score_in_scope(bot, test), "xsid_test": score_out_of_scope(bot, xs_test, example_langs),
-            "weather": {w["lang"]: {"text": w["text"], "intent": a["intent"], "handover": a["handover"],
+            "weather": {w["text"]: {"lang": w["lang"], "intent": a["intent"], "handover": a["handover"],
                                     "confidence": a["confidence"], "scope_margin": a.get("scope_margin")}
                         for w, a in zip(weather, answers, strict=True)}}
         print(f"{name}: threshold {bot.threshold}, oos_margin {bot.oos_margin}", flush=True)
@@ -215,7 +217,7 @@ def print_tables(peers: dict[str, Any]) -> None:
         print(f"| {name} | {x['handover_mean_over_langs']:.3f} | " + " | ".join(f"{v:.2f}" for v in x["by_lang"].values())
               + f" | {sub['families with examples']:.3f} | {sub['families without']:.3f} "
               f"| {sub.get('languages with examples', float('nan')):.3f} | {sub['languages without']:.3f} |")
-    print("\nThe issue's weather questions (answered intent, or 'handed over')")
+    print("\nWeather questions (answered intent, or 'handed over')")
     print("| bot | " + " | ".join(first["weather"]) + " |")
     print("|---|" + "---|" * len(first["weather"]))
     for name, p in peers.items():

@@ -352,7 +352,11 @@ class SupportBot:
         slots: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
         """One answer dict per message: ``intent``, ``confidence``, ``lang``, ``answer``, ``answer_lang``,
-        ``source`` (template / template_en / faq / handover), ``handover``, ``scores``."""
+        ``source`` (template / template_en / faq / handover), ``handover``, ``scores``; ``scope_margin`` when
+        the bot has out-of-scope examples; on a hand-over, ``handover_reason``: ``empty``, ``out_of_scope`` (the
+        out-of-scope intent won, or the intent's lead over the out-of-scope examples is below ``oos_margin``),
+        ``low_confidence`` (below ``threshold`` or ``margin``, or an FAQ entry closer) or ``no_template`` (no
+        template of the intent could be filled)."""
         for t in texts:
             if not isinstance(t, str):
                 raise TypeError(f"messages must be strings, got {type(t).__name__}")
@@ -372,7 +376,8 @@ class SupportBot:
             lang = lang_list[i]
             if empty[i]:
                 results.append({"intent": None, "confidence": 0.0, "lang": lang, "answer": self._handover(lang),
-                                "answer_lang": lang, "source": "handover", "handover": True, "scores": {}})
+                                "answer_lang": lang, "source": "handover", "handover": True, "scores": {},
+                                "handover_reason": "empty"})
                 continue
             sc = next(classified)
             intent, conf, scores = sc["intent"], sc["confidence"], sc["scores"]
@@ -402,7 +407,10 @@ class SupportBot:
                     res.update(answer=entry["answer"], answer_lang=entry.get("lang", "und"), source="faq",
                                handover=False, faq_question=entry["question"], faq_confidence=round(fconf, 4))
                 else:
+                    reason = ("out_of_scope" if intent == self.out_of_scope or not in_scope
+                              else "low_confidence" if not sure or faq_wins else "no_template")
                     res.update(answer=self._handover(lang), answer_lang=lang if lang in
-                               self.templates.get("handover", {}) else "en", source="handover", handover=True)
+                               self.templates.get("handover", {}) else "en", source="handover", handover=True,
+                               handover_reason=reason)
             results.append(res)
         return results
