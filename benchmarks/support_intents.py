@@ -181,6 +181,9 @@ def main() -> None:
         if margins is None:
             setting = {"threshold": SupportBot.DEFAULT_THRESHOLD, "oos_margin": SupportBot.DEFAULT_OOS_MARGIN}
             setting["chosen_on_dev"], grid = choose(bot, dev, tune, OOS_MARGINS, example_langs)
+            if setting["chosen_on_dev"]["oos_margin"] != setting["oos_margin"]:
+                print(f"note: dev chooses oos_margin {setting['chosen_on_dev']['oos_margin']}, the default is "
+                      f"{setting['oos_margin']}: update SupportBot.DEFAULT_OOS_MARGIN", file=sys.stderr)
         else:
             setting, grid = choose(bot, dev, tune, margins, example_langs)
         bot.threshold, bot.oos_margin = setting["threshold"], setting["oos_margin"]
