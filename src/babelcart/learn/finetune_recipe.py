@@ -86,7 +86,8 @@ def train_finetuned(cfg: TrainConfig) -> Path:
             batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, class_weight=cfg.class_weight,
             self_train_rounds=cfg.self_train_rounds, self_train_fraction=cfg.self_train_fraction,
             pseudo_weight=cfg.pseudo_weight, rating_head=cfg.rating_head, rating_decode=cfg.rating_decode,
-            linear_probe=linear_probe, max_seconds=cfg.time_budget, show_progress=cfg.show_progress)
+            linear_probe=linear_probe, max_seconds=cfg.time_budget, show_progress=cfg.show_progress,
+            calibration_records=calibration or None)
         if not refit:
             return folder
         from babelcart.learn.refit import refit_head
