@@ -99,10 +99,11 @@ def load_templates(path: str | Path | None = None) -> dict[str, Any]:
 
 
 def _examples(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``(text, lang)`` of an intent's examples; ``lang`` is ``"und"`` for a plain list."""
+    """``(text, lang)`` of an intent's examples (``zh-TW`` -> ``zh``, as for messages); ``"und"`` for a plain
+    list."""
     ex = spec.get("examples") or []
     pairs = ([(e, "und") for e in ex] if isinstance(ex, list)
-             else [(e, str(lang).lower()) for lang, texts in ex.items() for e in texts])
+             else [(e, str(lang).lower().split("-")[0]) for lang, texts in ex.items() for e in texts])
     return [(e, lang) for e, lang in pairs if isinstance(e, str) and e.strip()]
 
 
