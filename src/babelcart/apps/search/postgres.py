@@ -438,7 +438,8 @@ class PostgresSearchIndex(HybridSearch):
         with self._transaction(read_only=True) as conn:
             rows = conn.execute(self._sql("SELECT pid, embedding FROM {s}.products WHERE pid = ANY(%s)"),
                                 (keys,)).fetchall()
-        found = {r[0]: np.asarray(r[1], dtype=np.float32) for r in rows}
+        found = {r[0]: np.asarray(r[1].to_numpy() if hasattr(r[1], "to_numpy") else r[1], dtype=np.float32)
+                 for r in rows}  # pgvector gives a Vector (or an array, by version)
         return np.stack([found[key] for key in keys])
 
     def _describe(self, keys: list[int]) -> list[dict[str, Any]]:
