@@ -41,7 +41,8 @@ def test_the_head_runs_on_the_bundled_fine_tuned_encoder(refitted: Path, tiny_be
     cfg = json.loads((refitted / "config.json").read_text())
     assert cfg["method"] == "head" and cfg["encoder"]["bundled"] == "finetune"
     assert read_config(refitted / "finetune")["method"] == "finetune"
-    assert cfg["finetune"]["n_train"] == len(TRAIN)
+    # 16 source-language rows: too few to hold a fifth out, so every label trains (and a warning says so)
+    assert cfg["finetune"]["n_train"] == len(TRAIN) and cfg["finetune"]["calibration_holdout"] == 0
     assert not list(refitted.parent.glob(".finetune-*")) and not list(refitted.parent.glob(".refit-*"))
     clf = load_model(refitted)
     tuned = load_model(refitted / "finetune").encode(TEXTS)
@@ -70,6 +71,25 @@ def test_missing_bundled_encoder_is_a_clear_error(refitted: Path, tmp_path: Path
     shutil.rmtree(broken / "finetune" / "encoder")
     with pytest.raises(ModelLoadError, match="fine-tuned encoder"):
         load_model(broken)
+
+
+def test_held_out_labels_calibrate_the_head_and_never_train_the_encoder(tiny_bert: Path, tmp_path: Path) -> None:
+    """Without --dev the head's temperature comes from source labels the fine-tune never saw (not in-sample)."""
+    train = [{**r, "lang": "en"} for r in toy_records(80, seed=3)]
+    path = train_model(train=train, out=tmp_path / "held", encoder=f"hf:{tiny_bert}", **FIT)
+    cfg = json.loads((path / "config.json").read_text())
+    held = cfg["finetune"]["calibration_holdout"]
+    assert held == 16 and cfg["finetune"]["n_train"] == len(train) - held  # a stratified fifth kept out
+    (head,) = cfg["model"]["heads"]
+    assert head["info"]["calibration"] == "dev" and head["info"]["n_train"] == len(train) - held  # the head never saw them either
+    assert read_config(path / "finetune")["head"]["calibration"]["on"] == f"held out ({held} rows)"  # its own head too
+
+
+def test_no_holdout_or_a_dev_set_fine_tunes_on_every_label(tiny_bert: Path, tmp_path: Path) -> None:
+    for name, extra in (("all", {"finetune_holdout": 0.0}), ("dev", {"dev": DEV})):
+        path = train_model(train=TRAIN, out=tmp_path / name, encoder=f"hf:{tiny_bert}", **FIT, **extra)
+        ft = json.loads((path / "config.json").read_text())["finetune"]
+        assert ft["n_train"] == len(TRAIN) and ft["calibration_holdout"] == 0
 
 
 def test_no_refit_writes_the_plain_fine_tuned_folder(tiny_bert: Path, tmp_path: Path) -> None:

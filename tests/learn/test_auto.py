@@ -18,7 +18,6 @@ from babelcart.learn.auto import (
     candidates,
     choose,
     finetune_available,
-    split_holdout,
 )
 from babelcart.learn.config import (
     SMALL_DATA_EPOCHS,
@@ -202,15 +201,6 @@ def test_time_budget_runs_the_cheapest_recipe_only(tmp_path: Path) -> None:
     cands = json.loads((path / "config.json").read_text())["auto"]["candidates"]
     assert "score" in cands["head"]
     assert all(c.get("skipped") == "time budget spent" for n, c in cands.items() if n != "head")
-
-
-def test_holdout_is_stratified_and_source_only() -> None:
-    recs = [{"label": c, "text": "t"} for c in ["a"] * 50 + ["b"] * 10] + [{"label": "a", "text": "t"}] * 5
-    langs = ["en"] * 60 + ["xx"] * 5
-    train, held = split_holdout(recs, "label", langs, "en", seed=0)
-    assert sorted(train + held) == list(range(65))
-    assert [recs[i]["label"] for i in held].count("a") == 10 and [recs[i]["label"] for i in held].count("b") == 2
-    assert all(langs[i] == "en" for i in held)
 
 
 def test_too_few_labels_to_hold_out_is_a_clear_error(tmp_path: Path) -> None:

@@ -72,6 +72,7 @@ def train(
     lora: Annotated[bool, typer.Option("--lora", help="LoRA adapters instead of the encoder's weights (finetune).")] = config_default("lora"),
     linear_probe: Annotated[bool | None, typer.Option("--linear-probe/--no-linear-probe", help=f"Fit the head on frozen features before the encoder trains (LP-FT, finetune). Default: on below {SMALL_DATA_ROWS} labelled rows, where a random head learns little; it hurt rating transfer on 1,000.")] = config_default("linear_probe"),
     refit_head: Annotated[bool | None, typer.Option("--refit-head/--no-refit-head", help="After fine-tuning, fit the frozen head (centering with --unlabeled text, label-shift handling) on the fine-tuned encoder's vectors; the model folder then carries the fine-tuned model in finetune/ (finetune). Default: on for classify, off for rating, as measured.")] = config_default("refit_head"),
+    finetune_holdout: Annotated[float, typer.Option("--finetune-holdout", help="Without --dev: the share of the source labels kept out of fine-tuning to fit the refitted head's temperature on (so its probabilities mean what they say; finetune). 0 fine-tunes on every label and fits the temperature in-sample (overconfident).")] = config_default("finetune_holdout"),
     contrastive_weight: Annotated[float | None, typer.Option("--contrastive-weight", help="Weight of the InfoNCE term on --parallel pairs (finetune; default 1 with pairs).")] = config_default("contrastive_weight"),
     precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on GPU), fp32 or bf16 (finetune).")] = config_default("precision"),
     cache_dir: CacheDirOpt = None,
@@ -94,7 +95,7 @@ def train(
             class_weight=class_weight, C=C, source_lang=source_lang, epochs=epochs, cache_dir=cache_dir,
             skip_bad=skip_bad, seed=seed, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
             max_length=max_length, freeze_embeddings=not train_embeddings, lora=lora, linear_probe=linear_probe,
-            refit_head=refit_head, contrastive_weight=contrastive_weight, precision=precision, time_budget=time_budget,
+            refit_head=refit_head, finetune_holdout=finetune_holdout, contrastive_weight=contrastive_weight, precision=precision, time_budget=time_budget,
             rating_head=rating_head, rating_decode=rating_decode, show_progress=False if quiet else None)
     except (TrainDataError, ModelLoadError, ValueError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -45,7 +45,7 @@ from babelcart.align import MIN_PAIRS
 from babelcart.encoders import get_encoder
 from babelcart.fsutil import atomic_dir
 from babelcart.learn.config import DEFAULT_TIME_BUDGET, TrainConfig
-from babelcart.learn.data import TrainDataError, load_source, majority_lang, read_parallel
+from babelcart.learn.data import TrainDataError, load_source, majority_lang, read_parallel, split_holdout
 from babelcart.learn.inputs import load_training
 from babelcart.learn.recipes import run_recipe
 from babelcart.models.ensemble import average_probabilities, decode, member_probabilities, save_ensemble
@@ -225,24 +225,6 @@ def _worst(per_lang: dict[str, float], lower_is_better: bool) -> str | None:
     return f"{lang} {per_lang[lang]:.4f}"
 
 
-def split_holdout(records: list[dict[str, Any]], label_field: str, langs: list[str], source_lang: str,
-                  seed: int) -> tuple[list[int], list[int]]:
-    """Indices ``(train, held)``: a stratified share of the labelled source rows is held out."""
-    rng = np.random.default_rng(seed)
-    by_class: dict[str, list[int]] = {}
-    for i, r in enumerate(records):
-        if langs[i] == source_lang and r.get(label_field) not in (None, ""):
-            by_class.setdefault(str(r[label_field]), []).append(i)
-    n_src = sum(len(v) for v in by_class.values())
-    frac = min(HOLDOUT_FRACTION, HOLDOUT_MAX / max(n_src, 1))
-    held: set[int] = set()
-    for idx in by_class.values():
-        k = int(round(frac * len(idx)))
-        if len(idx) - k >= 1:
-            held.update(rng.permutation(idx)[:k].tolist())
-    return [i for i in range(len(records)) if i not in held], sorted(held)
-
-
 def _errors(P: np.ndarray, labels: list[Any], records: list[dict[str, Any]], cfg: TrainConfig,
             rating_decode: str = "median") -> np.ndarray:
     """Per-row loss of class probabilities ``P`` on held-out records: absolute error of the rating decoded as the
@@ -348,7 +330,8 @@ def train_auto(cfg: TrainConfig, encoder: Any) -> Path:
     texts_ok = [{cfg.text_field: t, "lang": g, **{hc.label_field: parsed.labels[str(hc.name)][i] for hc in cfg.heads}}
                 for i, (t, g) in enumerate(zip(parsed.texts, langs, strict=True))]
     source_lang = cfg.source_lang or Counter(langs).most_common(1)[0][0]
-    train_idx, held_idx = split_holdout(texts_ok, h.label_field, langs, source_lang, cfg.seed)
+    train_idx, held_idx = split_holdout(texts_ok, h.label_field, langs, source_lang, cfg.seed,
+                                        fraction=HOLDOUT_FRACTION, max_rows=HOLDOUT_MAX)
     train_rows = [texts_ok[i] for i in train_idx]
     held = [texts_ok[i] for i in held_idx]
     target_train: list[dict[str, Any]] = []
@@ -385,8 +368,9 @@ def train_auto(cfg: TrainConfig, encoder: Any) -> Path:
     outcomes: list[Outcome] = []
     labels: list[Any] = []
     procrustes = cfg.align == "procrustes"  # the frozen recipes use pairs only to fit Procrustes maps
+    # auto's fine-tunes train on every label they are given: auto holds out rows of its own (finetune_holdout=0)
     base = replace(cfg, method="head", out=tmp / "x", dev=None, parallel=train_pairs if procrustes else [],
-                   parallel_langs=train_pair_langs if procrustes else None)
+                   parallel_langs=train_pair_langs if procrustes else None, finetune_holdout=0.0)
     ask_texts = [r[cfg.text_field] for r in held] + (evidence.texts if evidence else [])
     ask_langs = held_langs + (evidence.langs if evidence else [])
     try:
@@ -542,7 +526,7 @@ def _final_finetune(cfg: TrainConfig, ft: Outcome, rows: list[dict[str, Any]], t
         return ft.path, (f"kept as trained without the held-out labels (training again takes about "
                          f"{ft.seconds:.0f} s; {max(left, 0.0):.0f} s of the time budget left)")
     final = replace(cfg, method="finetune", train=copy.deepcopy(rows), target=None, few_shot=None, dev=None,
-                    out=tmp / "final-finetune", time_budget=left)
+                    out=tmp / "final-finetune", time_budget=left, finetune_holdout=0.0)
     return run_recipe(final), "trained again on all labels"
 
 

@@ -33,6 +33,10 @@ SMALL_DATA_ROWS = 200
 #: ``--method finetune``'s epochs from :data:`SMALL_DATA_ROWS` labelled rows on, and below (:func:`finetune_epochs`).
 FINETUNE_EPOCHS = 3
 SMALL_DATA_EPOCHS = 10
+#: At most this many source labels are kept out of a fine-tune to calibrate on (``TrainConfig.finetune_holdout``).
+FINETUNE_HOLDOUT_MAX = 1000
+#: Fewer held-out labels than this fit no temperature (the frozen head's and the fine-tune's rule).
+MIN_CALIBRATION_ROWS = 10
 #: The default L2 penalty per training example (``C = 1 / (DEFAULT_L2 * n)``). It is held fixed as the
 #: training set grows instead of shrinking like 1/n: the shift between languages is a bias that more
 #: source-language data does not reduce, and a nearly unregularized head on a large source set leans on
@@ -101,6 +105,9 @@ class TrainConfig:
     lora: bool = False
     linear_probe: bool | None = None  # None: on below SMALL_DATA_ROWS labelled rows
     refit_head: bool | None = None  # None: on for classify, off for rating (use_refit_head)
+    # without --dev, this share of the source labels (at most FINETUNE_HOLDOUT_MAX rows) is kept out of fine-tuning
+    # and the refitted head's temperature is fitted on it (0: fine-tune on every label, temperature fitted in-sample)
+    finetune_holdout: float = 0.2
     contrastive_weight: float | None = None
     precision: str = "auto"
     rating_head: str | None = None  # None: default_rating_head (CORAL when self-training follows)
@@ -130,6 +137,8 @@ class TrainConfig:
             if n_pairs < MIN_PAIRS:
                 raise TrainDataError(f"--align procrustes: the --parallel pairs hold {n_pairs} pairs, need at least "
                                      f"{MIN_PAIRS} per language")
+        if not 0.0 <= self.finetune_holdout < 1.0:
+            raise ValueError("--finetune-holdout must be in [0, 1)")
         if self.self_train_rounds < 0:
             raise ValueError("self-train rounds must be >= 0")
         if self.self_train_rounds and not self.unlabeled:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from babelcart.datasets.records import FieldError, Record, get_text, read_records
 from babelcart.learn.labels import parse_label
 from babelcart.models.tasks import RATING_LABELS, TASKS
@@ -169,3 +171,22 @@ def read_unlabeled(sources: list[Source], text_field: str) -> tuple[list[str], l
         lang = split_lang_tag(src)[0] if not isinstance(src, list) else None
         files.append({"source": name, "n": n, **({"lang": lang} if lang else {})})
     return texts, given, files
+
+
+def split_holdout(records: list[dict[str, Any]], label_field: str, langs: list[str], source_lang: str, seed: int, *,
+                  fraction: float, max_rows: int) -> tuple[list[int], list[int]]:
+    """Indices ``(train, held)``: ``fraction`` of each class of the labelled ``source_lang`` rows (at most
+    ``max_rows`` in all) is held out, seeded; a class keeps one row at least."""
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        if langs[i] == source_lang and r.get(label_field) not in (None, ""):
+            by_class.setdefault(str(r[label_field]), []).append(i)
+    n_src = sum(len(v) for v in by_class.values())
+    frac = min(fraction, max_rows / max(n_src, 1))
+    held: set[int] = set()
+    for idx in by_class.values():
+        k = int(round(frac * len(idx)))
+        if len(idx) - k >= 1:
+            held.update(rng.permutation(idx)[:k].tolist())
+    return [i for i in range(len(records)) if i not in held], sorted(held)

@@ -3,12 +3,22 @@ refitted on its vectors (:mod:`babelcart.learn.refit`)."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from babelcart.learn.config import TrainConfig, finetune_epochs, use_linear_probe, use_refit_head
+from babelcart.learn.config import (
+    FINETUNE_HOLDOUT_MAX,
+    MIN_CALIBRATION_ROWS,
+    TrainConfig,
+    finetune_epochs,
+    use_linear_probe,
+    use_refit_head,
+)
 from babelcart.learn.data import (
     TrainDataError,
     check_bad,
@@ -17,9 +27,12 @@ from babelcart.learn.data import (
     parse_labelled,
     read_parallel,
     read_unlabeled,
+    split_holdout,
 )
 from babelcart.learn.inputs import target_records
 from babelcart.text.languages import resolve_languages
+
+logger = logging.getLogger(__name__)
 
 
 def train_finetuned(cfg: TrainConfig) -> Path:
@@ -40,13 +53,18 @@ def train_finetuned(cfg: TrainConfig) -> Path:
     langs = resolve_languages(parsed.texts, parsed.langs)
     ys = parsed.labels[str(h.name)]
     train = [{"text": t, field: y, "lang": g} for t, y, g in zip(parsed.texts, ys, langs, strict=True) if y is not None]
-    if cfg.target is not None:
-        train += target_records(cfg, h)
-    if not train:
+    extra = target_records(cfg, h) if cfg.target is not None else []
+    if not train and not extra:
         raise TrainDataError("the training data has no labelled lines")
+    source_lang = cfg.source_lang or Counter(r["lang"] for r in train + extra).most_common(1)[0][0]
+    refit = use_refit_head(cfg.refit_head, h.task)
+    calibration: list[dict[str, Any]] = []
+    if refit and cfg.dev is None and cfg.calibrate and cfg.finetune_holdout > 0:
+        train, calibration = _calibration_split(train, cfg, field, source_lang)
+    head_rows = train  # the --train rows the fine-tune learns (a refitted head reads --target itself)
+    train = train + extra
     linear_probe = use_linear_probe(cfg.linear_probe, len(train))
     epochs = finetune_epochs(cfg.epochs, len(train))
-    source_lang = cfg.source_lang or Counter(r["lang"] for r in train).most_common(1)[0][0]
     dev_records = None
     if cfg.dev is not None:
         dp = parse_labelled(load_source(cfg.dev, "dev"), cfg.heads, cfg.text_field, "dev")
@@ -57,7 +75,6 @@ def train_finetuned(cfg: TrainConfig) -> Path:
     unlabeled = [{"text": t, "lang": g} for t, g in zip(unl_texts, unl_langs, strict=True)]
     pairs = [p for src in cfg.parallel for p in read_parallel(src)]
     targets = sorted({r["lang"] for r in train} - {source_lang}) if cfg.joint_lambda is not None else None
-    refit = use_refit_head(cfg.refit_head, h.task)
     # with a refit the fine-tune is written to a scratch folder beside the output, then moved inside it
     ft_out = scratch_beside(Path(cfg.out)) if refit else Path(cfg.out)
     try:
@@ -70,15 +87,34 @@ def train_finetuned(cfg: TrainConfig) -> Path:
             batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, class_weight=cfg.class_weight,
             self_train_rounds=cfg.self_train_rounds, self_train_fraction=cfg.self_train_fraction,
             pseudo_weight=cfg.pseudo_weight, rating_head=cfg.rating_head, rating_decode=cfg.rating_decode,
-            linear_probe=linear_probe, max_seconds=cfg.time_budget, show_progress=cfg.show_progress)
+            linear_probe=linear_probe, max_seconds=cfg.time_budget, show_progress=cfg.show_progress,
+            calibration_records=calibration or None)
         if not refit:
             return folder
         from babelcart.learn.refit import refit_head
 
-        return refit_head(cfg, folder)
+        if not calibration:
+            return refit_head(cfg, folder)
+        # the head trains on the fine-tune's rows and is calibrated on the held-out ones, which neither saw
+        return refit_head(replace(cfg, train=head_rows, text_field="text", dev=calibration), folder,
+                          calibration_holdout=len(calibration))
     finally:
         if refit:
             shutil.rmtree(ft_out.parent, ignore_errors=True)
+
+
+def _calibration_split(train: list[dict[str, Any]], cfg: TrainConfig, field: str, source_lang: str
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(fine-tune rows, calibration rows)``: ``cfg.finetune_holdout`` of the source labels, stratified, are kept
+    out of fine-tuning for the temperature (a temperature fitted on rows the encoder learned is fitted in-sample:
+    on xSID intents 84% of answers above 0.99). Too few to hold out: all rows train, ``[]``."""
+    keep, held = split_holdout(train, field, [r["lang"] for r in train], source_lang, cfg.seed,
+                               fraction=cfg.finetune_holdout, max_rows=FINETUNE_HOLDOUT_MAX)
+    if len(held) < MIN_CALIBRATION_ROWS:
+        logger.warning("too few source labels to hold %d out for calibration; fine-tuning on all of them (the "
+                       "refitted head's temperature is then fitted in-sample: give --dev)", len(held))
+        return train, []
+    return [train[i] for i in keep], [train[i] for i in held]
 
 
 def scratch_beside(out: Path) -> Path:

@@ -16,7 +16,7 @@ import numpy as np
 
 from babelcart.align.aligner import Aligner
 from babelcart.encoders.base import vectors_id
-from babelcart.learn.config import DEFAULT_L2, TrainConfig
+from babelcart.learn.config import DEFAULT_L2, MIN_CALIBRATION_ROWS, TrainConfig
 from babelcart.learn.data import (
     HeadConfig,
     Labelled,
@@ -71,12 +71,12 @@ def _fit_calibrated(head: Head, F: np.ndarray, y: np.ndarray, w: np.ndarray, n_c
     head.fit(F, y, n_classes=n_classes, sample_weight=w)
     if not calibrate:
         return head, "none"
-    if dev is not None and len(dev[1]) >= 10:
+    if dev is not None and len(dev[1]) >= MIN_CALIBRATION_ROWS:
         head.temperature_ = fit_temperature(head, dev[0], dev[1])
         return head, "dev"
     rng = np.random.default_rng(seed)
     hold = rng.random(len(y)) < 0.2
-    if hold.sum() < 10 or len(np.unique(y[~hold])) < 2:
+    if hold.sum() < MIN_CALIBRATION_ROWS or len(np.unique(y[~hold])) < 2:
         return head, "none"
     probe = copy.deepcopy(head)
     probe.fit(F[~hold], y[~hold], n_classes=n_classes, sample_weight=w[~hold])

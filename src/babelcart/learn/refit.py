@@ -37,9 +37,10 @@ logger = logging.getLogger(__name__)
 BUNDLED = "finetune"
 
 
-def refit_head(cfg: TrainConfig, finetuned: str | Path) -> Path:
+def refit_head(cfg: TrainConfig, finetuned: str | Path, *, calibration_holdout: int = 0) -> Path:
     """Train the frozen head of ``cfg`` on the vectors of the fine-tuned model folder ``finetuned`` and write
-    ``cfg.out``: the head, with the fine-tuned folder moved inside it."""
+    ``cfg.out``: the head, with the fine-tuned folder moved inside it. ``calibration_holdout``: how many of the
+    ``cfg.dev`` rows are source labels the fine-tune held out (recorded; 0 when ``dev`` is the user's)."""
     finetuned = Path(finetuned)
     work = Path(tempfile.mkdtemp(prefix=".refit-", dir=finetuned.parent))
     try:
@@ -56,7 +57,7 @@ def refit_head(cfg: TrainConfig, finetuned: str | Path) -> Path:
             shutil.move(str(moved), dst / BUNDLED)
             config = json.loads((dst / "config.json").read_text(encoding="utf-8"))
             config["encoder"].update(enc_cfg)
-            config["finetune"] = _summary(read_config(dst / BUNDLED))
+            config["finetune"] = {**_summary(read_config(dst / BUNDLED)), "calibration_holdout": calibration_holdout}
             atomic_write_text(dst / "config.json", json.dumps(config, indent=2, ensure_ascii=False))
             card = (dst / "README.md").read_text(encoding="utf-8") if (dst / "README.md").exists() else ""
             atomic_write_text(dst / "README.md", card.rstrip() + "\n\n" + _card(config["finetune"]) + "\n")
@@ -79,5 +80,7 @@ def _card(summary: dict[str, Any]) -> str:
         f"The head above runs on the vectors of `{BUNDLED}/encoder`, fine-tuned from `{summary['encoder_spec']}` on "
         f"{summary['n_train']} labelled rows ({summary['epochs_run']} epochs, lr {summary['lr']}, linear probe first: "
         f"{summary['linear_probe']}). `{BUNDLED}/` is the complete fine-tuned model; it loads alone with its own "
-        "head. `babelcart export` exports this folder with the encoder in ONNX.",
+        "head. `babelcart export` exports this folder with the encoder in ONNX."
+        + (f" The head's temperature was fitted on {summary['calibration_holdout']} source labels kept out of "
+           "fine-tuning (`--finetune-holdout`)." if summary.get("calibration_holdout") else ""),
     ])
