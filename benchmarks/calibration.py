@@ -5,12 +5,12 @@ probability, per language, on held-out xSID intents (English training, 17 langua
 - ``head``: the frozen head (``--method head``; its temperature fitted on a held-out 20% of the training rows);
 - ``finetune``: the default fine-tune for classify (its head refitted on the fine-tuned encoder, calibrated as the
   frozen head is);
-- ``finetune, own head``: the fine-tuned model's own softmax head (``--no-refit-head``; the ``finetune/`` folder
-  inside the refitted one), with the temperature the fine-tune fits on held-out labels.
+- ``finetune, own head``: the fine-tuned model's own softmax head (the ``finetune/`` folder inside the refitted
+  one), with the temperature the fine-tune fits on held-out labels.
 
 Without ``--dev`` the recipes calibrate on what they have (the frozen head on a held-out 20% of the training rows;
-the refitted head on rows the fine-tuned encoder was trained on, so in-sample; the own head not at all); with
-``--dev`` every one fits its temperature on the English dev split.
+the fine-tune keeps a fifth of the English labels out of training, ``--finetune-holdout``, and both of its heads fit
+their temperature on them); with ``--dev`` every one fits its temperature on the English dev split.
 
 ECE is reported over all test rows (17 languages, about 1,200 rows) and over the target-language rows, next to
 the ECE a perfectly calibrated model with the same confidences would show on as many rows (its noise floor: about

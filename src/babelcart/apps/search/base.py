@@ -6,7 +6,8 @@ subclasses :class:`HybridSearch` and supplies storage only:
 - ``_restrict(filters)``: checked filters in the backend's own form (a row mask, a SQL clause...);
 - ``_lexical(words, k, restrict)``: BM25 candidates ``(keys, scores, coverage)``;
 - ``_dense(qvec, k, restrict)``: vector candidates ``(keys, scores)``;
-- ``_describe(keys)``: the result fields of keys; ``_lang_counts()``; ``_has_vectors()``; ``__len__``;
+- ``_describe(keys)``: the result fields of keys; ``_vectors(keys)``: their stored vectors (for the doubt
+  features); ``_lang_counts()``; ``_has_vectors()``; ``__len__``;
 - ``add(products)``, ``delete(ids)``.
 
 So a query is analyzed, encoded, fused and judged (each hit's probability, ``no_good_match``) the same way whatever
@@ -172,6 +173,9 @@ class HybridSearch:
         raise NotImplementedError
 
     def _describe(self, keys: list[int]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _vectors(self, keys: list[int]) -> np.ndarray:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ encoder
@@ -349,8 +353,11 @@ class HybridSearch:
         if not hits:
             return hits
         model = self.doubt_model
-        feats = hit_features(cands, [key for key, _ in top], text, qlang, [r.get("lang") for r in results],
-                             qvec, None if model is None else model.background_vector)
+        keys = [key for key, _ in top]
+        reference = None if model is None else model.reference
+        hit_vecs = self._vectors(keys) if reference is not None and qvec is not None else None
+        feats = hit_features(cands, keys, text, qlang, [r.get("lang") for r in results],
+                             qvec, None if model is None else model.background_vector, hit_vecs, reference)
         if model is None:
             hits.features = feats
             return hits

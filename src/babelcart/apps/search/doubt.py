@@ -7,6 +7,12 @@ composition depends on how many products there are):
   list, ``in_dense`` 0), ``bg`` (the query's mean cosine to a fixed reference set of product titles, stored with
   the calibration: how close this query sits to any product at all), ``gap`` (the best cosine minus the hit's), ``top_margin`` (best minus second best),
   ``dense_first`` (the hit is the dense top hit);
+- against a fixed reference (stored with the calibration, int8: ~500 product titles in passage role, ~500 short
+  multilingual utterances in query role): ``qref`` (the query's mean cosine to its ``k`` nearest reference titles:
+  how close this query sits to products in general), ``hub`` (the hit's mean cosine to its ``k`` nearest
+  reference queries: a "hub" product near every query scores high), ``dens`` (the hit's mean cosine to its ``k``
+  nearest reference titles), and the hit's true cosine relative to them: ``tq`` = cos - qref, ``th`` = cos - hub,
+  ``csls`` = 2 cos - qref - hub (cross-domain similarity local scaling); all 0 without vectors;
 - lexical side: ``cov`` (the share of the query's IDF mass the hit matches, 0 to 1), ``cov_top`` (the best BM25
   hit's), ``bm25_first``; ``agree``: BM25 and dense put the same product first;
 - the hit and the query: ``first``, ``log_rank`` (fused rank), ``xling`` (query and hit languages differ),
@@ -26,12 +32,13 @@ at catalog sizes 100 to 20,000); re-fit it after changing the default encoder.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -40,7 +47,8 @@ import numpy as np
 from babelcart.apps.search.fusion import Candidates
 
 FEATURES = ("cos", "bg", "in_dense", "gap", "top_margin", "dense_first", "cov", "cov_top", "bm25_first", "agree",
-            "first", "log_rank", "xling", "cjk", "qwords", "qchars")
+            "first", "log_rank", "xling", "cjk", "qwords", "qchars", "qref", "hub", "dens", "tq", "th", "csls")
+_REFERENCE_FEATURES = ("qref", "hub", "dens", "tq", "th", "csls")
 CALIBRATION_FILE = "doubt_calibration.json"
 _NO_SPACES = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
@@ -67,12 +75,61 @@ def _first_key(keys: np.ndarray) -> int | None:
     return int(keys[0]) if len(keys) else None
 
 
+def _int8_rows(m: np.ndarray) -> dict[str, Any]:
+    scale = np.maximum(np.abs(m).max(1), 1e-12) / 127.0
+    q = np.round(m / scale[:, None]).astype(np.int8)
+    return {"rows": int(m.shape[0]), "dim": int(m.shape[1]), "scale": [float(f"{x:.6g}") for x in scale],
+            "int8": base64.b64encode(q.tobytes()).decode("ascii")}
+
+
+def _from_int8_rows(d: dict[str, Any]) -> np.ndarray:
+    q = np.frombuffer(base64.b64decode(d["int8"]), dtype=np.int8).reshape(int(d["rows"]), int(d["dim"]))
+    return q.astype(np.float32) * np.asarray(d["scale"], dtype=np.float32)[:, None]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Fixed reference vectors of the encoder build the calibration was fitted on (stored as int8 rows with a
+    scale each, base64 in the JSON): ``queries`` (query role) and ``passages`` (passage role), and ``k``."""
+
+    queries: dict[str, Any]
+    passages: dict[str, Any]
+    k: int = 10
+
+    @classmethod
+    def from_vectors(cls, queries: np.ndarray, passages: np.ndarray, k: int = 10) -> Reference:
+        return cls(_int8_rows(np.asarray(queries, np.float32)), _int8_rows(np.asarray(passages, np.float32)), k)
+
+    @cached_property
+    def query_matrix(self) -> np.ndarray:
+        return _from_int8_rows(self.queries)
+
+    @cached_property
+    def passage_matrix(self) -> np.ndarray:
+        return _from_int8_rows(self.passages)
+
+    @property
+    def dim(self) -> int:
+        return int(self.queries["dim"])
+
+    def _top_mean(self, sims: np.ndarray) -> np.ndarray:
+        k = min(self.k, sims.shape[-1])
+        return np.asarray(-np.partition(-sims, k - 1, axis=-1)[..., :k], dtype=np.float64).mean(-1)
+
+    def levels(self, qvec: np.ndarray, hit_vecs: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """``qref`` of the query and ``hub``, ``dens`` of each hit (rows of ``hit_vecs``)."""
+        qref = float(self._top_mean(self.passage_matrix @ qvec))
+        return qref, self._top_mean(hit_vecs @ self.query_matrix.T), self._top_mean(hit_vecs @ self.passage_matrix.T)
+
+
 def hit_features(c: Candidates, keys: Sequence[int], text: str, qlang: str | None,
                  hit_langs: Sequence[str | None], qvec: np.ndarray | None = None,
-                 background: np.ndarray | None = None) -> list[dict[str, float]]:
+                 background: np.ndarray | None = None, hit_vecs: np.ndarray | None = None,
+                 reference: Reference | None = None) -> list[dict[str, float]]:
     """The :data:`FEATURES` of each hit ``keys`` (fused order) given the query's candidate lists ``c`` (both
-    lists, also in dense mode), its text, language and vector, the hits' languages and the reference mean
-    passage vector ``background`` (``bg`` is 0 without a vector or a background)."""
+    lists, also in dense mode), its text, language and vector, the hits' languages, the reference mean
+    passage vector ``background`` (``bg`` is 0 without a vector or a background), the hits' stored vectors
+    ``hit_vecs`` and the :class:`Reference` (the reference features are 0 without them)."""
     dense = {int(k): float(s) for k, s in zip(c.de_keys.tolist(), c.de_scores.tolist(), strict=True)}
     lexical = {int(k): float(v) for k, v in zip(c.bm_keys.tolist(), c.bm_cov.tolist(), strict=True)}
     d = c.de_scores
@@ -86,6 +143,13 @@ def hit_features(c: Candidates, keys: Sequence[int], text: str, qlang: str | Non
     q = {"bg": bg, "cov_top": c.coverage, "top_margin": margin, "agree": agree,
          "cjk": float(bool(_NO_SPACES.search(text))), "qwords": math.log1p(len(text.split())),
          "qchars": math.log1p(len(text))}
+    ref = {f: [0.0] * len(keys) for f in _REFERENCE_FEATURES}
+    if (qvec is not None and hit_vecs is not None and reference is not None and len(hit_vecs) == len(keys)
+            and qvec.shape[-1] == reference.dim == hit_vecs.shape[-1]):
+        qref, hub, dens = reference.levels(qvec, hit_vecs)
+        tcos = (hit_vecs @ qvec).astype(np.float64)
+        ref = {"qref": [qref] * len(keys), "hub": hub.tolist(), "dens": dens.tolist(),
+               "tq": (tcos - qref).tolist(), "th": (tcos - hub).tolist(), "csls": (2 * tcos - qref - hub).tolist()}
     out = []
     for rank, (key, lang) in enumerate(zip(keys, hit_langs, strict=True), start=1):
         cos = dense.get(int(key))
@@ -96,6 +160,7 @@ def hit_features(c: Candidates, keys: Sequence[int], text: str, qlang: str | Non
             "cov": cov, "bm25_first": float(key == bm_first and cov > 0), "first": float(rank == 1),
             "log_rank": math.log(rank),
             "xling": float(bool(qlang and lang and qlang.split("-")[0] != str(lang).split("-")[0])),
+            **{f: float(v[rank - 1]) for f, v in ref.items()},
         })
     return out
 
@@ -117,6 +182,8 @@ class DoubtModel:
     fitted_on: dict[str, Any]
     #: Mean unit passage vector of the reference product titles (for ``bg``), of the encoder build fitted on.
     background: tuple[float, ...] | None = None
+    #: Reference vectors for ``qref``, ``hub``, ``dens`` and the features relative to them.
+    reference: Reference | None = None
 
     @property
     def background_vector(self) -> np.ndarray | None:
@@ -158,7 +225,10 @@ class DoubtModel:
         return {"threshold": self.threshold, "fitted_on": self.fitted_on,
                 "modes": {m: {"terms": list(self.terms[m]), "weights": list(self.weights[m]), "bias": self.bias[m]}
                           for m in self.weights},
-                "background": None if self.background is None else [round(x, 6) for x in self.background]}
+                "background": None if self.background is None else [round(x, 6) for x in self.background],
+                "reference": None if self.reference is None else {"k": self.reference.k,
+                                                                  "queries": self.reference.queries,
+                                                                  "passages": self.reference.passages}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DoubtModel:
@@ -167,7 +237,10 @@ class DoubtModel:
                    weights={m: tuple(float(w) for w in v["weights"]) for m, v in modes.items()},
                    bias={m: float(v["bias"]) for m, v in modes.items()}, threshold=float(data["threshold"]),
                    fitted_on=dict(data.get("fitted_on", {})),
-                   background=None if data.get("background") is None else tuple(map(float, data["background"])))
+                   background=None if data.get("background") is None else tuple(map(float, data["background"])),
+                   reference=None if data.get("reference") is None else Reference(
+                       queries=data["reference"]["queries"], passages=data["reference"]["passages"],
+                       k=int(data["reference"]["k"])))
 
 
 @lru_cache(maxsize=1)

@@ -221,6 +221,10 @@ class SearchIndex(HybridSearch):
         keep = r[0] >= 0
         return r[0][keep], s[0][keep]
 
+    def _vectors(self, keys: list[int]) -> np.ndarray:
+        assert self.dense_ is not None
+        return self.dense_.reconstruct(np.asarray(keys, dtype=np.int64))
+
     def _describe(self, keys: list[int]) -> list[dict[str, Any]]:
         out = []
         for row in keys:

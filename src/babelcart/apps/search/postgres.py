@@ -434,6 +434,14 @@ class PostgresSearchIndex(HybridSearch):
             rows = conn.execute(self._sql(query), args).fetchall()
         return np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.float32)
 
+    def _vectors(self, keys: list[int]) -> np.ndarray:
+        with self._transaction(read_only=True) as conn:
+            rows = conn.execute(self._sql("SELECT pid, embedding FROM {s}.products WHERE pid = ANY(%s)"),
+                                (keys,)).fetchall()
+        found = {r[0]: np.asarray(r[1].to_numpy() if hasattr(r[1], "to_numpy") else r[1], dtype=np.float32)
+                 for r in rows}  # pgvector gives a Vector (or an array, by version)
+        return np.stack([found[key] for key in keys])
+
     def _describe(self, keys: list[int]) -> list[dict[str, Any]]:
         with self._transaction(read_only=True) as conn:
             rows = conn.execute(self._sql("SELECT pid, id, title, lang, category, price FROM {s}.products "

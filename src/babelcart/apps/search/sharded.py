@@ -127,6 +127,10 @@ class ShardedSearchIndex(HybridSearch):
         keys, scores = self._merge(parts, k, 1)
         return keys, scores
 
+    def _vectors(self, keys: list[int]) -> np.ndarray:
+        mask = (1 << SHARD_BITS) - 1
+        return np.stack([self.shards[key & mask]._vectors([key >> SHARD_BITS])[0] for key in keys])
+
     def _describe(self, keys: list[int]) -> list[dict[str, Any]]:
         mask = (1 << SHARD_BITS) - 1
         return [self.shards[key & mask]._describe([key >> SHARD_BITS])[0] for key in keys]
