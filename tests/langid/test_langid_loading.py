@@ -62,3 +62,22 @@ def test_the_shortlist_leaves_out_languages_far_below_the_trigram_best() -> None
     flat = [("id", 0.25), ("ms", 0.25), ("sv", 0.2), ("no", 0.15), ("da", 0.15)]
     assert det._shortlist(flat, cands, {}) == {"id", "ms", "sv", "no"}  # at most LINGUA_SHORTLIST
     assert det._shortlist(trigram, cands, {"da": 0.6, "no": 0.4}) == {"id", "ms", "da", "no"}  # + fastText's two
+
+
+def test_a_batch_loads_the_models_it_needs_at_once_and_only_once(caplog: pytest.LogCaptureFixture) -> None:
+    """preload: one announcement for every language the batch needs; later detectors for subsets load nothing."""
+    det = LanguageDetector(languages=["en", "de", "id", "ms"], gate=False)
+    with caplog.at_level(logging.INFO, logger="babelcart.text.langid"):
+        det.lingua.preload(frozenset({"en", "de", "id"}))
+        det.lingua.preload(frozenset({"en", "de"}))  # already loaded: nothing to do
+        det.lingua.scores(["barang nya rusak"], frozenset({"id", "en"}))
+    loads = [r.getMessage() for r in caplog.records if "loading lingua" in r.getMessage()]
+    assert loads == ["language ID: loading lingua's full models (about 0.25 s a language) for de, en, id"], loads
+    assert det.lingua.loaded() == {("de", False), ("en", False), ("id", False)}
+
+
+def test_preloading_never_changes_an_answer() -> None:
+    texts = ["barang nya rusak", "bagus banget", LONG_UNSURE, "reset password", "zapatillas running", "Handyhülle"]
+    lazy = LanguageDetector(gate=False)
+    alone = [lazy.detect(t) for t in texts]  # one text a call: each call loads what that text needs
+    assert LanguageDetector(gate=False).detect_batch(texts) == alone  # one batch: everything loaded at once

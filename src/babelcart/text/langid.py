@@ -399,6 +399,7 @@ class LanguageDetector:
         for u in unsure:
             if u.shortlist:  # the trigram pass weighs the languages of the text's script
                 by_cands.setdefault(u.cands & self.lingua.codes, []).append(u)
+        self.lingua.preload(frozenset().union(*by_cands), low=True)
         for cands, short in by_cands.items():
             try:
                 values = self.lingua.scores([u.text for u in short], cands, low=True)
@@ -410,6 +411,9 @@ class LanguageDetector:
         groups: dict[tuple[frozenset[str] | None, bool], list[_Unsure]] = {}
         for u in unsure:
             groups.setdefault((u.subset, u.low), []).append(u)
+        for low in (True, False):  # every model the batch needs, loaded at once (the same answers, sooner)
+            self.lingua.preload(frozenset().union(*(self.lingua.codes if subset is None else subset
+                                                    for subset, lo in groups if lo == low)), low=low)
         for (subset, low), members in groups.items():
             try:
                 values = self.lingua.scores([u.text for u in members], subset, low)

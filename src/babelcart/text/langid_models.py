@@ -127,7 +127,7 @@ class LinguaModels:
         self._lock = threading.Lock()
         self._by_code: dict[str, list[Any]] | None = None
         self._subsets: OrderedDict[tuple[frozenset[str] | None, bool], Any] = OrderedDict()
-        self._announced: set[tuple[str, bool]] = set()
+        self._asked: dict[bool, set[str]] = {False: set(), True: set()}  # codes whose models were asked for, by low
 
     def by_code(self) -> dict[str, list[Any]]:
         """ISO code → lingua languages (``no`` → Bokmål and Nynorsk); empty when lingua has fewer than two."""
@@ -168,7 +168,7 @@ class LinguaModels:
 
     def loaded(self) -> set[tuple[str, bool]]:
         """(code, trigram-only) pairs whose models have been asked for so far."""
-        return set(self._announced)
+        return {(c, low) for low, codes in self._asked.items() for c in codes}
 
     def detector(self, codes: frozenset[str] | None, low: bool = False) -> Any:
         """A lingua detector for ``codes`` (``None``: all of this detector's languages), or ``None`` when fewer
@@ -197,11 +197,29 @@ class LinguaModels:
                 self._subsets.popitem(last=False)
         return det
 
+    def preload(self, codes: frozenset[str], low: bool = False) -> None:
+        """Load the models of ``codes`` that are not loaded yet, all at once: lingua then loads them on parallel
+        threads (11 languages' full models: 1.05 s against 1.95 s one by one on 2 quiet cores). Detectors share
+        loaded models, so this changes when models load, never an answer."""
+        low = low or self.low_accuracy_only
+        if codes <= self._asked[low]:
+            return
+        by_code = self.by_code()
+        new = sorted(c for c in codes - self._asked[low] if c in by_code)
+        langs = [lang for c in new for lang in by_code[c]]
+        if len(langs) < 2:  # lingua builds no detector for one language; it loads lazily
+            return
+        from lingua import LanguageDetectorBuilder
+
+        self._announce(new, low)
+        builder = LanguageDetectorBuilder.from_languages(*langs)
+        (builder.with_low_accuracy_mode() if low else builder).with_preloaded_language_models().build()
+
     def _announce(self, codes: Iterable[str], low: bool) -> None:
         """Log (INFO) the languages whose models a detector asks for the first time."""
-        new = sorted(c for c in codes if (c, low) not in self._announced)
+        new = sorted(c for c in codes if c not in self._asked[low])
         if new:
-            self._announced.update((c, low) for c in new)
+            self._asked[low].update(new)
             kind = ("trigram models (about 10 ms a language)" if low
                     else "full models (about 0.25 s a language)")
             logger.info("language ID: loading lingua's %s for %s", kind, ", ".join(new))
