@@ -43,6 +43,7 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from babelcart.apps.search.fusion import Candidates
 
@@ -117,9 +118,19 @@ class Reference:
         return np.asarray(-np.partition(-sims, k - 1, axis=-1)[..., :k], dtype=np.float64).mean(-1)
 
     def levels(self, qvec: np.ndarray, hit_vecs: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """``qref`` of the query and ``hub``, ``dens`` of each hit (rows of ``hit_vecs``)."""
-        qref = float(self._top_mean(self.passage_matrix @ qvec))
-        return qref, self._top_mean(hit_vecs @ self.query_matrix.T), self._top_mean(hit_vecs @ self.passage_matrix.T)
+        """``qref`` of the query and ``hub``, ``dens`` of each hit (rows of ``hit_vecs``). One BLAS thread: these
+        products take 0.1 ms, and BLAS threads waking beside the encoder's made a quiet search 1.9x slower
+        (``benchmarks/search_doubt_latency.py``)."""
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            qref = float(self._top_mean(self.passage_matrix @ qvec))
+            return (qref, self._top_mean(hit_vecs @ self.query_matrix.T),
+                    self._top_mean(hit_vecs @ self.passage_matrix.T))
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries (inspected once: a limit then costs about 40 µs)."""
+    return ThreadpoolController()
 
 
 def hit_features(c: Candidates, keys: Sequence[int], text: str, qlang: str | None,
