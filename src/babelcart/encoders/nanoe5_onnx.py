@@ -197,6 +197,8 @@ def _write_build(build: str, plain: Path, work: Path, model_file: Path, *, num_h
         _quantize_dynamic(source, model_file)
         return is_fused
     model = onnx.load(str(source))
+    if build in ("q4", "q4-int8"):
+        quant.q4_matmuls(model, accuracy_level=0 if build == "q4" else 4)
     if build in CALIBRATED_BUILDS:
         # the FFN output projection reads GELU outputs whose outliers belong to single tokens: the mixed builds
         # give it a step per token, or its exact 4-bit weights where one fixed step was measured to cost
