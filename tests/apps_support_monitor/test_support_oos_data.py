@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 
 from babelcart.apps.support import load_templates
-from babelcart.datasets.shared import shared_data_dir
 
 SPLIT = Path(__file__).resolve().parents[2] / "benchmarks" / "_xsid_split.py"
 
 
 @pytest.fixture(scope="module")
-def rows():
-    if not (shared_data_dir() / "intents" / "xsid_valid.jsonl").exists():
-        pytest.skip("../shared/data/intents/xsid_valid.jsonl not present (bare clone)")
+def rows(data_dir: Path):
+    if not (data_dir / "intents" / "xsid_valid.jsonl").exists():
+        pytest.skip("../shared/data/intents/xsid_valid.jsonl not present")
     spec = importlib.util.spec_from_file_location("_xsid_split", SPLIT)
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
