@@ -111,8 +111,9 @@ def _calibration_split(train: list[dict[str, Any]], cfg: TrainConfig, field: str
     keep, held = split_holdout(train, field, [r["lang"] for r in train], source_lang, cfg.seed,
                                fraction=cfg.finetune_holdout, max_rows=FINETUNE_HOLDOUT_MAX)
     if len(held) < MIN_CALIBRATION_ROWS:
-        logger.warning("too few source labels to hold %d out for calibration; fine-tuning on all of them (the "
-                       "refitted head's temperature is then fitted in-sample: give --dev)", len(held))
+        logger.warning("only %d source labels could be held out to calibrate on (%d needed): fine-tuning on all of "
+                       "them, so the refitted head's temperature is fitted in-sample (give --dev)", len(held),
+                       MIN_CALIBRATION_ROWS)
         return train, []
     return [train[i] for i in keep], [train[i] for i in held]
 

@@ -7,8 +7,8 @@
   time a text is scored against it: its full 1-5-gram models take about 0.2-0.3 s a language (single-threaded),
   its trigram models ("low accuracy") about 10 ms. A batch asks for every model it needs at once
   (:meth:`LinguaModels.preload`: lingua loads them on parallel threads, about 1.9x sooner on 2 cores). Detectors
-  for language subsets share the loaded models and are cached; a batch's texts are scored subset by subset. Every first load is announced at INFO (shown by
-  ``--verbose``): the languages and which models.
+  for language subsets share the loaded models and are cached; a batch's texts are scored subset by subset.
+  Every first load is announced at INFO (shown by ``--verbose``): the languages and which models.
 
 Codes are ISO 639-1 as babelcart returns them (:func:`normalize_code`).
 """
