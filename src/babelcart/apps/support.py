@@ -98,12 +98,17 @@ def load_templates(path: str | Path | None = None) -> dict[str, Any]:
     return data
 
 
+def _primary_lang(code: object) -> str:
+    """A language code's primary subtag, lower case (``zh-TW`` -> ``zh``): how examples and messages meet."""
+    return str(code).lower().split("-")[0]
+
+
 def _examples(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``(text, lang)`` of an intent's examples (``zh-TW`` -> ``zh``, as for messages); ``"und"`` for a plain
     list."""
     ex = spec.get("examples") or []
     pairs = ([(e, "und") for e in ex] if isinstance(ex, list)
-             else [(e, str(lang).lower().split("-")[0]) for lang, texts in ex.items() for e in texts])
+             else [(e, _primary_lang(lang)) for lang, texts in ex.items() for e in texts])
     return [(e, lang) for e, lang in pairs if isinstance(e, str) and e.strip()]
 
 
@@ -271,7 +276,7 @@ class SupportBot:
         for i, t in enumerate(texts):
             given = langs[i] if langs is not None else None
             if given:
-                out.append(str(given).lower().split("-")[0])
+                out.append(_primary_lang(given))
                 continue
             try:
                 if self._detect is None:

@@ -159,11 +159,9 @@ def per_token_int8_matmuls(model: Any) -> int:
             return None
         w = w.astype(np.float32)
         k, n = w.shape
-        w_scale = np.abs(w).max(axis=0) / 127.0
-        w_scale[w_scale == 0] = 1.0
         p = node.name + "_pt8"
-        wq = g.add(p + "_w", np.clip(np.round(w / w_scale), -127, 127).astype(np.int8))
-        ws = g.add(p + "_w_scale", w_scale.astype(np.float32))
+        w_int8, w_scale = _int8_columns(w)
+        wq, ws = g.add(p + "_w", w_int8), g.add(p + "_w_scale", w_scale)
         rows_shape = g.add(p + "_rows", np.array([-1, k], np.int64))
         width = g.add(p + "_n", np.array([n], np.int64))
         g.consumed.add(node.input[1])
