@@ -209,7 +209,7 @@ def test_bundled_catalog_flags_most_queries_for_products_it_lacks(demo_runs: dic
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 32 done-means not met on the demo catalog: 11 of 20 right top hits "
+@pytest.mark.xfail(strict=True, reason="issue 32 done-means not met on the demo catalog: 10 of 19 right top hits "
                    "flagged; short product-type queries sit at another probability level (docs/search.md)")
 def test_bundled_catalog_trusts_its_right_answers(demo_runs: dict) -> None:
     right = demo_runs["right"]
