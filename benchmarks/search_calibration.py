@@ -173,6 +173,8 @@ def catalogs(ds: Dataset, size: int, pool: list[dict[str, Any]], seed: int = 0
                 keep += [i for i in ids[:MAX_PRESENT] if i not in keep]
             keep = keep[: size // 2]
             cat = [by_id[i] for i in keep] + filler[: size - len(keep)]
+            if len(cat) < size:
+                raise ValueError(f"{ds['name']}: {len(cat)} products at hand for a catalog of {size}")
             out.append((cat, qs))
     return out
 
@@ -273,8 +275,11 @@ TERMS = {"hybrid": DENSE_TERMS, "dense": DENSE_TERMS,
                   "cov*first", "cov_top*first", "cov*xling", "cov*cjk")}
 #: Each fit query weighs 1 / (its set's query count) ** this: 1 = every set counts the same, 0 = every query.
 SET_WEIGHT_POWER = 0.5
-#: Of the fit queries whose top hit is right, at most this share may be flagged (the threshold's one rule).
-RIGHT_FLAGGED = 0.06
+#: The two promises of ``no_good_match`` (issue 32), at every catalog size: of the queries whose top hit is right at
+#: most RIGHT_FLAGGED_MAX are flagged, of the queries for a product the catalog lacks at least ABSENT_FLAGGED_MIN.
+#: The threshold is the one that keeps the fit queries farthest inside both at the worst size (:func:`threshold`).
+RIGHT_FLAGGED_MAX = 0.10
+ABSENT_FLAGGED_MIN = 0.70
 
 
 def design(rows: list[dict[str, Any]], terms: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -313,11 +318,27 @@ def fit(rows: list[dict[str, Any]], fitted_on: dict[str, Any], background: tuple
             weights[mode], bias[mode] = fit_mode(mr, TERMS[mode])
     model = DoubtModel(terms=terms, weights=weights, bias=bias, threshold=0.5, fitted_on=fitted_on,
                        background=background, reference=reference)
-    # threshold: the highest that flags at most RIGHT_FLAGGED of the fit queries whose top hit is right
-    tops = np.array([model.probability(r["features"][0], r["mode"]) for r in rows if r["hit_relevant"][0]])
-    threshold = float(np.quantile(tops, RIGHT_FLAGGED)) if len(tops) else 0.5
-    return DoubtModel(terms=terms, weights=weights, bias=bias, threshold=round(threshold, 4), fitted_on=fitted_on,
+    return DoubtModel(terms=terms, weights=weights, bias=bias, threshold=threshold(model, rows), fitted_on=fitted_on,
                       background=background, reference=reference)
+
+
+def threshold(model: DoubtModel, rows: list[dict[str, Any]]) -> float:
+    """The ``no_good_match`` threshold with the widest margin to both promises at the worst catalog size of
+    ``rows``: the largest min over sizes of min(RIGHT_FLAGGED_MAX - right flagged, absent flagged -
+    ABSENT_FLAGGED_MIN), over a grid of thresholds (ties: the lower one, which flags less)."""
+    grid = np.round(np.arange(0.01, 0.6, 0.0025), 4)
+    worst = np.full(len(grid), np.inf)
+    for size in sorted({r["size"] for r in rows}):
+        g = [r for r in rows if r["size"] == size]
+        p = np.array([model.probability(r["features"][0], r["mode"]) for r in g])
+        right = np.array([r["hit_relevant"][0] for r in g], dtype=bool)
+        absent = np.array([not r["present"] for r in g], dtype=bool)
+        if not right.any() or not absent.any():
+            continue
+        flagged = p[None, :] < grid[:, None]
+        margin = np.minimum(RIGHT_FLAGGED_MAX - flagged[:, right].mean(1), flagged[:, absent].mean(1) - ABSENT_FLAGGED_MIN)
+        worst = np.minimum(worst, margin)
+    return float(grid[int(np.argmax(worst))]) if np.isfinite(worst).any() else 0.5
 
 
 def apply(model: DoubtModel, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
