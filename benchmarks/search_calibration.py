@@ -68,6 +68,10 @@ MAX_PRESENT = 3  # relevant products put in a catalog per query (a category quer
 #: languages) and product titles from the extra pool (passage role); ``REFERENCE_K`` nearest are averaged.
 REFERENCE_SIZE = 512
 REFERENCE_K = 10
+#: Catalogs up to this size are filled with products only; larger ones also with other short texts (:func:`text_pool`,
+#: ids ``txt-...``), so asking for a large size never changes the smaller sizes' catalogs.
+PRODUCT_POOL_SIZES = 25_000
+TEXT_POOL_PREFIX = "txt-"
 Dataset = dict[str, Any]
 
 
@@ -130,7 +134,7 @@ def text_pool() -> list[dict[str, Any]]:
         t = " ".join(text.split())[:100]
         if t and t.casefold() not in seen:
             seen.add(t.casefold())
-            out.append({"id": f"txt-{len(out)}", "title": t, "lang": lang})
+            out.append({"id": f"{TEXT_POOL_PREFIX}{len(out)}", "title": t, "lang": lang})
     return out
 
 
@@ -194,7 +198,9 @@ def collect(enc: Any, sets: list[Dataset], pool: list[dict[str, Any]], sizes: tu
     probe = DoubtModel(terms={}, weights={}, bias={}, threshold=0.5, fitted_on={}, background=background,
                        reference=reference)
     rows: list[dict[str, Any]] = []
-    jobs = [(ds, size, c) for size in sizes for ds in sets for c in catalogs(ds, size, pool)]
+    product_pool = [p for p in pool if not p["id"].startswith(TEXT_POOL_PREFIX)]
+    jobs = [(ds, size, c) for size in sizes for ds in sets
+            for c in catalogs(ds, size, pool if size > PRODUCT_POOL_SIZES else product_pool)]
     for n, (ds, size, (cat, qs)) in enumerate(progress(jobs, desc="catalogs", enabled=True)):
         index = SearchIndex.build(cat, vectors=np.stack([vec[p["id"]] for p in cat]), encoder=enc,
                                   detect_doc_lang=False)
@@ -495,7 +501,7 @@ def collect_all(enc: Any, sizes: tuple[int, ...]
                                        enc.encode(ref_titles, role="passage", show_progress=False), REFERENCE_K)
     used = {t.casefold() for t in ref_queries + ref_titles}  # no reference text is ever a catalog product
     pool_extra = [p for p in pool_extra if p["title"].casefold() not in used]
-    if max(sizes) > 25_000:  # only as many other texts as the largest catalog needs
+    if max(sizes) > PRODUCT_POOL_SIZES:  # only as many other texts as the largest catalog needs
         pool_extra += [p for p in text_pool() if p["title"].casefold() not in used][: max(sizes) - 20_000]
     rows: list[dict[str, Any]] = []
     for ds in sets:  # each set's pool: the other sets' products and the extra sources
