@@ -1,5 +1,5 @@
 """Search relevance as a probability: is the hit's score calibrated, and does ``no_good_match`` mean something,
-at catalog sizes from 100 to 20,000 and per query language?
+at catalog sizes from 100 to 20,000 (fitted) and 80,000 (scored only), and per query language?
 
 Judged queries (real text, nothing hand-labelled here):
 
@@ -25,6 +25,7 @@ right, the share flagged ``no_good_match``; of the absent queries, the share fla
 flag against "absent". ``--before FILE`` adds the same table for rows collected with an older build.
 
 Run:   nice -n 5 .venv/bin/python benchmarks/search_calibration.py [--write]      (vectors cached in .cache/emb)
+The committed results: ``--sizes 100,1000,10000,20000,80000 --write`` (the 80,000 rows embed ~66k more texts).
 ``--write`` stores the fitted coefficients (with the encoder build) in
 src/babelcart/apps/search_data/doubt_calibration.json. Writes benchmarks/results/search_calibration.json and
 search_calibration.png (reliability diagram). ``--collect-only OUT`` just saves the rows (for a before/after).
@@ -59,7 +60,7 @@ from search_crosslingual import off_set, prdect_set, tatoeba_set, warm_cache  # 
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (100, 1000, 10000, 20000)
-#: Sizes the model is fitted on; rows of other sizes (``--sizes 40000``) are only scored.
+#: Sizes the model is fitted on; rows of other sizes (``--sizes 100,1000,10000,20000,80000``) are only scored.
 FIT_SIZES = (100, 1000, 10000, 20000)
 MODES = ("hybrid", "dense", "bm25")
 K = 10
