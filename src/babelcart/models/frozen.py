@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from babelcart.encoders import get_encoder
-from babelcart.encoders.base import vectors_id
+from babelcart.encoders.base import pinned_spec, vectors_id
 from babelcart.encoders.hf import HFEncoder
 from babelcart.encoders.onnx import OnnxEncoder
 from babelcart.models.folder import ModelLoadError, load_head_arrays, read_config
@@ -75,12 +75,15 @@ def load_head_model(folder: Path, cfg: dict[str, Any], *, encoder: Any = None,
     bundled = bool(cfg["encoder"].get("bundled"))
     if bundled and (encoder is None or vectors_id(encoder).partition("#")[0] != cfg["encoder"].get("build")):
         encoder = bundled_encoder(folder, cfg, cache_dir=cache_dir)  # the model's own fine-tuned encoder
+    build = cfg["encoder"].get("build")
+    pinned = spec if bundled else pinned_spec(spec, build)  # the build it was trained on, if the default moved
+    if encoder is not None and pinned != spec and encoder.spec == spec and vectors_id(encoder) != build:
+        encoder = None  # the given default encoder no longer makes the model's vectors; its own build still can
     if encoder is None:
-        encoder = get_encoder(spec, cache_dir=cache_dir) if cache_dir else get_encoder(spec)
-    if encoder.spec != spec or int(encoder.dim) != dim:
+        encoder = get_encoder(pinned, cache_dir=cache_dir) if cache_dir else get_encoder(pinned)
+    if encoder.spec not in (spec, pinned) or int(encoder.dim) != dim:
         raise ModelLoadError(f"{folder} was trained with encoder {spec!r} ({dim}-d) but the given encoder is "
                              f"{encoder.spec!r} ({encoder.dim}-d); use the same encoder")
-    build = cfg["encoder"].get("build")
     if build is not None and not bundled and vectors_id(encoder) != build:
         raise ModelLoadError(f"{folder} was trained on vectors of {build}, but encoder {spec!r} now gives "
                              f"{vectors_id(encoder)}: retrain the model (babelcart train ...) so its head sees "

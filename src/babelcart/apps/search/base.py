@@ -186,8 +186,10 @@ class HybridSearch:
             if self.encoder_spec is None:
                 raise ValueError("this index has no encoder (BM25 only)")
             from babelcart.encoders import get_encoder
+            from babelcart.encoders.base import pinned_spec
 
-            self._encoder = get_encoder(self.encoder_spec, cache_dir=self.cache_dir)
+            # the build the vectors were made with, also after the default build moved
+            self._encoder = get_encoder(pinned_spec(self.encoder_spec, self.encoder_build_), cache_dir=self.cache_dir)
             self._check_encoder_build()
         return self._encoder
 
