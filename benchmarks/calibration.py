@@ -53,10 +53,10 @@ def noise_floor(conf: np.ndarray, *, draws: int = 200, seed: int = 0) -> float:
 
 
 def summary(conf: np.ndarray, hit: np.ndarray) -> dict[str, float]:
+    saturated = conf > SATURATED
     return {"n": len(conf), "accuracy": float(hit.mean()), "ece": expected_calibration_error(conf, hit),
-            "ece_floor": noise_floor(conf), "confidence": float(conf.mean()),
-            "saturated": float((conf > SATURATED).mean()),
-            "saturated_accuracy": float(hit[conf > SATURATED].mean()) if (conf > SATURATED).any() else None}
+            "ece_floor": noise_floor(conf), "confidence": float(conf.mean()), "saturated": float(saturated.mean()),
+            "saturated_accuracy": float(hit[saturated].mean()) if saturated.any() else None}
 
 
 def scores(clf: Any, data: dict[str, Any]) -> dict[str, Any]:

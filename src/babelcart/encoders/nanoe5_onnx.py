@@ -203,13 +203,12 @@ def _write_build(build: str, plain: Path, work: Path, model_file: Path, *, num_h
         # the FFN output projection reads GELU outputs whose outliers belong to single tokens: the mixed builds
         # give it a step per token, or its exact 4-bit weights where one fixed step was measured to cost
         ranges, meta = calibrated_stats(variant)
-        ffn_out = set(ffn_out_inputs(model))
+        ffn_out = ffn_out_inputs(model)  # input tensor -> layer
         if build == "int8-static-q4":
             fixed = set(meta["static_ffn_out_layers"])
-            quant.q4_matmuls(model, accuracy_level=4, inputs={x for x, i in ffn_out_inputs(model).items()
-                                                              if i not in fixed})
+            quant.q4_matmuls(model, accuracy_level=4, inputs={x for x, i in ffn_out.items() if i not in fixed})
         quant.static_int8_matmuls(model, ranges, alpha=SMOOTH_ALPHA,
-                                  per_token=ffn_out if build == "int8-static-token" else None)
+                                  per_token=set(ffn_out) if build == "int8-static-token" else None)
     quant.exact_q4_embeddings(model)
     onnx.save(model, str(model_file))
     return is_fused

@@ -187,11 +187,8 @@ class LinguaModels:
         langs = [lang for c in wanted for lang in by_code[c]]
         det = None
         if len(langs) >= 2:
-            from lingua import LanguageDetectorBuilder
-
             self._announce(wanted, low)
-            builder = LanguageDetectorBuilder.from_languages(*langs)
-            det = builder.with_low_accuracy_mode().build() if low else builder.build()
+            det = _builder(langs, low).build()
         with self._lock:
             self._subsets[key] = det
             if len(self._subsets) > LINGUA_SUBSETS_CACHED:
@@ -210,11 +207,8 @@ class LinguaModels:
         langs = [lang for c in new for lang in by_code[c]]
         if len(langs) < 2:  # lingua builds no detector for one language; it loads lazily
             return
-        from lingua import LanguageDetectorBuilder
-
         self._announce(new, low)
-        builder = LanguageDetectorBuilder.from_languages(*langs)
-        (builder.with_low_accuracy_mode() if low else builder).with_preloaded_language_models().build()
+        _builder(langs, low).with_preloaded_language_models().build()
 
     def _announce(self, codes: Iterable[str], low: bool) -> None:
         """Log (INFO) the languages whose models a detector asks for the first time."""
@@ -238,3 +232,11 @@ class LinguaModels:
         values = [det.compute_language_confidence_values(t) for t in cut]
         return [[(normalize_code(cv.language.iso_code_639_1.name), float(cv.value)) for cv in vals]
                 for vals in values]
+
+
+def _builder(langs: Sequence[Any], low: bool) -> Any:
+    """lingua's detector builder for ``langs``, with its trigram models only when ``low``."""
+    from lingua import LanguageDetectorBuilder
+
+    builder = LanguageDetectorBuilder.from_languages(*langs)
+    return builder.with_low_accuracy_mode() if low else builder
