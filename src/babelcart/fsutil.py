@@ -193,6 +193,12 @@ def atomic_dir(target: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
         raise
 
 
+def cache_root() -> Path:
+    """``$BABELCART_CACHE_DIR``, else ``~/.cache/babelcart``: where models built from installed wheels are kept."""
+    root = os.environ.get("BABELCART_CACHE_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "babelcart"
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file, fsync and an atomic rename."""
     path = Path(path)

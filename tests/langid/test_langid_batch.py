@@ -75,7 +75,7 @@ def test_a_lingua_failure_leaves_fasttexts_answer() -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("lingua is down")
 
-    det.lingua.scores = broken  # type: ignore[method-assign]
+    det.lingua.scores_each = broken  # type: ignore[method-assign]
     guesses = det.detect_batch(["tas ransel", "wireless earbuds with charging case", "蓝牙耳机"])
     assert [g.lang for g in guesses][1:] == ["en", "zh"]
     assert guesses[0].method in ("fasttext", "error")

