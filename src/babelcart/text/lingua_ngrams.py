@@ -368,12 +368,14 @@ class NgramTables:
             if not rows.size:
                 continue
             if s_index:
-                used = [languages[j] for j in np.unique(columns[rows]).tolist()]
-                self._note_long_use(used)
-                inside = np.isin(columns[rows], [j for j, lang in enumerate(languages)
-                                                 if lang in self._members[s_index]])
-                for j in np.unique(columns[rows[~inside]]).tolist():  # not joined yet: language by language
-                    at = rows[~inside][columns[rows[~inside]] == j]
+                weighed = np.zeros(len(languages), dtype=bool)
+                weighed[columns[rows]] = True
+                self._note_long_use([languages[j] for j in np.flatnonzero(weighed).tolist()])
+                joined = np.array([lang in self._members[s_index] for lang in languages])
+                inside = joined[columns[rows]]
+                outside = rows[~inside]
+                for j in np.flatnonzero(weighed & ~joined).tolist():  # not joined yet: language by language
+                    at = outside[columns[outside] == j]
                     out[at] = self.table(languages[j]).lookup(SEGMENTS[s_index][0], hashes[at])
                 rows = rows[inside]
             if rows.size:
