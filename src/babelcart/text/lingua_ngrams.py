@@ -78,9 +78,15 @@ class ModelsUnavailable(RuntimeError):
     """The installed lingua library's models cannot be read out (another platform or layout)."""
 
 
-def _finalize(state: np.ndarray, length: int) -> np.ndarray:
-    """The hash of an n-gram from its FNV-1a state and its length (a splitmix64 finalizer)."""
-    h = state ^ np.uint64((length * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
+def _finalize(state: np.ndarray, length: int | np.ndarray) -> np.ndarray:
+    """The hash of an n-gram from its FNV-1a state and its length (a splitmix64 finalizer); ``length`` may be one
+    per row of a 2-D ``state``."""
+    salt: np.ndarray | np.uint64
+    if np.ndim(length):
+        salt = (np.asarray(length, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)).reshape(-1, 1)
+    else:
+        salt = np.uint64((int(length) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
+    h = state ^ salt
     h ^= h >> np.uint64(30)
     h *= np.uint64(0xBF58476D1CE4E5B9)
     h ^= h >> np.uint64(27)
@@ -493,19 +499,18 @@ class _Windows:
         used = {n: (self.scored if n == 3 else short) & (letters >= n) for n in ORDER_FILES}
         self.orders = {n: u for n, u in used.items() if u.any()}
         top = max(self.orders, default=0)
-        padded = np.concatenate([self.codes, np.zeros(top, dtype=np.uint64)])
+        padded = np.concatenate([self.codes, np.zeros(max(top, 1), dtype=np.uint64)])
         word_padded = np.concatenate([self.word, np.full(top, -1)])
+        levels = max(top, 1)  # the marked letters need the 1-character hashes
+        states = np.empty((levels, total), dtype=np.uint64)
         state = np.full(total, _FNV_OFFSET, dtype=np.uint64)
-        self.hash: dict[int, np.ndarray] = {}
-        self.valid: dict[int, np.ndarray] = {}
-        for n in range(1, top + 1):
+        for n in range(1, levels + 1):
             state = (state ^ padded[n - 1:n - 1 + total]) * _FNV_PRIME
-            self.hash[n] = _finalize(state, n)
-            if n in self.orders:
-                self.valid[n] = (self.word >= 0) & (word_padded[n - 1:n - 1 + total] == self.word) & \
-                    self.orders[n][self.text]
-        if 1 not in self.hash:
-            self.hash[1] = _finalize((np.full(total, _FNV_OFFSET, dtype=np.uint64) ^ self.codes) * _FNV_PRIME, 1)
+            states[n - 1] = state
+        #: ``hashes[n - 1, i]``: the hash of the n characters from position i
+        self.hashes = _finalize(states, np.arange(1, levels + 1))
+        self.valid = {n: (self.word >= 0) & (word_padded[n - 1:n - 1 + total] == self.word) & used[self.text]
+                      for n, used in self.orders.items()}
 
 
 def _per_text(values: np.ndarray, owners: np.ndarray, n_texts: int) -> np.ndarray:
@@ -533,8 +538,8 @@ def language_totals(tables: NgramTables, texts: Sequence[str], languages: Sequen
     for n, valid in win.valid.items():
         pos = np.flatnonzero(valid)
         if pos.size:
-            pos = pos[np.lexsort((win.hash[n][pos], win.text[pos]))]
-            text, key = win.text[pos], win.hash[n][pos]
+            pos = pos[np.lexsort((win.hashes[n - 1, pos], win.text[pos]))]
+            text, key = win.text[pos], win.hashes[n - 1, pos]
             grams[n] = pos[np.concatenate(([True], (text[1:] != text[:-1]) | (key[1:] != key[:-1])))]
     marked = np.flatnonzero((win.word >= 0) & (win.codes > 127) & win.scored[win.text])
     # one row per n-gram (orders ascending), then one per marked letter; a value per (row, language)
@@ -542,7 +547,7 @@ def language_totals(tables: NgramTables, texts: Sequence[str], languages: Sequen
     pos = np.concatenate([grams[n] for n in orders] + [marked])
     length = np.concatenate([np.full(grams[n].size, n) for n in orders] + [np.ones(marked.size, dtype=np.int64)])
     owner = win.text[pos]
-    hashes = np.stack([win.hash[k] for k in sorted(win.hash)])
+    hashes = win.hashes
     value = np.full((pos.size, n_langs), np.nan)
     ask = allowed[owner]
     current = length.copy()
