@@ -98,6 +98,12 @@ def test_the_library_holds_every_languages_models() -> None:
     assert all(name in files["ENGLISH"] for name in lingua_ngrams.ORDER_FILES.values())
 
 
+def test_a_library_without_linguas_models_is_refused_cleanly() -> None:
+    other = Path(np._core._multiarray_umath.__file__)  # an ELF library with no embedded models
+    with pytest.raises(ModelsUnavailable):
+        EmbeddedModels(other)
+
+
 def test_the_cache_is_built_once_then_only_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     first = NgramTables(folder=tmp_path / "cache")

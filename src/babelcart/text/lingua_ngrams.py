@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import regex
@@ -155,14 +156,20 @@ class EmbeddedModels:
         if not self.files:
             raise ModelsUnavailable(f"no embedded models found in {library.name}")
 
-    def read(self, language: str, name: str) -> object:
-        """The parsed JSON of one embedded model file."""
-        return self._decode(*self.files[language][name])
+    def read(self, language: str, name: str) -> dict[str, Any]:
+        """The parsed JSON of one embedded model file (``{"language": ..., "ngrams": ...}``)."""
+        data = self._decode(*self.files[language][name])
+        if not isinstance(data, dict) or not isinstance(data.get("ngrams"), dict):
+            raise ModelsUnavailable(f"{self.library.name}: {language}'s {name} is not a model lingua 2 writes")
+        return data
 
     def _decode(self, offset: int, size: int) -> object:
         import brotli  # only building the cache needs it; a cached process never imports it
 
-        return json.loads(brotli.decompress(self._map[offset:offset + size]))
+        try:
+            return json.loads(brotli.decompress(self._map[offset:offset + size]))
+        except Exception as exc:  # another lingua's layout: no cache, lingua loads its own models
+            raise ModelsUnavailable(f"cannot read a model file in {self.library.name}: {exc}") from exc
 
     def _locate(self) -> dict[str, dict[str, tuple[int, int]]]:
         data = self._map
@@ -221,8 +228,10 @@ class EmbeddedModels:
         for folder in folders:
             if ORDER_FILES[1] not in folder:
                 continue
-            language = self._decode(*folder[ORDER_FILES[1]])["language"]  # type: ignore[index]
-            files[str(language)] = folder
+            decoded = self._decode(*folder[ORDER_FILES[1]])
+            if not isinstance(decoded, dict) or "language" not in decoded:
+                raise ModelsUnavailable(f"{self.library.name}'s unigram model names no language")
+            files[str(decoded["language"])] = folder
         return files
 
 
@@ -431,8 +440,8 @@ class NgramTables:
             logps: list[np.ndarray] = []
             for n in segment:
                 name = ORDER_FILES[n]
-                ngrams = self._embedded.read(language, name)["ngrams"] if name in files else {}  # type: ignore
-                for fraction, joined in ngrams.items():  # type: ignore[union-attr]
+                ngrams = self._embedded.read(language, name)["ngrams"] if name in files else {}
+                for fraction, joined in ngrams.items():
                     numerator, denominator = fraction.split("/")
                     words = [w for w in joined.split(" ") if len(w) == n]
                     grams += words
