@@ -19,7 +19,7 @@ from babelcart.text.lingua_ngrams import (
     hash_ngrams,
     language_totals,
     lingua_library,
-    score_texts,
+    score_each,
 )
 
 LANGUAGES = ["en", "de", "fr", "es", "id", "nl"]
@@ -81,14 +81,15 @@ def test_a_text_scores_the_same_alone_and_in_any_batch() -> None:
 
 def test_a_letter_a_language_does_not_write_rules_it_out() -> None:
     """``ş`` is Turkish; Malay's models have seen it (noise) but do not write with it."""
-    scores = score_texts(lingua_ngrams.shared_tables(), ["Perşembe"], ["TURKISH", "MALAY", "ENGLISH"])[0]
+    three = [["TURKISH", "MALAY", "ENGLISH"]]
+    scores = score_each(lingua_ngrams.shared_tables(), ["Perşembe"], three)[0]
     assert [lang for lang, _ in scores] == ["TURKISH"]
-    plain = score_texts(lingua_ngrams.shared_tables(), ["Persembe"], ["TURKISH", "MALAY", "ENGLISH"])[0]
+    plain = score_each(lingua_ngrams.shared_tables(), ["Persembe"], three)[0]
     assert len(plain) == 3  # without the letter every language keeps its say
 
 
 def test_no_letters_no_scores() -> None:
-    assert score_texts(lingua_ngrams.shared_tables(), ["", "123 !!", "ab"], ["ENGLISH", "GERMAN"],
+    assert score_each(lingua_ngrams.shared_tables(), ["", "123 !!", "ab"], [["ENGLISH", "GERMAN"]] * 3,
                        trigrams_only=True) == [[], [], []]
 
 

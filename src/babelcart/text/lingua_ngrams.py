@@ -628,8 +628,3 @@ def score_each(tables: NgramTables, texts: Sequence[str], languages_of: Sequence
             allowed[i, [column[name] for name in langs]] = True
     return confidences(language_totals(tables, texts, names, trigrams_only=trigrams_only, allowed=allowed), names)
 
-
-def score_texts(tables: NgramTables, texts: Sequence[str], languages: Sequence[str], *, trigrams_only: bool = False
-                ) -> list[list[tuple[str, float]]]:
-    """:func:`score_each` with the same ``languages`` for every text."""
-    return score_each(tables, texts, [languages] * len(texts), trigrams_only=trigrams_only)
